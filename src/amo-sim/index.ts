@@ -71,6 +71,7 @@ export function createAmoSimulator(options: SimulatorOptions = {}): AmoSimulator
     // ---- API v4 ----
     let accountId: number;
     let auth;
+    let via: RequestLogEntry['via'] = 'api';
     try {
       auth = authenticate(state, req.headers.authorization);
       accountId = auth.accountId;
@@ -81,7 +82,6 @@ export function createAmoSimulator(options: SimulatorOptions = {}): AmoSimulator
       if (payload && typeof payload.account_id === 'number') logOnClose(payload.account_id, 'api');
       return sendError(res, e as HttpError);
     }
-    let via: RequestLogEntry['via'] = 'api';
     function logOnClose(id: number, _via: RequestLogEntry['via']) {
       res.once('close', () => {
         state.logRequest(id, {

@@ -82,13 +82,13 @@ export function oauthError(status: number, error: string, hint: string, detail?:
 export function authorize(state: SimState, p: AuthorizeParams): string {
   const integration = state.integrations.get(p.clientId ?? state.mainIntegration().clientId);
   if (!integration) throw new Error(`amo-sim: unknown client_id ${p.clientId}`);
-  const acc = state.account(p.accountId);
   const target = new URL(integration.redirectUri);
   if (p.consent === 'deny') {
     target.searchParams.set('error', 'access_denied');
     if (p.state !== undefined) target.searchParams.set('state', p.state);
     return target.toString();
   }
+  const acc = state.account(p.accountId);
   const user = p.userId !== undefined ? acc.users.find((u) => u.id === p.userId) : acc.users.find((u) => u.rights.is_admin && u.rights.is_active);
   if (!user || !user.rights.is_admin || !user.rights.is_active) throw new Error('amo-sim: only an active account admin can grant access');
   const code = opaqueToken(160);
@@ -126,7 +126,7 @@ export function handleAuthorizePage(state: SimState, url: URL, res: ServerRespon
     }
     try {
       const location = authorize(state, {
-        accountId: state.accounts.has(accountId) ? accountId : [...state.accounts.keys()][0],
+        accountId,
         clientId,
         state: q.get('state') ?? undefined,
         consent,
