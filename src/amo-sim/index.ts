@@ -62,7 +62,7 @@ export function createAmoSimulator(options: SimulatorOptions = {}): AmoSimulator
 
     if (path === '/oauth' && method === 'GET') return handleAuthorizePage(state, url, res);
     if (path === '/oauth2/access_token' && method === 'POST') {
-      return handleTokenRequest(state, body, res, async (accountId) => (await applyFault(state, accountId, path, req, res, true)) !== null);
+      return handleTokenRequest(state, body, res, (accountId) => applyFault(state, accountId, path, req, res, true));
     }
     if (path === '/oauth2/account/current/subdomain' && method === 'GET') return handleCurrentSubdomain(state, req, res);
     if (path === '/_sim' || path.startsWith('/_sim/')) return handleControlHttp(control, state, req, res, url, body);

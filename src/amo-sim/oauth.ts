@@ -209,13 +209,13 @@ export interface TokenRequestOutcome {
 
 /**
  * POST /oauth2/access_token. `beforeGrant` runs once the account is known (injected faults
- * with an explicit path); returning true means the request was already answered.
+ * with an explicit path); a status (0 = socket reset) means the fault already answered.
  */
 export async function handleTokenRequest(
   state: SimState,
   body: unknown,
   res: ServerResponse,
-  beforeGrant: (accountId: number) => Promise<boolean>,
+  beforeGrant: (accountId: number) => Promise<number | null>,
 ): Promise<void> {
   const b = isRecord(body) ? body : {};
   const grantType = String(b.grant_type ?? '');
@@ -223,7 +223,13 @@ export async function handleTokenRequest(
   let accountId: number | null = null;
   if (grantType === 'authorization_code') accountId = state.codes.get(String(b.code ?? ''))?.accountId ?? null;
   if (grantType === 'refresh_token') accountId = state.refreshTokens.get(String(b.refresh_token ?? ''))?.accountId ?? null;
-  if (accountId !== null && (await beforeGrant(accountId))) return;
+  if (accountId !== null) {
+    const faulted = await beforeGrant(accountId);
+    if (faulted !== null) {
+      state.logTokenRequest(accountId, { at: Date.now(), grantType, clientId, status: faulted, error: 'injected_fault' });
+      return;
+    }
+  }
   let status = 200;
   let out: Record<string, unknown>;
   try {
