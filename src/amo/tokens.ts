@@ -1,0 +1,409 @@
+/**
+ * The OAuth token store of an amoCRM account: encrypted pairs in `amo_token`, the
+ * authorization-code exchange, and refresh that is single-flight across every process.
+ *
+ * amoCRM refresh tokens are one-shot: each refresh returns a new pair and kills the old refresh
+ * token at once. Two replicas refreshing the same account at the same moment would lose it. So a
+ * refresh runs inside a transaction that holds the account's `amo_token` row (`FOR UPDATE`);
+ * whoever gets the lock second re-reads the row, sees the bumped `version` (or a fresh access
+ * token) and uses that pair instead of spending the dead refresh token. The new pair is stored
+ * and committed before anybody can use it.
+ */
+import {
+  ClientError,
+  ClientSecretPost,
+  Configuration,
+  ResponseBodyError,
+  WWWAuthenticateChallengeError,
+  allowInsecureRequests,
+  customFetch,
+  genericGrantRequest,
+  refreshTokenGrant,
+  type TokenEndpointResponse,
+} from 'openid-client';
+import type { Db } from '../db.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { AmoError, AmoNotConnectedError, AmoStaleError, AmoTokenRefreshError } from './errors.ts';
+import { amoOrigin } from './host.ts';
+import { decryptSecret, encryptSecret } from './token-crypto.ts';
+
+/** What the token functions need from the settings. `Config` fits. */
+export interface AmoAuthConfig {
+  amo: Pick<Config['amo'], 'clientId' | 'clientSecret' | 'redirectUri' | 'allowHttp'>;
+  tokenEncryptionKey: Buffer;
+}
+
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+export interface TokenContext {
+  db: Db;
+  config: AmoAuthConfig;
+  logger?: Logger;
+  /** Called once when an account turns stale (publishing `token.stale` is the caller's job). */
+  onStale?: (accountId: string) => void | Promise<void>;
+  /** fetch used for the token endpoint (default: global fetch) */
+  fetch?: FetchLike;
+  /** token endpoint timeout, ms (default 15 000) */
+  timeoutMs?: number;
+}
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  /** seconds, as amoCRM answered (86400) */
+  expiresIn: number;
+  accessExpiresAt: Date;
+}
+
+/** The current access token of an account. */
+export interface StoredAccessToken {
+  accessToken: string;
+  accessExpiresAt: Date;
+  /** `amo_token.version`: bumped on every save/refresh */
+  version: number;
+}
+
+export interface RefreshResult extends StoredAccessToken {
+  /** true when this call talked to the token endpoint; false when it used a pair someone else stored */
+  refreshed: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+/** A token that expires within this margin is treated as expired (clock skew, request time). */
+export const ACCESS_TOKEN_SKEW_MS = 60_000;
+
+// ---- storage -------------------------------------------------------------------------------
+
+export interface SaveTokensOptions {
+  /**
+   * The owner connected the account again: clear `stale`, `staleAt` and `blockedAt` in the same
+   * transaction (the OAuth callback does this).
+   */
+  reconnect?: boolean;
+}
+
+/** Stores a pair (encrypted), bumping `version`; returns the new version. */
+export async function saveTokens(db: Db, key: Buffer, accountId: string, pair: TokenPair, options: SaveTokensOptions = {}): Promise<number> {
+  const accessTokenEnc = encryptSecret(pair.accessToken, key);
+  const refreshTokenEnc = encryptSecret(pair.refreshToken, key);
+  return db.$transaction(async (tx) => {
+    const row = await tx.amoToken.upsert({
+      where: { accountId },
+      create: { accountId, accessTokenEnc, refreshTokenEnc, accessExpiresAt: pair.accessExpiresAt, version: 1, refreshedAt: new Date() },
+      update: {
+        accessTokenEnc,
+        refreshTokenEnc,
+        accessExpiresAt: pair.accessExpiresAt,
+        version: { increment: 1 },
+        refreshedAt: new Date(),
+        lastRefreshError: null,
+      },
+      select: { version: true },
+    });
+    if (options.reconnect) {
+      await tx.amoAccount.update({ where: { id: accountId }, data: { stale: false, staleAt: null, blockedAt: null } });
+    }
+    return row.version;
+  });
+}
+
+/** The stored access token; `AmoNotConnectedError` when the account has none. */
+export async function readAccessToken(db: Db, key: Buffer, accountId: string): Promise<StoredAccessToken> {
+  const row = await db.amoToken.findUnique({
+    where: { accountId },
+    select: { accessTokenEnc: true, accessExpiresAt: true, version: true },
+  });
+  if (!row) throw new AmoNotConnectedError('The amoCRM account has no tokens', { accountId });
+  return { accessToken: decryptSecret(row.accessTokenEnc, key), accessExpiresAt: row.accessExpiresAt, version: row.version };
+}
+
+/**
+ * Marks the account stale (`stale`, `staleAt`). Returns true (and calls `onStale`) only for the
+ * call that made the transition, so the hook runs once however many callers notice.
+ */
+export async function markAccountStale(ctx: Pick<TokenContext, 'db' | 'onStale' | 'logger'>, accountId: string, reason: string): Promise<boolean> {
+  const n = await ctx.db.$executeRaw`
+    UPDATE amo_account SET stale = true, stale_at = now(), updated_at = now()
+    WHERE id = ${accountId}::uuid AND stale = false`;
+  if (n > 0) {
+    ctx.logger?.warn({ accountId, reason }, 'amoCRM account is stale: it must be connected again');
+    await callOnStale(ctx, accountId);
+  }
+  return n > 0;
+}
+
+async function callOnStale(ctx: Pick<TokenContext, 'onStale' | 'logger'>, accountId: string): Promise<void> {
+  if (!ctx.onStale) return;
+  try {
+    await ctx.onStale(accountId);
+  } catch (err) {
+    ctx.logger?.error({ accountId, err: (err as Error)?.message }, 'onStale hook failed');
+  }
+}
+
+// ---- token endpoint ------------------------------------------------------------------------
+
+function tokenConfiguration(ctx: Pick<TokenContext, 'config' | 'fetch' | 'timeoutMs'>, host: string): Configuration {
+  const origin = amoOrigin(host, ctx.config.amo.allowHttp);
+  const cfg = new Configuration(
+    { issuer: origin, token_endpoint: `${origin}/oauth2/access_token` },
+    ctx.config.amo.clientId,
+    { client_secret: ctx.config.amo.clientSecret },
+    ClientSecretPost(ctx.config.amo.clientSecret),
+  );
+  if (origin.startsWith('http:')) allowInsecureRequests(cfg);
+  cfg.timeout = (ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000;
+  if (ctx.fetch) {
+    const f = ctx.fetch;
+    cfg[customFetch] = (url, options) => f(url, options as RequestInit);
+  }
+  return cfg;
+}
+
+function toPair(res: TokenEndpointResponse): TokenPair {
+  if (typeof res.access_token !== 'string' || !res.access_token) throw new AmoError('amoCRM answered the token request without an access token');
+  if (typeof res.refresh_token !== 'string' || !res.refresh_token) throw new AmoError('amoCRM answered the token request without a refresh token');
+  const expiresIn = typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 86_400;
+  return { accessToken: res.access_token, refreshToken: res.refresh_token, expiresIn, accessExpiresAt: new Date(Date.now() + expiresIn * 1000) };
+}
+
+interface GrantFailure {
+  definitive: boolean;
+  status?: number;
+  oauthError?: string;
+  /** safe to log and store: never a token */
+  message: string;
+}
+
+const short = (s: unknown, n = 200) => (typeof s === 'string' ? s.slice(0, n) : undefined);
+
+/** Sorts a token endpoint failure: a 400/401 answer is definitive; network, timeouts, 5xx are not. */
+async function classifyGrantError(err: unknown): Promise<GrantFailure> {
+  let status: number | undefined;
+  let oauthError: string | undefined;
+  let hint: string | undefined;
+  if (err instanceof ResponseBodyError) {
+    status = err.status;
+    oauthError = err.error;
+    hint = short(err.error_description ?? err.cause?.hint);
+  } else if (err instanceof WWWAuthenticateChallengeError) {
+    status = err.status;
+  } else if (err instanceof ClientError && err.cause instanceof Response) {
+    // amoCRM answers OAuth errors as application/problem+json, which the library does not parse
+    const res = err.cause;
+    status = res.status;
+    try {
+      const body = (await res.clone().json()) as Record<string, unknown>;
+      oauthError = short(body.error, 60);
+      hint = short(body.hint ?? body.error_description ?? body.detail);
+    } catch {
+      /* HTML or empty body */
+    }
+  } else if (err instanceof AmoError) {
+    return { definitive: false, message: err.message };
+  }
+  if (status === undefined) {
+    const code = err instanceof ClientError ? err.code : undefined;
+    const what = code === 'OAUTH_TIMEOUT' || (err as Error)?.name === 'TimeoutError' ? 'timed out' : 'failed (network)';
+    return { definitive: false, message: `token request ${what}` };
+  }
+  const definitive = status === 400 || status === 401;
+  const parts = [`token endpoint answered ${status}`, oauthError, hint].filter(Boolean);
+  return { definitive, status, oauthError, message: parts.join(': ') };
+}
+
+/**
+ * The authorization-code grant (the OAuth callback). `host` is the redirect's `referer`.
+ * Throws `AmoTokenRefreshError` (definitive for a 400/401 answer: a bad, used or expired code).
+ */
+export async function exchangeCode(ctx: Pick<TokenContext, 'config' | 'fetch' | 'timeoutMs'>, host: string, code: string): Promise<TokenPair> {
+  const cfg = tokenConfiguration(ctx, host);
+  try {
+    return toPair(await genericGrantRequest(cfg, 'authorization_code', { code, redirect_uri: ctx.config.amo.redirectUri }));
+  } catch (err) {
+    const f = await classifyGrantError(err);
+    throw new AmoTokenRefreshError(`amoCRM refused the authorization code: ${f.message}`, f.definitive, { status: f.status, oauthError: f.oauthError });
+  }
+}
+
+async function refreshGrant(ctx: TokenContext, host: string, refreshToken: string): Promise<TokenPair> {
+  const cfg = tokenConfiguration(ctx, host);
+  return toPair(await refreshTokenGrant(cfg, refreshToken, { redirect_uri: ctx.config.amo.redirectUri }));
+}
+
+// ---- single-flight refresh -----------------------------------------------------------------
+
+export interface RefreshOptions {
+  /**
+   * The version the caller used (e.g. the one amoCRM just answered 401 to). When the stored
+   * version differs, someone else refreshed: their pair is returned without a token request.
+   * Without it, a stored access token still valid for `minValidityMs` is returned as is.
+   */
+  knownVersion?: number;
+  /** default `ACCESS_TOKEN_SKEW_MS` */
+  minValidityMs?: number;
+}
+
+type Outcome =
+  | { kind: 'current'; token: StoredAccessToken }
+  | { kind: 'refreshed'; token: StoredAccessToken }
+  | { kind: 'not_connected' }
+  | { kind: 'stale' }
+  | { kind: 'failed'; failure: GrantFailure; transitioned: boolean };
+
+/** In-process joining of identical refreshes (per Db instance); the row lock does the rest. */
+const inFlight = new WeakMap<object, Map<string, Promise<RefreshResult>>>();
+
+/**
+ * Returns a working access token for the account, refreshing it when needed, at most once across
+ * every process (see the file comment). Throws `AmoStaleError` / `AmoNotConnectedError` when there
+ * is nothing to refresh, `AmoTokenRefreshError` when the refresh fails: `definitive` (400/401; the
+ * account is now stale and `onStale` was called) or not (network, 5xx; `lastRefreshError` recorded,
+ * tokens kept).
+ */
+export function refreshAccessToken(ctx: TokenContext, accountId: string, options: RefreshOptions = {}): Promise<RefreshResult> {
+  let perDb = inFlight.get(ctx.db);
+  if (!perDb) inFlight.set(ctx.db, (perDb = new Map()));
+  const key = `${accountId}:${options.knownVersion ?? 'fresh'}`;
+  const running = perDb.get(key);
+  if (running) return running;
+  const p = doRefresh(ctx, accountId, options).finally(() => perDb.delete(key));
+  perDb.set(key, p);
+  return p;
+}
+
+async function doRefresh(ctx: TokenContext, accountId: string, options: RefreshOptions): Promise<RefreshResult> {
+  const key = ctx.config.tokenEncryptionKey;
+  const minValidityMs = options.minValidityMs ?? ACCESS_TOKEN_SKEW_MS;
+  const timeoutMs = ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const outcome = await ctx.db.$transaction(
+    async (tx): Promise<Outcome> => {
+      // bounded wait for a refresh running elsewhere (it holds the lock for one token request)
+      await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = '${Math.ceil(timeoutMs / 1000) + 15}s'`);
+      const locked = await tx.$queryRaw<Array<{ version: number }>>`
+        SELECT version FROM amo_token WHERE account_id = ${accountId}::uuid FOR UPDATE`;
+      if (locked.length === 0) return { kind: 'not_connected' };
+      // read after the lock: this statement sees whatever the previous holder committed
+      const token = await tx.amoToken.findUnique({
+        where: { accountId },
+        select: { accessTokenEnc: true, refreshTokenEnc: true, accessExpiresAt: true, version: true, account: { select: { host: true, stale: true, deletedAt: true } } },
+      });
+      if (!token || token.account.deletedAt) return { kind: 'not_connected' };
+      if (token.account.stale) return { kind: 'stale' };
+      const someoneElse = options.knownVersion !== undefined && token.version !== options.knownVersion;
+      const stillFresh = options.knownVersion === undefined && token.accessExpiresAt.getTime() > Date.now() + minValidityMs;
+      if (someoneElse || stillFresh) {
+        return { kind: 'current', token: { accessToken: decryptSecret(token.accessTokenEnc, key), accessExpiresAt: token.accessExpiresAt, version: token.version } };
+      }
+      let pair: TokenPair;
+      try {
+        pair = await refreshGrant(ctx, token.account.host, decryptSecret(token.refreshTokenEnc, key));
+      } catch (err) {
+        const failure = await classifyGrantError(err);
+        await tx.amoToken.update({ where: { accountId }, data: { lastRefreshError: failure.message.slice(0, 500) } });
+        let transitioned = false;
+        if (failure.definitive) {
+          transitioned =
+            (await tx.$executeRaw`UPDATE amo_account SET stale = true, stale_at = now(), updated_at = now() WHERE id = ${accountId}::uuid AND stale = false`) > 0;
+        }
+        return { kind: 'failed', failure, transitioned };
+      }
+      const updated = await tx.amoToken.update({
+        where: { accountId },
+        data: {
+          accessTokenEnc: encryptSecret(pair.accessToken, key),
+          refreshTokenEnc: encryptSecret(pair.refreshToken, key),
+          accessExpiresAt: pair.accessExpiresAt,
+          version: { increment: 1 },
+          refreshedAt: new Date(),
+          lastRefreshError: null,
+        },
+        select: { version: true },
+      });
+      return { kind: 'refreshed', token: { accessToken: pair.accessToken, accessExpiresAt: pair.accessExpiresAt, version: updated.version } };
+    },
+    { maxWait: 10_000, timeout: timeoutMs + 30_000 },
+  );
+
+  switch (outcome.kind) {
+    case 'current':
+      return { ...outcome.token, refreshed: false };
+    case 'refreshed':
+      ctx.logger?.info({ accountId, version: outcome.token.version }, 'amoCRM tokens refreshed');
+      return { ...outcome.token, refreshed: true };
+    case 'not_connected':
+      throw new AmoNotConnectedError('The amoCRM account has no tokens (not connected or disconnected)', { accountId });
+    case 'stale':
+      throw new AmoStaleError('The amoCRM account is stale: its owner must connect it again', { accountId });
+    case 'failed': {
+      const { failure } = outcome;
+      if (failure.definitive) {
+        ctx.logger?.warn({ accountId, status: failure.status, oauthError: failure.oauthError }, 'amoCRM refused the refresh token: account is stale');
+        if (outcome.transitioned) await callOnStale(ctx, accountId);
+        throw new AmoTokenRefreshError(`amoCRM refused the refresh token (${failure.message}); the account must be connected again`, true, {
+          status: failure.status,
+          accountId,
+          oauthError: failure.oauthError,
+        });
+      }
+      ctx.logger?.warn({ accountId, status: failure.status, reason: failure.message }, 'amoCRM token refresh failed; will retry');
+      throw new AmoTokenRefreshError(`amoCRM token refresh failed, tokens kept (${failure.message})`, false, { status: failure.status, accountId });
+    }
+  }
+}
+
+// ---- periodic refresh ----------------------------------------------------------------------
+
+export interface RefreshExpiringOptions {
+  /** refresh pairs whose access token expires within this many ms */
+  within: number;
+  /** parallel refreshes (default 4) */
+  concurrency?: number;
+  /** at most this many accounts per run (default 500) */
+  limit?: number;
+}
+
+export interface RefreshExpiringReport {
+  refreshed: string[];
+  /** another process refreshed in the meantime */
+  skipped: string[];
+  /** definitive failure: the account is now stale */
+  stale: string[];
+  /** not definitive: tokens kept, `lastRefreshError` recorded */
+  failed: Array<{ accountId: string; error: string }>;
+}
+
+/**
+ * Refreshes every live (not stale, not blocked, not deleted) pair whose access token expires
+ * within `within` ms. Meant to run periodically on every replica: the row lock and the version
+ * check make concurrent runs harmless. Also keeps refresh tokens alive (they die unused for 3 months).
+ */
+export async function refreshExpiring(ctx: TokenContext, options: RefreshExpiringOptions): Promise<RefreshExpiringReport> {
+  const rows = await ctx.db.amoToken.findMany({
+    where: {
+      accessExpiresAt: { lt: new Date(Date.now() + options.within) },
+      account: { stale: false, deletedAt: null, blockedAt: null },
+    },
+    select: { accountId: true, version: true },
+    orderBy: { accessExpiresAt: 'asc' },
+    take: options.limit ?? 500,
+  });
+  const report: RefreshExpiringReport = { refreshed: [], skipped: [], stale: [], failed: [] };
+  let next = 0;
+  const worker = async () => {
+    while (next < rows.length) {
+      const row = rows[next++];
+      try {
+        const r = await refreshAccessToken(ctx, row.accountId, { knownVersion: row.version });
+        (r.refreshed ? report.refreshed : report.skipped).push(row.accountId);
+      } catch (err) {
+        if (err instanceof AmoTokenRefreshError && err.definitive) report.stale.push(row.accountId);
+        else if (err instanceof AmoStaleError || err instanceof AmoNotConnectedError) report.skipped.push(row.accountId);
+        else report.failed.push({ accountId: row.accountId, error: (err as Error)?.message ?? String(err) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 4, rows.length)) }, worker));
+  return report;
+}
