@@ -1,0 +1,62 @@
+/** The amoCRM API v4 client: every amoCRM call of the product goes through here. */
+export { AmoClient, createAmoClient, createAmoClientFactory, parseRetryAfter } from './client.ts';
+export type { AmoClientConfig, AmoClientOptions, PaginateOptions, QueryValue, RequestOptions } from './client.ts';
+export {
+  MAX_COMPLEX_LEADS,
+  addLeadNotes,
+  createCustomFields,
+  createLeadsComplex,
+  getAccount,
+  getLead,
+  listCustomFields,
+  listPipelines,
+  listTags,
+  listUsers,
+  normalizeRequestId,
+  searchLeads,
+  subscribeWebhook,
+  unsubscribeWebhook,
+} from './api.ts';
+export {
+  AmoBlockedError,
+  AmoError,
+  AmoHttpError,
+  AmoNetworkError,
+  AmoNotConnectedError,
+  AmoNotFoundError,
+  AmoPaymentRequiredError,
+  AmoRateLimitedError,
+  AmoServerError,
+  AmoStaleError,
+  AmoTokenRefreshError,
+  AmoUnauthorizedError,
+  AmoValidationError,
+  isAmoStaleError,
+} from './errors.ts';
+export type { AmoErrorOptions, AmoValidationIssue } from './errors.ts';
+export { amoOrigin } from './host.ts';
+export { createRateLimiter, reserveSlot, slotSpacingMs } from './rate-limit.ts';
+export type { RateLimiter, RateLimiterOptions } from './rate-limit.ts';
+export { TokenDecryptError, decryptSecret, encryptSecret } from './token-crypto.ts';
+export {
+  ACCESS_TOKEN_SKEW_MS,
+  exchangeCode,
+  markAccountStale,
+  readAccessToken,
+  refreshAccessToken,
+  refreshExpiring,
+  saveTokens,
+} from './tokens.ts';
+export type {
+  AmoAuthConfig,
+  FetchLike,
+  RefreshExpiringOptions,
+  RefreshExpiringReport,
+  RefreshOptions,
+  RefreshResult,
+  SaveTokensOptions,
+  StoredAccessToken,
+  TokenContext,
+  TokenPair,
+} from './tokens.ts';
+export type * from './types.ts';

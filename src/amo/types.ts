@@ -1,0 +1,252 @@
+/**
+ * amoCRM (Kommo) API v4 JSON shapes, as far as the gateway reads or sends them. Fields amoCRM
+ * may add are allowed through the index signatures; nothing here is validated at run time.
+ */
+
+export type AmoEntity = 'leads' | 'contacts' | 'companies' | 'customers';
+
+export interface HalLink {
+  href: string;
+}
+
+/** A HAL list page: `_page`, `_links.self/next/prev`, `_embedded.{key}`. */
+export interface HalPage<K extends string, T> {
+  _page?: number;
+  _total_items?: number;
+  _page_count?: number;
+  _links?: { self?: HalLink; next?: HalLink; prev?: HalLink };
+  _embedded?: { [P in K]?: T[] };
+}
+
+export interface AmoAccountInfo {
+  id: number;
+  name: string;
+  subdomain: string;
+  country?: string;
+  currency?: string;
+  currency_symbol?: string;
+  current_user_id?: number;
+  customers_mode?: string;
+  is_unsorted_on?: boolean;
+  amojo_id?: string;
+  uuid?: string;
+  version?: number;
+  drive_url?: string;
+  _embedded?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+export interface AmoUserRights {
+  is_admin: boolean;
+  is_free?: boolean;
+  is_active: boolean;
+  group_id: number | null;
+  role_id: number | null;
+  [k: string]: unknown;
+}
+
+export interface AmoUser {
+  id: number;
+  name: string;
+  email: string | null;
+  lang?: string;
+  rights: AmoUserRights;
+  [k: string]: unknown;
+}
+
+export interface AmoStatus {
+  id: number;
+  name: string;
+  sort: number;
+  is_editable: boolean;
+  pipeline_id: number;
+  color: string;
+  /** 1 = unsorted, 0 = regular */
+  type: number;
+  account_id?: number;
+  [k: string]: unknown;
+}
+
+export interface AmoPipeline {
+  id: number;
+  name: string;
+  sort: number;
+  is_main: boolean;
+  is_unsorted_on: boolean;
+  is_archive: boolean;
+  account_id?: number;
+  _embedded: { statuses: AmoStatus[] };
+  [k: string]: unknown;
+}
+
+export interface AmoFieldEnum {
+  id: number;
+  value: string;
+  sort: number;
+  code?: string | null;
+}
+
+export type AmoFieldType =
+  | 'text' | 'numeric' | 'checkbox' | 'select' | 'multiselect' | 'multitext' | 'date' | 'date_time'
+  | 'birthday' | 'url' | 'textarea' | 'radiobutton' | 'streetaddress' | 'smart_address' | 'legal_entity'
+  | 'tracking_data' | 'monetary' | 'price' | 'category' | 'items' | 'linked_entity' | 'chained_list' | 'file'
+  | (string & {});
+
+export interface AmoCustomField {
+  id: number;
+  name: string;
+  code: string | null;
+  sort: number;
+  type: AmoFieldType;
+  entity_type: AmoEntity;
+  is_api_only: boolean;
+  is_predefined?: boolean;
+  is_deletable?: boolean;
+  is_required?: boolean;
+  group_id?: string | null;
+  enums: AmoFieldEnum[] | null;
+  nested?: Array<{ id: number; parent_id: number | null; value: string; sort: number }> | null;
+  settings?: Record<string, unknown> | null;
+  [k: string]: unknown;
+}
+
+export interface AmoCustomFieldInput {
+  name: string;
+  type: AmoFieldType;
+  code?: string;
+  sort?: number;
+  is_api_only?: boolean;
+  is_required?: boolean;
+  enums?: Array<{ value: string; sort?: number }>;
+  settings?: Record<string, unknown>;
+  request_id?: string;
+}
+
+export interface AmoTag {
+  id: number;
+  name: string;
+  color: string | null;
+}
+
+/** One entry of `custom_fields_values` (see the notes for the value shape of each field type). */
+export interface AmoCustomFieldValue {
+  field_id?: number;
+  field_code?: string;
+  values: Array<{ value?: unknown; enum_id?: number; enum_code?: string; [k: string]: unknown }>;
+}
+
+export interface AmoLeadMetadata {
+  category: 'forms' | (string & {});
+  form_id?: string | number;
+  form_name?: string;
+  form_page?: string;
+  form_sent_at?: number;
+  ip?: string;
+  referer?: string;
+  [k: string]: unknown;
+}
+
+export interface AmoContactInput {
+  name?: string;
+  first_name?: string;
+  last_name?: string;
+  responsible_user_id?: number;
+  custom_fields_values?: AmoCustomFieldValue[];
+  _embedded?: { tags?: Array<{ id: number } | { name: string }> };
+  [k: string]: unknown;
+}
+
+export interface AmoCompanyInput {
+  name?: string;
+  responsible_user_id?: number;
+  custom_fields_values?: AmoCustomFieldValue[];
+  [k: string]: unknown;
+}
+
+/** A lead for `POST /api/v4/leads/complex` (at most 50 per call, one contact and one company each). */
+export interface AmoComplexLeadInput {
+  name?: string;
+  price?: number;
+  pipeline_id?: number;
+  status_id?: number;
+  responsible_user_id?: number;
+  custom_fields_values?: AmoCustomFieldValue[];
+  /** echoed back only; amoCRM does not deduplicate by it */
+  request_id?: string;
+  _embedded?: {
+    tags?: Array<{ id: number } | { name: string }>;
+    contacts?: AmoContactInput[];
+    companies?: AmoCompanyInput[];
+    metadata?: AmoLeadMetadata;
+  };
+  [k: string]: unknown;
+}
+
+/** amoCRM's answer item: `request_id` is an array of strings (sometimes a plain string). */
+export interface AmoComplexLeadAnswer {
+  id: number;
+  contact_id: number | null;
+  company_id: number | null;
+  request_id: string[] | string | null;
+  merged: boolean;
+}
+
+/** `AmoComplexLeadAnswer` with `request_id` normalised to an array. */
+export interface AmoComplexLeadResult {
+  id: number;
+  contact_id: number | null;
+  company_id: number | null;
+  request_id: string[];
+  merged: boolean;
+}
+
+export interface AmoNoteInput {
+  note_type: 'common' | (string & {});
+  params: { text?: string; [k: string]: unknown };
+  request_id?: string;
+}
+
+export interface AmoNoteCreated {
+  id: number;
+  entity_id: number;
+  request_id?: string;
+}
+
+export interface AmoLead {
+  id: number;
+  name: string;
+  price: number;
+  responsible_user_id: number;
+  status_id: number;
+  pipeline_id: number;
+  created_at: number;
+  updated_at: number;
+  closed_at: number | null;
+  is_deleted: boolean;
+  custom_fields_values: AmoCustomFieldValue[] | null;
+  _embedded?: {
+    tags?: AmoTag[];
+    contacts?: Array<{ id: number; is_main?: boolean }>;
+    companies?: Array<{ id: number }>;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+export interface AmoWebhook {
+  id: number;
+  destination: string;
+  settings: string[];
+  sort: number;
+  disabled: boolean;
+  created_at?: number;
+  updated_at?: number;
+  account_id?: number;
+  [k: string]: unknown;
+}
+
+/** A problem+json validation error group. */
+export interface AmoValidationErrorGroup {
+  request_id?: string | number;
+  errors?: Array<{ code?: string; path?: string; detail?: string }>;
+}
