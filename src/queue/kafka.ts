@@ -1,5 +1,7 @@
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer, logCreator } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, ISocketFactory, KafkaConfig, KafkaMessage, Producer, logCreator } from 'kafkajs';
 import type { Logger } from '../logger.ts';
 import { handleWithRetries, Latch, toError, type RetryPolicy } from './retry.ts';
 import {
@@ -69,9 +71,46 @@ function kafkaLogLevel(base: Logger): number {
   return base.isLevelEnabled('debug') ? logLevel.INFO : logLevel.WARN;
 }
 
+/**
+ * kafkajs' own socket factory, plus a record of the sockets it opened.
+ *
+ * Why: after a broker restart kafkajs (2.2.4) can drop a Broker object from its pool
+ * (`removeBroker` on a closed connection) while the consumer group still holds it as
+ * its coordinator and reconnects it; `disconnect()` then never closes that socket,
+ * and the process cannot exit until the broker reaps the idle connection (10 min).
+ * Every client gets its own set, and whatever is still open after disconnect() is
+ * destroyed.
+ */
+class SocketTracker {
+  readonly sockets = new Set<Socket>();
+  readonly factory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+    const socket: Socket = ssl
+      ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
+      : netConnect({ host, port }, onConnect);
+    socket.setKeepAlive(true, 60_000);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    return socket;
+  };
+  /** Destroys what disconnect() left open; returns how many. */
+  destroyLeftovers(): number {
+    let n = 0;
+    for (const socket of this.sockets) {
+      if (!socket.destroyed) {
+        socket.destroy();
+        n++;
+      }
+    }
+    this.sockets.clear();
+    return n;
+  }
+}
+
 export class KafkaQueue implements Queue {
   readonly kind = 'kafka' as const;
   private readonly kafka: InstanceType<typeof Kafka>;
+  private readonly sockets = new SocketTracker();
+  private readonly healthSockets = new SocketTracker();
   private readonly healthKafka: InstanceType<typeof Kafka>;
   private readonly producer: Producer;
   private readonly admin: Admin;
@@ -84,15 +123,7 @@ export class KafkaQueue implements Queue {
 
   private constructor(private readonly opts: KafkaQueueOptions) {
     this.log = opts.logger.child({ component: 'queue', queue: 'kafka' });
-    this.kafka = new Kafka({
-      clientId: opts.clientId,
-      brokers: opts.brokers,
-      connectionTimeout: 3_000,
-      requestTimeout: 30_000,
-      retry: CLIENT_RETRY,
-      logLevel: kafkaLogLevel(opts.logger),
-      logCreator: kafkaLogCreator(opts.logger),
-    });
+    this.kafka = this.client(this.sockets);
     // A second client for ready(): no retries, short timeouts, so /readyz answers quickly.
     this.healthKafka = new Kafka({
       clientId: `${opts.clientId}-health`,
@@ -101,6 +132,7 @@ export class KafkaQueue implements Queue {
       requestTimeout: 3_000,
       retry: { retries: 0 },
       logLevel: logLevel.NOTHING,
+      socketFactory: this.healthSockets.factory,
     });
     this.producer = this.kafka.producer({
       idempotent: true,
@@ -109,6 +141,21 @@ export class KafkaQueue implements Queue {
       retry: CLIENT_RETRY,
     });
     this.admin = this.kafka.admin();
+  }
+
+  /** A kafkajs client (producer/admin share one; every consumer gets its own). */
+  private client(sockets: SocketTracker): InstanceType<typeof Kafka> {
+    const config: KafkaConfig = {
+      clientId: this.opts.clientId,
+      brokers: this.opts.brokers,
+      connectionTimeout: 3_000,
+      requestTimeout: 30_000,
+      retry: CLIENT_RETRY,
+      logLevel: kafkaLogLevel(this.opts.logger),
+      logCreator: kafkaLogCreator(this.opts.logger),
+      socketFactory: sockets.factory,
+    };
+    return new Kafka(config);
   }
 
   /** Connects, creates the topics (and their `.dlq`) with leaders, connects the producer. */
@@ -213,6 +260,8 @@ export class KafkaQueue implements Queue {
       this.closed = true;
       await Promise.allSettled([...this.subscriptions].map((s) => s.stop()));
       await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect(), this.healthAdmin?.disconnect()]);
+      const leftovers = this.sockets.destroyLeftovers() + this.healthSockets.destroyLeftovers();
+      if (leftovers > 0) this.log.debug({ sockets: leftovers }, 'closed sockets kafkajs left open');
     })();
     return this.closing;
   }
@@ -222,18 +271,12 @@ export class KafkaQueue implements Queue {
   private async subscribe(topic: TopicName, groupId: string, handler: Handler, concurrency: number, fromLatest: boolean): Promise<Subscription> {
     if (this.closed) throw new Error('queue is closed');
     const realTopic = this.topicName(topic);
-    if (fromLatest) {
-      // "Every message published after it subscribed": pin the new group to the current end
-      // before it joins (kafkajs would only look up "latest" after joining, losing what
-      // is published in between).
-      try {
-        const ends = await this.admin.fetchTopicOffsets(realTopic);
-        await this.admin.setOffsets({ groupId, topic: realTopic, partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })) });
-      } catch (err) {
-        this.log.warn({ err, groupId }, 'could not pin broadcast group to the latest offsets; kafkajs will use latest on join');
-      }
-    }
-    const consumer = this.kafka.consumer({
+    // "Every message published after it subscribed": remember the end of every partition now;
+    // once the (single-member) group has joined, seek there. kafkajs on its own would look
+    // "latest" up only at its first fetch, losing what is published in between.
+    const ends = fromLatest ? await this.admin.fetchTopicOffsets(realTopic) : [];
+    const sockets = new SocketTracker();
+    const consumer = this.client(sockets).consumer({
       groupId,
       sessionTimeout: 30_000,
       rebalanceTimeout: 60_000,
@@ -241,11 +284,12 @@ export class KafkaQueue implements Queue {
       maxWaitTimeInMs: 1_000,
       retry: CLIENT_RETRY,
     });
-    const subscription = new KafkaSubscription(this, consumer, topic, groupId, handler, this.log, this.opts);
+    const subscription = new KafkaSubscription(this, consumer, sockets, topic, groupId, handler, this.log, this.opts);
     this.subscriptions.add(subscription);
     subscription.onStopped = () => this.subscriptions.delete(subscription);
     try {
       await subscription.start(realTopic, concurrency, !fromLatest);
+      for (const end of ends) consumer.seek({ topic: realTopic, partition: end.partition, offset: end.high });
     } catch (err) {
       await subscription.stop().catch(() => undefined);
       throw err;
@@ -288,6 +332,7 @@ class KafkaSubscription implements Subscription {
   constructor(
     private readonly queue: KafkaQueue,
     private readonly consumer: Consumer,
+    private readonly sockets: SocketTracker,
     private readonly topic: TopicName,
     private readonly groupId: string,
     private readonly handler: Handler,
@@ -380,6 +425,8 @@ class KafkaSubscription implements Subscription {
         this.log.warn({ err, groupId: this.groupId }, 'kafka consumer did not disconnect cleanly');
       } finally {
         clearTimeout(timer);
+        const leftovers = this.sockets.destroyLeftovers();
+        if (leftovers > 0) this.log.debug({ groupId: this.groupId, sockets: leftovers }, 'closed sockets kafkajs left open');
         this.onStopped?.();
       }
     })();

@@ -1,0 +1,44 @@
+import { builder } from './builder.ts';
+import type { Context } from '../context.ts';
+import { liveCatalogue, ofLiveAccount, uuidOrNil } from './tenancy.ts';
+
+const stepOrder = [{ sort: 'asc' as const }, { id: 'asc' as const }];
+
+export const PipelineRef = builder.prismaNode('Pipeline', {
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
+  fields: (t) => ({
+    amoId: t.exposeInt('amoId'),
+    name: t.exposeString('name'),
+    isArchive: t.exposeBoolean('isArchive'),
+    isMain: t.exposeBoolean('isMain'),
+    sort: t.exposeInt('sort'),
+    steps: t.relatedConnection('steps', {
+      cursor: 'id',
+      totalCount: true,
+      query: () => ({ where: { deletedAt: null }, orderBy: stepOrder }),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryField('pipelines', (t) =>
+  t.prismaConnection({
+    type: 'Pipeline',
+    cursor: 'id',
+    args: { includeArchived: t.arg.boolean({ defaultValue: false }) },
+    totalCount: async (_parent, args, ctx) =>
+      ctx.db.pipeline.count({ where: await pipelinesWhere(ctx, args.includeArchived) }),
+    resolve: async (query, _root, args, ctx) =>
+      ctx.db.pipeline.findMany({
+        ...query,
+        where: await pipelinesWhere(ctx, args.includeArchived),
+        orderBy: [{ sort: 'asc' }, { id: 'asc' }],
+      }),
+  }),
+);
+
+const pipelinesWhere = (ctx: Context, includeArchived: boolean | null | undefined) =>
+  liveCatalogue(ctx, includeArchived ? {} : { isArchive: false });
+
+export { stepOrder };

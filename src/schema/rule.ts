@@ -1,0 +1,105 @@
+import type { CustomField, RuleFieldMapping, RuleTag, Tag } from '../generated/prisma/client.ts';
+import { builder } from './builder.ts';
+import { FieldRef } from './field.ts';
+import { TagRef } from './tag.ts';
+import { ofLiveAccount, uuidOrNil } from './tenancy.ts';
+
+type MappingWithField = RuleFieldMapping & { field: CustomField };
+type RuleTagWithTag = RuleTag & { tag: Tag };
+
+const QuestionFieldMapping = builder.objectRef<MappingWithField>('QuestionFieldMapping').implement({
+  fields: (t) => ({
+    questionId: t.id({ resolve: (m) => m.key }),
+    field: t.field({ type: FieldRef, resolve: (m) => m.field }),
+  }),
+});
+
+const ContactPropertyMapping = builder.objectRef<MappingWithField>('ContactPropertyMapping').implement({
+  description:
+    'How the contact is filled: a contact property of the quiz form (name, phone, email, ...) to a contact field, plus quiz questions to contact fields.',
+  fields: (t) => ({
+    property: t.string({ resolve: (m) => m.key }),
+    field: t.field({ type: FieldRef, resolve: (m) => m.field }),
+  }),
+});
+
+const ContactRules = builder.objectRef<MappingWithField[]>('ContactRules').implement({
+  fields: (t) => ({
+    properties: t.field({ type: [ContactPropertyMapping], resolve: (ms) => ms.filter((m) => m.source === 'PROPERTY') }),
+    questions: t.field({ type: [QuestionFieldMapping], resolve: (ms) => ms.filter((m) => m.source === 'QUESTION') }),
+  }),
+});
+
+const questionsOf = (ms: MappingWithField[], target: RuleFieldMapping['target']) =>
+  ms.filter((m) => m.target === target && m.source === 'QUESTION');
+
+const FieldsRule = builder.objectRef<MappingWithField[]>('FieldsRule').implement({
+  fields: (t) => ({
+    lead: t.field({ type: [QuestionFieldMapping], resolve: (ms) => questionsOf(ms, 'LEAD') }),
+    contact: t.field({ type: ContactRules, resolve: (ms) => ms.filter((m) => m.target === 'CONTACT') }),
+    company: t.field({ type: [QuestionFieldMapping], resolve: (ms) => questionsOf(ms, 'COMPANY') }),
+    customer: t.field({ type: [QuestionFieldMapping], resolve: (ms) => questionsOf(ms, 'CUSTOMER') }),
+  }),
+});
+
+const tagsOf = (tags: RuleTagWithTag[], entity: RuleTag['entity']) => tags.filter((t) => t.entity === entity).map((t) => t.tag);
+
+const TagsToAdd = builder.objectRef<RuleTagWithTag[]>('TagsToAdd').implement({
+  fields: (t) => ({
+    lead: t.field({ type: [TagRef], resolve: (tags) => tagsOf(tags, 'LEAD') }),
+    contact: t.field({ type: [TagRef], resolve: (tags) => tagsOf(tags, 'CONTACT') }),
+    company: t.field({ type: [TagRef], resolve: (tags) => tagsOf(tags, 'COMPANY') }),
+    customer: t.field({ type: [TagRef], resolve: (tags) => tagsOf(tags, 'CUSTOMER') }),
+  }),
+});
+
+export const RuleRef = builder.prismaNode('Rule', {
+  id: { field: 'id' },
+  description: 'One quiz has at most one rule.',
+  findUnique: (id, ctx) => ({ id: uuidOrNil(id), account: ofLiveAccount(ctx).account }),
+  fields: (t) => ({
+    quizId: t.exposeID('quizId'),
+    performer: t.relation('performer', {
+      nullable: true,
+      description: "Responsible user of created leads; null: amoCRM's default.",
+    }),
+    pipeline: t.relation('pipeline'),
+    step: t.relation('step'),
+    fieldsRule: t.field({
+      type: FieldsRule,
+      select: { mappings: { include: { field: true }, orderBy: { position: 'asc' } } },
+      resolve: (rule) => rule.mappings,
+    }),
+    tagsToAdd: t.field({
+      type: TagsToAdd,
+      select: { tags: { include: { tag: true }, orderBy: { position: 'asc' } } },
+      resolve: (rule) => rule.tags,
+    }),
+    toUnsorted: t.exposeBoolean('toUnsorted', {
+      description: "Leads go to amoCRM's Unsorted (incoming leads) with the quiz as their form, instead of straight into the step.",
+    }),
+    mergeDuplicates: t.exposeBoolean('mergeDuplicates', {
+      description: "amoCRM's duplicate control may merge the lead's contact with an existing one (Unsorted only).",
+    }),
+    problems: t.exposeStringList('problems', {
+      description: 'What the last check against amoCRM found missing (pipeline, step, user, fields or tags deleted there).',
+    }),
+    checkedAt: t.expose('checkedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryField('rule', (t) =>
+  t.prismaField({
+    type: 'Rule',
+    nullable: true,
+    description: 'The integration rule of one quiz; null when the quiz has none.',
+    args: { quizId: t.arg.id({ required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const account = await ctx.liveAccount();
+      if (!account) return null;
+      return ctx.db.rule.findUnique({ ...query, where: { accountId_quizId: { accountId: account.id, quizId: String(args.quizId) } } });
+    },
+  }),
+);

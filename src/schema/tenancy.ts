@@ -1,0 +1,25 @@
+// Every read is scoped to the caller. These helpers build the Prisma filters
+// that say "of the caller's live account" so no resolver forgets it.
+import type { Context } from '../context.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UUID no row has: ids that are not UUIDs find nothing instead of failing in SQL. */
+export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+export const uuidOrNil = (id: string | number): string => (UUID.test(String(id)) ? String(id) : NIL_UUID);
+
+/** Rows of the caller's live account that are not soft-deleted. */
+export const ofLiveAccount = (ctx: Context) => ({
+  deletedAt: null,
+  account: { quizAccountId: ctx.caller.quizAccountId, deletedAt: null },
+});
+
+/** The live account's id, or the nil UUID when none is connected (so lists come back empty). */
+export async function liveAccountId(ctx: Context): Promise<string> {
+  return (await ctx.liveAccount())?.id ?? NIL_UUID;
+}
+
+/** Catalogue rows (users, pipelines, fields, tags) of the caller's live account, not soft-deleted. */
+export async function liveCatalogue<T extends object>(ctx: Context, extra?: T) {
+  return { accountId: await liveAccountId(ctx), deletedAt: null, ...extra } as { accountId: string; deletedAt: null } & T;
+}

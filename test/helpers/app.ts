@@ -1,0 +1,75 @@
+// A gateway on a random port against a throwaway database, with helpers to
+// call it as a tenant would.
+import { SignJWT } from 'jose';
+import { buildApp, type App } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import type { Queue } from '../../src/queue/index.ts';
+import type { TestDatabase } from './db.ts';
+
+export const TEST_JWT_SECRET = 'test-secret-for-the-gateway-tests';
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    AMO_ALLOW_HTTP: 'true',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...overrides,
+  });
+}
+
+export async function tokenFor(
+  quizAccountId: string,
+  options: { secret?: string; expiresIn?: string | number; audience?: string; issuer?: string; claim?: string } = {},
+): Promise<string> {
+  const jwt = new SignJWT({ [options.claim ?? 'accountId']: quizAccountId })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '1h');
+  if (options.audience) jwt.setAudience(options.audience);
+  if (options.issuer) jwt.setIssuer(options.issuer);
+  return jwt.sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
+}
+
+export interface GraphQLResponse<T = any> {
+  status: number;
+  data?: T;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
+}
+
+export interface TestApp {
+  app: App;
+  url: string;
+  config: Config;
+  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GraphQLResponse<T>>;
+  stop(): Promise<void>;
+}
+
+export async function startTestApp(
+  testDb: TestDatabase,
+  options: { config?: Record<string, string>; queue?: Queue; workers?: boolean } = {},
+): Promise<TestApp> {
+  const config = testConfig(options.config);
+  const app = await buildApp({
+    config,
+    db: testDb.db,
+    queue: options.queue,
+    workers: options.workers ?? false,
+    logger: createLogger({ level: config.logLevel }),
+  });
+  const url = await app.start(0, '127.0.0.1');
+  return {
+    app,
+    url,
+    config,
+    async gql(query, variables, token) {
+      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json' };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const res = await fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      const body = (await res.json()) as GraphQLResponse;
+      return { ...body, status: res.status };
+    },
+    stop: () => app.stop(),
+  };
+}
