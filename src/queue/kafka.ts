@@ -50,6 +50,8 @@ function kafkaLogCreator(base: Logger): logCreator {
     // We bound the idempotent producer's retries on purpose (see CLIENT_RETRY): publish must
     // fail eventually instead of hanging forever during a long outage.
     if (message === 'Limiting retries for the idempotent producer may invalidate EoS guarantees') return;
+    // Our own clean-up of sockets kafkajs forgot (SocketTracker), not a broker problem.
+    if (typeof message === 'string' && message.includes(LEFTOVER_SOCKET)) return;
     const fields = { namespace: entry.namespace, ...extra };
     switch (entry.level) {
       case logLevel.ERROR:
@@ -81,6 +83,8 @@ function kafkaLogLevel(base: Logger): number {
  * Every client gets its own set, and whatever is still open after disconnect() is
  * destroyed.
  */
+const LEFTOVER_SOCKET = 'closed by the queue after disconnect';
+
 class SocketTracker {
   readonly sockets = new Set<Socket>();
   readonly factory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
@@ -92,12 +96,16 @@ class SocketTracker {
     socket.once('close', () => this.sockets.delete(socket));
     return socket;
   };
-  /** Destroys what disconnect() left open; returns how many. */
+  /**
+   * Destroys what disconnect() left open; returns how many. Destroyed *with an error*, so
+   * kafkajs' own error path runs (rejects pending requests, stops its request-timeout
+   * timers); a bare destroy() would leave those timers keeping the process alive.
+   */
   destroyLeftovers(): number {
     let n = 0;
     for (const socket of this.sockets) {
       if (!socket.destroyed) {
-        socket.destroy();
+        socket.destroy(new Error(LEFTOVER_SOCKET));
         n++;
       }
     }
