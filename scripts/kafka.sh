@@ -84,11 +84,14 @@ fetch_jars() {
   mkdir -p "$(dirname "$CACHE_DIR")"
   local tmp="$CACHE_DIR.partial.$$"
   rm -rf "$tmp"
+  local mvnlog="$tmp.mvn.log"
   if ! mvn -B -q -Dstyle.color=never -f "$SCRIPT_DIR/kafka/pom.xml" dependency:copy-dependencies \
-        -DoutputDirectory="$tmp" -DincludeScope=runtime >&2; then
-    rm -rf "$tmp"
+        -DoutputDirectory="$tmp" -DincludeScope=runtime >"$mvnlog" 2>&1; then
+    tail -n 40 "$mvnlog" >&2
+    rm -rf "$tmp" "$mvnlog"
     die "maven could not fetch the Kafka jars"
   fi
+  rm -f "$mvnlog"
   ls "$tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "kafka_2.13-$KAFKA_VERSION.jar missing after fetch"; }
   touch "$tmp/.complete"
   if [[ -e "$CACHE_DIR" && ! -f "$CACHE_DIR/.complete" ]]; then rm -rf "$CACHE_DIR"; fi
