@@ -1,0 +1,569 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } from '../src/amo-sim/index.ts';
+import { saveTokens } from '../src/amo/index.ts';
+import { TOPICS } from '../src/queue/index.ts';
+import type { Services } from '../src/services.ts';
+import { acceptResult, NO_ACCOUNT_ERROR } from '../src/delivery/accept.ts';
+import {
+  createDeliveryRuntime,
+  NO_RULE_ERROR,
+  retryDelivery,
+  runDeliveryPass,
+  startDeliveryWorker,
+  type DeliveryHooks,
+  type DeliveryRuntime,
+} from '../src/delivery/worker.ts';
+import { RESULT_FIELD_CODE } from '../src/delivery/payload.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
+import { copyCatalogue, createRule, deliveryServices, recordEvents, type Catalogue } from './helpers/delivery.ts';
+
+const amoConfig = testAmoConfig();
+let sim: AmoSimulator;
+let tdb: TestDatabase;
+let services: Services;
+
+before(async () => {
+  sim = createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri: TEST_AMO_REDIRECT, rateLimitRps: 7, rateLimitCountsRejected: true });
+  await sim.start();
+  tdb = await createTestDatabase();
+  services = await deliveryServices(tdb.db);
+});
+
+after(async () => {
+  await services?.queue.close();
+  await tdb?.drop();
+  await sim?.stop();
+});
+
+function runtime(hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime {
+  return createDeliveryRuntime(services, {
+    backoffMs: 20,
+    maxBackoffMs: 100,
+    reconcileDelayMs: 0,
+    leaseMs: 20_000,
+    amoClient: { backoffMs: 20, maxBackoffMs: 200 },
+    hooks,
+    ...extra,
+  });
+}
+
+/** Runs passes until no Delivery of the quiz account is PENDING (or the time is up). */
+async function drain(rt: DeliveryRuntime, quizAccountId: string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await runDeliveryPass(rt);
+    const pending = await tdb.db.delivery.count({ where: { quizAccountId, status: 'PENDING' } });
+    if (pending === 0) return;
+    if (Date.now() > until) throw new Error(`still ${pending} PENDING`);
+    if (n === 0) await new Promise((r) => setTimeout(r, 30));
+  }
+}
+
+const expireLeases = () => tdb.db.$executeRaw`UPDATE delivery SET locked_until = now() - interval '1 second' WHERE locked_until IS NOT NULL`;
+
+interface Setup {
+  accountId: string;
+  amoId: number;
+  quizAccountId: string;
+  cat: Catalogue;
+  pipeline: number;
+  firstStatus: number;
+  unsortedStatus: number;
+}
+
+async function setup(): Promise<Setup> {
+  const conn = await connectSimAccount(tdb.db, sim, amoConfig, { seed: { pipelines: 2 } });
+  const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
+  const acc = sim.account(conn.amoId);
+  const p = acc.pipelines[0];
+  return {
+    ...conn,
+    cat,
+    pipeline: p.id,
+    firstStatus: p.statuses.find((s) => s.type === 0 && s.id !== 142 && s.id !== 143)!.id,
+    unsortedStatus: p.statuses.find((s) => s.type === 1)!.id,
+  };
+}
+
+const simpleResult = (resultId: string, quizId = 'quiz-1') => ({
+  resultId,
+  quizId,
+  contact: { name: 'Иван', phone: '+7 900 111-22-33' },
+  answers: [{ questionId: 'q1', title: 'Площадь', values: ['42'] }],
+});
+
+describe('the lead amoCRM gets', () => {
+  test('answers for fields of every type land exactly as the rule says', async () => {
+    const s = await setup();
+    const acc = sim.account(s.amoId);
+    const lf = (type: string): SimField => acc.fields.leads.find((f) => f.type === type && !f.code)!;
+    const cf = (pred: (f: SimField) => boolean) => acc.fields.contacts.find(pred)!;
+    const co = (pred: (f: SimField) => boolean) => acc.fields.companies.find(pred)!;
+    const types = ['text', 'numeric', 'checkbox', 'select', 'multiselect', 'multitext', 'date', 'date_time', 'birthday', 'url', 'textarea', 'radiobutton', 'streetaddress', 'smart_address', 'legal_entity', 'monetary', 'price', 'category', 'file'];
+    const answerFor: Record<string, string[]> = {
+      text: ['Привет'],
+      numeric: ['1 234,5'],
+      checkbox: ['Да'],
+      select: [` ${lf('select').enums![1].value.toUpperCase()} `],
+      multiselect: [lf('multiselect').enums![0].value, lf('multiselect').enums![2].value.toLowerCase()],
+      multitext: ['@telegram'],
+      date: ['21.11.2026'],
+      date_time: ['2026-11-21T10:30:00Z'],
+      birthday: ['1990-05-01'],
+      url: ['https://example.com/x'],
+      textarea: ['Много\nтекста'],
+      radiobutton: [lf('radiobutton').enums![0].value],
+      streetaddress: ['Тверская, 1'],
+      smart_address: ['Москва, Тверская, 1'],
+      legal_entity: ['ООО «Ромашка»'],
+      monetary: ['1000'],
+      price: ['500.00'],
+      category: [lf('category').enums![2].value],
+      file: ['report.pdf'],
+    };
+    const contactCity = cf((f) => f.type === 'select');
+    const position = cf((f) => f.code === 'POSITION');
+    const web = co((f) => f.code === 'WEB');
+    const customerText = acc.fields.customers.find((f) => f.type === 'text')!;
+    const utmCampaignField = lf('text');
+    const performer = acc.users[1];
+    await createRule(tdb.db, s.cat, s.accountId, {
+      quizId: 'quiz-all',
+      pipelineAmoId: s.pipeline,
+      statusAmoId: s.firstStatus,
+      performerAmoId: performer.id,
+      mappings: [
+        ...types.map((t) => ({ target: 'LEAD' as const, source: 'QUESTION' as const, key: `q_${t}`, fieldAmoId: lf(t).id })),
+        { target: 'CONTACT', source: 'QUESTION', key: 'q_city', fieldAmoId: contactCity.id },
+        { target: 'CONTACT', source: 'PROPERTY', key: 'position', fieldAmoId: position.id },
+        { target: 'COMPANY', source: 'QUESTION', key: 'q_site', fieldAmoId: web.id },
+        { target: 'CUSTOMER', source: 'QUESTION', key: 'q_text', fieldAmoId: customerText.id },
+      ],
+      tags: [
+        { entity: 'LEAD', amoId: acc.tags.leads[0].id },
+        { entity: 'CONTACT', amoId: acc.tags.contacts[1].id },
+        { entity: 'COMPANY', amoId: acc.tags.companies[2].id },
+      ],
+      utms: [{ name: 'utm_campaign', fieldAmoId: utmCampaignField.id }],
+    });
+
+    const input = {
+      resultId: 'res-all-1',
+      quizId: 'quiz-all',
+      price: 15000,
+      submittedAt: '2026-11-21T10:00:00.000Z',
+      contact: {
+        name: 'Анна Смирнова',
+        phone: '+7 900 000-00-00',
+        email: 'anna@example.com',
+        extra: [
+          { key: 'position', value: 'Директор' },
+          { key: 'company', value: 'ООО Вектор' },
+        ],
+      },
+      answers: [
+        ...types.map((t) => ({ questionId: `q_${t}`, title: `Вопрос ${t}`, values: answerFor[t] })),
+        { questionId: 'q_city', values: [contactCity.enums![3].value] },
+        { questionId: 'q_site', title: 'Сайт компании', values: ['https://vector.example'] },
+        { questionId: 'q_free', title: 'Без поля', values: ['просто ответ'] },
+      ],
+      utm: [
+        { key: 'utm_source', value: 'yandex' },
+        { key: 'utm_campaign', value: 'autumn' },
+        { key: 'utm_nothing', value: 'zzz' },
+      ],
+    };
+    const d = await acceptResult(services, s.quizAccountId, input);
+    assert.equal(d.status, 'PENDING');
+    await drain(runtime(), s.quizAccountId);
+
+    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    const account = await tdb.db.amoAccount.findUniqueOrThrow({ where: { id: s.accountId } });
+    const resultField = sim.account(s.amoId).fields.leads.find((f) => f.code === RESULT_FIELD_CODE);
+    assert.ok(resultField, 'the result-id field was created');
+    assert.equal(resultField.is_api_only, true);
+    assert.equal(account.resultFieldId, resultField.id);
+
+    const leads = sim.leads(s.amoId);
+    assert.equal(leads.length, 1);
+    const lead = leads[0];
+    assert.equal(row.status, 'DELIVERED');
+    assert.equal(row.stage, 'DONE');
+    assert.equal(row.amoLeadId, lead.id);
+    assert.equal(row.amoContactId, lead.contact_id);
+    assert.equal(row.amoCompanyId, lead.company_id);
+    assert.ok(row.deliveredAt);
+
+    const day = Date.UTC(2026, 10, 21) / 1000;
+    const phone = acc.fields.contacts.find((f) => f.code === 'PHONE')!;
+    const email = acc.fields.contacts.find((f) => f.code === 'EMAIL')!;
+    const utmSource = acc.fields.leads.find((f) => f.code === 'UTM_SOURCE')!;
+    const expected = {
+      name: 'Quiz quiz-all: Анна Смирнова',
+      price: 15000,
+      pipeline_id: s.pipeline,
+      status_id: s.firstStatus,
+      responsible_user_id: performer.id,
+      custom_fields_values: [
+        { field_id: resultField.id, values: [{ value: 'res-all-1' }] },
+        { field_id: lf('text').id, values: [{ value: 'Привет' }] },
+        { field_id: lf('numeric').id, values: [{ value: '1234.5' }] },
+        { field_id: lf('checkbox').id, values: [{ value: true }] },
+        { field_id: lf('select').id, values: [{ enum_id: lf('select').enums![1].id }] },
+        { field_id: lf('multiselect').id, values: [{ enum_id: lf('multiselect').enums![0].id }, { enum_id: lf('multiselect').enums![2].id }] },
+        { field_id: lf('multitext').id, values: [{ value: '@telegram', enum_code: 'WORK' }] },
+        { field_id: lf('date').id, values: [{ value: day }] },
+        { field_id: lf('date_time').id, values: [{ value: day + 37_800 }] },
+        { field_id: lf('birthday').id, values: [{ value: Date.UTC(1990, 4, 1) / 1000 }] },
+        { field_id: lf('url').id, values: [{ value: 'https://example.com/x' }] },
+        { field_id: lf('textarea').id, values: [{ value: 'Много\nтекста' }] },
+        { field_id: lf('radiobutton').id, values: [{ enum_id: lf('radiobutton').enums![0].id }] },
+        { field_id: lf('streetaddress').id, values: [{ value: 'Тверская, 1' }] },
+        { field_id: lf('smart_address').id, values: [{ value: 'Москва, Тверская, 1', enum_code: 'address_line_1' }] },
+        { field_id: lf('legal_entity').id, values: [{ value: { name: 'ООО «Ромашка»' } }] },
+        { field_id: lf('monetary').id, values: [{ value: '1000' }] },
+        { field_id: lf('price').id, values: [{ value: '500.00' }] },
+        { field_id: lf('category').id, values: [{ enum_id: lf('category').enums![2].id }] },
+        { field_id: utmSource.id, values: [{ value: 'yandex' }] },
+      ],
+      request_id: d.id,
+      _embedded: {
+        tags: [{ id: acc.tags.leads[0].id }],
+        contacts: [
+          {
+            name: 'Анна Смирнова',
+            responsible_user_id: performer.id,
+            custom_fields_values: [
+              { field_id: contactCity.id, values: [{ enum_id: contactCity.enums![3].id }] },
+              { field_id: position.id, values: [{ value: 'Директор' }] },
+              { field_id: phone.id, values: [{ value: '+7 900 000-00-00', enum_code: 'WORK' }] },
+              { field_id: email.id, values: [{ value: 'anna@example.com', enum_code: 'WORK' }] },
+            ],
+            _embedded: { tags: [{ id: acc.tags.contacts[1].id }] },
+          },
+        ],
+        companies: [
+          {
+            name: 'ООО Вектор',
+            responsible_user_id: performer.id,
+            custom_fields_values: [{ field_id: web.id, values: [{ value: 'https://vector.example' }] }],
+            _embedded: { tags: [{ id: acc.tags.companies[2].id }] },
+          },
+        ],
+      },
+    };
+    // utm_campaign is mapped to the lead text field the text question already filled: reported, not overwritten
+    assert.deepEqual(lead.raw, expected);
+    assert.equal(lead.contact?.name, 'Анна Смирнова');
+    assert.equal(lead.company?.name, 'ООО Вектор');
+    assert.deepEqual(lead.tags.map((t) => t.id), [acc.tags.leads[0].id]);
+
+    // warnings: the file field, the UTM that collided, the customer
+    assert.ok(row.warnings.some((w) => /file/i.test(w) && /cannot be filled/.test(w)), row.warnings.join('\n'));
+    assert.ok(row.warnings.some((w) => /UTM utm_campaign/.test(w) && /already filled/.test(w)), row.warnings.join('\n'));
+    assert.ok(row.warnings.some((w) => /customer fields not sent/.test(w)), row.warnings.join('\n'));
+
+    assert.equal(lead.notes.length, 1);
+    const note = String(lead.notes[0].params.text);
+    for (const t of types) assert.ok(note.includes(`Вопрос ${t}: ${answerFor[t].join(', ')}`), `note has ${t}`);
+    assert.ok(note.includes('q_city: '), 'a question without a title is named by its id');
+    assert.ok(note.includes('Без поля: просто ответ'));
+    assert.ok(note.includes('Quiz result ID: res-all-1'));
+    assert.ok(note.includes('2026-11-21T10:00:00.000Z'));
+    for (const u of ['utm_source: yandex', 'utm_campaign: autumn', 'utm_nothing: zzz']) assert.ok(note.includes(u), u);
+    assert.match(note, /Not transferred to fields:\n- lead field "Файл".*cannot be filled/);
+    assert.match(note, /Customer \(not sent/);
+  });
+
+  test('a value that does not convert: the lead is created without it, warned on the Delivery, listed in the note', async () => {
+    const s = await setup();
+    const acc = sim.account(s.amoId);
+    const num = acc.fields.leads.find((f) => f.type === 'numeric' && !f.code)!;
+    const sel = acc.fields.leads.find((f) => f.type === 'select')!;
+    const chk = acc.fields.leads.find((f) => f.type === 'checkbox')!;
+    await createRule(tdb.db, s.cat, s.accountId, {
+      quizId: 'quiz-bad',
+      pipelineAmoId: s.pipeline,
+      statusAmoId: s.firstStatus,
+      mappings: [
+        { target: 'LEAD', source: 'QUESTION', key: 'area', fieldAmoId: num.id },
+        { target: 'LEAD', source: 'QUESTION', key: 'city', fieldAmoId: sel.id },
+        { target: 'LEAD', source: 'QUESTION', key: 'agree', fieldAmoId: chk.id },
+      ],
+    });
+    const d = await acceptResult(services, s.quizAccountId, {
+      resultId: 'bad-1',
+      quizId: 'quiz-bad',
+      answers: [
+        { questionId: 'area', title: 'Площадь', values: ['около сорока'] },
+        { questionId: 'city', title: 'Город', values: ['Атлантида'] },
+        { questionId: 'agree', title: 'Согласие', values: ['yes'] },
+      ],
+    });
+    await drain(runtime(), s.quizAccountId);
+    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    assert.equal(row.status, 'DELIVERED');
+    const [lead] = sim.leads(s.amoId);
+    const ids = (lead.custom_fields_values ?? []).map((v) => v.field_id);
+    assert.ok(!ids.includes(num.id) && !ids.includes(sel.id));
+    assert.ok(ids.includes(chk.id));
+    assert.equal(lead.name, 'Quiz quiz-bad: result bad-1');
+    assert.equal(row.warnings.length, 2, row.warnings.join('\n'));
+    assert.match(row.warnings[0], /Площадь.*"около сорока" is not a number/);
+    assert.match(row.warnings[1], /Город.*"Атлантида" is not an option/);
+    const note = String(lead.notes[0].params.text);
+    assert.match(note, /"около сорока" is not a number/);
+    assert.match(note, /"Атлантида" is not an option/);
+  });
+
+  test('an Unsorted rule: metadata, the lead in the pipeline\'s unsorted status', async () => {
+    const s = await setup();
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-u', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus, toUnsorted: true });
+    await acceptResult(services, s.quizAccountId, {
+      ...simpleResult('u-1', 'quiz-u'),
+      leadName: 'Заявка с лендинга',
+      submittedAt: '2026-11-21T10:00:00Z',
+      formPage: 'https://landing.example/quiz',
+      ip: '203.0.113.7',
+      referer: 'https://ya.ru/',
+    });
+    await acceptResult(services, s.quizAccountId, simpleResult('u-2', 'quiz-u'));
+    await drain(runtime(), s.quizAccountId);
+    const leads = sim.leads(s.amoId).sort((a, b) => a.id - b.id);
+    assert.equal(leads.length, 2);
+    assert.equal(leads[0].status_id, s.unsortedStatus);
+    assert.equal(leads[0].pipeline_id, s.pipeline);
+    assert.equal(leads[0].name, 'Заявка с лендинга');
+    assert.deepEqual(leads[0].metadata, {
+      category: 'forms',
+      form_id: 'quiz-u',
+      form_name: 'Quiz quiz-u',
+      form_sent_at: Date.UTC(2026, 10, 21, 10) / 1000,
+      form_page: 'https://landing.example/quiz',
+      ip: '203.0.113.7',
+      referer: 'https://ya.ru/',
+    });
+    assert.equal((leads[0].raw as any).status_id, undefined);
+    assert.deepEqual(Object.keys(leads[1].metadata ?? {}).sort(), ['category', 'form_id', 'form_name', 'form_sent_at']);
+  });
+});
+
+describe('taking results in', () => {
+  test('a bad input is refused with BAD_USER_INPUT and writes nothing', async () => {
+    const before = await tdb.db.delivery.count();
+    await assert.rejects(acceptResult(services, 'quiz-x', { quizId: 'q', answers: [] }), (e: any) => e.extensions?.code === 'BAD_USER_INPUT' && /resultId/.test(e.message));
+    await assert.rejects(acceptResult(services, 'quiz-x', { resultId: 'r', quizId: 'q', answers: [], price: 1.5 }), (e: any) => /price/.test(e.message));
+    await assert.rejects(acceptResult(services, 'quiz-x', { resultId: 'r', quizId: 'q', answers: [{ questionId: 'a', values: 'x' }] }), (e: any) => /answers\.0\.values/.test(e.message));
+    assert.equal(await tdb.db.delivery.count(), before);
+  });
+
+  test('no account connected: PENDING with the reason; it goes out once one is connected', async () => {
+    const quizAccountId = 'quiz-later';
+    const d = await acceptResult(services, quizAccountId, simpleResult('later-1'));
+    assert.equal(d.status, 'PENDING');
+    assert.equal(d.accountId, null);
+    assert.equal(d.lastError, NO_ACCOUNT_ERROR);
+    const rt = runtime();
+    assert.equal(await runDeliveryPass(rt), 0);
+    const conn = await connectSimAccount(tdb.db, sim, amoConfig, { quizAccountId });
+    const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
+    const p = sim.account(conn.amoId).pipelines[0];
+    await createRule(tdb.db, cat, conn.accountId, { quizId: 'quiz-1', pipelineAmoId: p.id, statusAmoId: p.statuses[1].id });
+    await drain(rt, quizAccountId);
+    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    assert.equal(row.status, 'DELIVERED');
+    assert.equal(row.accountId, conn.accountId);
+    assert.equal(row.lastError, null);
+    assert.equal(sim.leads(conn.amoId).length, 1);
+  });
+
+  test('a quiz without a rule: FAILED "quiz has no rule"', async () => {
+    const s = await setup();
+    const d = await acceptResult(services, s.quizAccountId, simpleResult('norule-1', 'quiz-without-rule'));
+    await drain(runtime(), s.quizAccountId);
+    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    assert.equal(row.status, 'FAILED');
+    assert.equal(row.lastError, NO_RULE_ERROR);
+    assert.equal(sim.leads(s.amoId).length, 0);
+  });
+
+  test('the same result three times (topic twice + acceptResult): one Delivery, one lead', async () => {
+    const s = await setup();
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    const worker = await startDeliveryWorker(services, { pollMs: 50, backoffMs: 20, reconcileDelayMs: 0, amoClient: { backoffMs: 20 } });
+    try {
+      const value = { ...simpleResult('dup-1'), quizAccountId: s.quizAccountId };
+      await services.queue.publish(TOPICS.quizResults, s.quizAccountId, value);
+      const direct = await acceptResult(services, s.quizAccountId, simpleResult('dup-1'));
+      await services.queue.publish(TOPICS.quizResults, s.quizAccountId, value);
+      const until = Date.now() + 20_000;
+      for (;;) {
+        const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: direct.id } });
+        if (row.status === 'DELIVERED') break;
+        assert.ok(Date.now() < until, 'delivered in time');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 300)); // let the second message be consumed too
+    } finally {
+      await worker.stop();
+    }
+    assert.equal(await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId } }), 1);
+    assert.equal(sim.leads(s.amoId).length, 1);
+    assert.equal(sim.leads(s.amoId)[0].notes.length, 1);
+  });
+});
+
+describe('exactly once across crashes', () => {
+  const crashOnce = (point: keyof DeliveryHooks): DeliveryHooks => {
+    let fired = false;
+    return {
+      [point]: () => {
+        if (!fired) {
+          fired = true;
+          throw new Error(`simulated crash at ${point}`);
+        }
+      },
+    };
+  };
+
+  for (const point of ['beforeSend', 'afterSend', 'afterLeadCreated', 'afterNote'] as const) {
+    test(`a crash at ${point}: one lead and one note after the next run`, async () => {
+      const s = await setup();
+      await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+      const d = await acceptResult(services, s.quizAccountId, simpleResult(`crash-${point}`));
+      const crashing = runtime(crashOnce(point));
+      await assert.rejects(runDeliveryPass(crashing), /simulated crash/);
+      const mid = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+      assert.equal(mid.status, 'PENDING');
+      assert.equal(mid.stage, point === 'beforeSend' || point === 'afterSend' ? 'SENDING' : 'LEAD_CREATED');
+      assert.ok(mid.lockedUntil && mid.lockedUntil > new Date(), 'the crashed process still holds the lease');
+      assert.equal(await runDeliveryPass(runtime()), 0, 'nobody takes it while the lease holds');
+      await expireLeases();
+      await drain(runtime(), s.quizAccountId);
+      const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+      const leads = sim.leads(s.amoId);
+      assert.equal(leads.length, 1, 'one lead');
+      assert.equal(leads[0].notes.length, 1, 'one note');
+      assert.equal(row.status, 'DELIVERED');
+      assert.equal(row.amoLeadId, leads[0].id);
+      assert.equal(row.amoContactId, leads[0].contact_id);
+    });
+  }
+
+  test('an answer that never comes (timeout, amoCRM created the lead): reconciled, not sent twice', async () => {
+    const s = await setup();
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    const rt = runtime({}, { amoClient: { backoffMs: 20, timeoutMs: 400 } });
+    // warm up: the result-id field exists before the fault is armed
+    await acceptResult(services, s.quizAccountId, simpleResult('slow-0'));
+    await drain(rt, s.quizAccountId);
+    sim.injectFault(s.amoId, { kind: 'slow', delayMs: 1000, count: 1, path: 'leads/complex' });
+    const d = await acceptResult(services, s.quizAccountId, simpleResult('slow-1'));
+    await runDeliveryPass(rt);
+    const mid = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    assert.equal(mid.stage, 'SENDING');
+    assert.equal(mid.status, 'PENDING');
+    assert.match(mid.lastError ?? '', /timed out/);
+    await new Promise((r) => setTimeout(r, 1200)); // amoCRM finishes the request
+    await drain(rt, s.quizAccountId);
+    const mine = sim.leads(s.amoId).filter((l) => (l.custom_fields_values ?? []).some((v) => v.values.some((x) => x.value === 'slow-1')));
+    assert.equal(mine.length, 1);
+    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    assert.equal(row.amoLeadId, mine[0].id);
+    assert.equal(mine[0].notes.length, 1);
+  });
+
+  test('a 502 on leads/complex (maybe processed, in fact not): reconciled, then sent once', async () => {
+    const s = await setup();
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    sim.injectFault(s.amoId, { kind: '5xx', status: 502, count: 1, path: 'leads/complex' });
+    const d = await acceptResult(services, s.quizAccountId, simpleResult('502-1'));
+    await drain(runtime(), s.quizAccountId);
+    assert.equal(sim.leads(s.amoId).length, 1);
+    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    assert.equal(row.status, 'DELIVERED');
+    assert.equal(row.attempts, 2);
+    const searches = sim.requestLog(s.amoId).filter((r) => r.method === 'GET' && r.path.startsWith('/api/v4/leads?'));
+    assert.ok(searches.length >= 1, 'searched before sending again');
+  });
+});
+
+describe('accounts and amoCRM errors', () => {
+  test('a stale account: results wait PENDING without spending attempts, then go out after a reconnect', async () => {
+    const s = await setup();
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    sim.revoke(s.amoId, TEST_AMO_CLIENT_ID);
+    const events = await recordEvents(services.queue);
+    try {
+      for (let i = 0; i < 3; i++) await acceptResult(services, s.quizAccountId, simpleResult(`stale-${i}`));
+      const rt = runtime();
+      await runDeliveryPass(rt); // meets the 401: the account turns stale
+      const acc = await tdb.db.amoAccount.findUniqueOrThrow({ where: { id: s.accountId } });
+      assert.equal(acc.stale, true);
+      assert.equal(await runDeliveryPass(rt), 0, 'a stale account is not claimed');
+      const rows = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } });
+      assert.ok(rows.every((r) => r.status === 'PENDING' && r.attempts === 0 && r.stage === 'QUEUED'), JSON.stringify(rows.map((r) => [r.status, r.attempts, r.stage])));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.ok(events.events.some((e) => e.type === 'token.stale' && e.quizAccountId === s.quizAccountId));
+
+      // the owner connects again
+      const pair = sim.issueTokens(s.amoId, TEST_AMO_CLIENT_ID);
+      await saveTokens(tdb.db, amoConfig.tokenEncryptionKey, s.accountId, { accessToken: pair.access_token, refreshToken: pair.refresh_token, expiresIn: pair.expires_in, accessExpiresAt: new Date(Date.now() + 86_400_000) }, { reconnect: true });
+      await drain(rt, s.quizAccountId);
+      assert.equal(sim.leads(s.amoId).length, 3);
+      const done = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } });
+      assert.ok(done.every((r) => r.status === 'DELIVERED' && r.attempts === 1));
+    } finally {
+      await events.stop();
+    }
+  });
+
+  test('a validation error: that lead FAILED with amoCRM\'s reason, the rest of the batch delivered; retryDelivery sends it again', async () => {
+    const s = await setup();
+    const acc = sim.account(s.amoId);
+    const doomedTag = acc.tags.leads[3];
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-ok', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    const badRule = await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-tag', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus, tags: [{ entity: 'LEAD', amoId: doomedTag.id }] });
+    sim.removeTag(s.amoId, 'leads', doomedTag.id); // deleted in amoCRM, the catalogue does not know yet
+    const events = await recordEvents(services.queue);
+    try {
+      const a = await acceptResult(services, s.quizAccountId, simpleResult('v-1', 'quiz-ok'));
+      const bad = await acceptResult(services, s.quizAccountId, simpleResult('v-2', 'quiz-tag'));
+      const c = await acceptResult(services, s.quizAccountId, simpleResult('v-3', 'quiz-ok'));
+      await drain(runtime(), s.quizAccountId);
+      const rows = new Map((await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } })).map((r) => [r.id, r]));
+      assert.equal(rows.get(a.id)?.status, 'DELIVERED');
+      assert.equal(rows.get(c.id)?.status, 'DELIVERED');
+      const failed = rows.get(bad.id)!;
+      assert.equal(failed.status, 'FAILED');
+      assert.match(failed.lastError ?? '', /amoCRM rejected the lead: _embedded\.tags\.0\.id: .*NotSupportedChoice/);
+      assert.equal(failed.stage, 'QUEUED');
+      assert.equal(sim.leads(s.amoId).length, 2);
+
+      // not FAILED → CONFLICT; another tenant's → NOT_FOUND
+      await assert.rejects(retryDelivery(services, s.quizAccountId, a.id), (e: any) => e.extensions?.code === 'CONFLICT');
+      await assert.rejects(retryDelivery(services, 'someone-else', bad.id), (e: any) => e.extensions?.code === 'NOT_FOUND');
+      await assert.rejects(retryDelivery(services, s.quizAccountId, 'not-a-uuid'), (e: any) => e.extensions?.code === 'NOT_FOUND');
+
+      // the rule is fixed, then retried
+      await tdb.db.ruleTag.deleteMany({ where: { ruleId: badRule } });
+      const retried = await retryDelivery(services, s.quizAccountId, bad.id);
+      assert.equal(retried.status, 'PENDING');
+      assert.equal(retried.attempts, 0);
+      await drain(runtime(), s.quizAccountId);
+      assert.equal((await tdb.db.delivery.findUniqueOrThrow({ where: { id: bad.id } })).status, 'DELIVERED');
+      assert.equal(sim.leads(s.amoId).length, 3);
+
+      await new Promise((r) => setTimeout(r, 100));
+      const mine = events.events.filter((e) => e.type === 'delivery.updated' && e.quizAccountId === s.quizAccountId);
+      const of = (id: string) => mine.filter((e) => e.deliveryId === id).map((e) => e.status);
+      assert.deepEqual(of(a.id), ['PENDING', 'DELIVERED']);
+      assert.deepEqual(of(bad.id), ['PENDING', 'FAILED', 'PENDING', 'DELIVERED']);
+      assert.ok(mine.every((e) => typeof e.quizId === 'string'));
+    } finally {
+      await events.stop();
+    }
+  });
+});

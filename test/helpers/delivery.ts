@@ -1,0 +1,157 @@
+// Test helpers for delivery: services built by hand over a throwaway database and the in-process
+// queue, the catalogue copied from a simulator account, rules written straight into the database.
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type Config } from '../../src/config.ts';
+import type { Db } from '../../src/db.ts';
+import { createGatewayPubSub } from '../../src/events.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createQueue, TOPICS, type Queue } from '../../src/queue/index.ts';
+import type { Services } from '../../src/services.ts';
+import type { AmoSimulator, CustomField as SimField } from '../../src/amo-sim/index.ts';
+import type { EntityType } from '../../src/generated/prisma/enums.ts';
+import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, testAmoConfig } from './amo.ts';
+
+/** Settings whose amoCRM part matches `testAmoConfig()` (same credentials and token key). */
+export function deliveryTestConfig(): Config {
+  const amo = testAmoConfig();
+  return loadConfig({
+    NODE_ENV: 'test',
+    AUTH_JWT_SECRET: 'delivery-test-secret',
+    AMO_CLIENT_ID: TEST_AMO_CLIENT_ID,
+    AMO_CLIENT_SECRET: TEST_AMO_CLIENT_SECRET,
+    AMO_REDIRECT_URI: TEST_AMO_REDIRECT,
+    AMO_ALLOW_HTTP: 'true',
+    AMO_RATE_LIMIT_RPS: String(amo.amo.rateLimitRps),
+    TOKEN_ENCRYPTION_KEY: amo.tokenEncryptionKey.toString('base64'),
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+  });
+}
+
+export async function deliveryServices(db: Db, queue?: Queue): Promise<Services> {
+  const config = deliveryTestConfig();
+  return {
+    config,
+    db,
+    queue: queue ?? (await createQueue({ logger: createLogger({ level: 'silent' }), retryBackoffMs: 20 })),
+    pubsub: createGatewayPubSub(),
+    logger: createLogger({ level: config.logLevel }),
+    instanceId: `test-${randomBytes(3).toString('hex')}`,
+  };
+}
+
+/** Every `amo.events` message published from now on. */
+export async function recordEvents(queue: Queue): Promise<{ events: any[]; stop(): Promise<void> }> {
+  const events: any[] = [];
+  const sub = await queue.broadcast(TOPICS.amoEvents, async (m) => {
+    events.push(m.value);
+  });
+  return { events, stop: () => sub.stop() };
+}
+
+const ENTITY: Record<string, EntityType> = { leads: 'LEAD', contacts: 'CONTACT', companies: 'COMPANY', customers: 'CUSTOMER' };
+
+export interface Catalogue {
+  /** catalogue rows by amoCRM id: field ids are unique per entity, so key `${entity}:${amoId}` */
+  field(entity: EntityType, amoId: number): { id: string; amoId: number };
+  fieldBy(entity: EntityType, pred: (f: SimField) => boolean): SimField;
+  pipelineId(amoId: number): string;
+  stepId(pipelineAmoId: number, statusAmoId: number): string;
+  userId(amoId: number): string;
+  tagId(entity: EntityType, amoId: number): string;
+}
+
+/** Copies users, pipelines with statuses, fields and tags of the simulator account into the catalogue. */
+export async function copyCatalogue(db: Db, sim: AmoSimulator, accountId: string, amoId: number): Promise<Catalogue> {
+  const acc = sim.account(amoId);
+  const users = new Map<number, string>();
+  for (const u of acc.users) {
+    const row = await db.amoUser.create({ data: { accountId, amoId: u.id, name: u.name, email: u.email }, select: { id: true } });
+    users.set(u.id, row.id);
+  }
+  const pipelines = new Map<number, string>();
+  const steps = new Map<string, string>();
+  for (const p of acc.pipelines) {
+    const row = await db.pipeline.create({ data: { accountId, amoId: p.id, name: p.name, sort: p.sort, isMain: p.is_main, isUnsortedOn: p.is_unsorted_on }, select: { id: true } });
+    pipelines.set(p.id, row.id);
+    for (const s of p.statuses) {
+      const st = await db.step.create({ data: { accountId, pipelineId: row.id, amoId: s.id, name: s.name, sort: s.sort, type: s.type, color: s.color }, select: { id: true } });
+      steps.set(`${p.id}:${s.id}`, st.id);
+    }
+  }
+  const fields = new Map<string, string>();
+  const simFields = new Map<EntityType, SimField[]>();
+  for (const [entity, list] of Object.entries(acc.fields)) {
+    const e = ENTITY[entity];
+    simFields.set(e, list);
+    for (const f of list) {
+      const row = await db.customField.create({
+        data: {
+          accountId,
+          entity: e,
+          amoId: f.id,
+          name: f.name,
+          code: f.code,
+          rawType: f.type,
+          sort: f.sort,
+          isApiOnly: f.is_api_only,
+          options: (f.enums ?? []).map((o) => ({ amoId: o.id, value: o.value, sort: o.sort })),
+        },
+        select: { id: true },
+      });
+      fields.set(`${e}:${f.id}`, row.id);
+    }
+  }
+  const tags = new Map<string, string>();
+  for (const [entity, list] of Object.entries(acc.tags)) {
+    for (const t of list) {
+      const row = await db.tag.create({ data: { accountId, entity: ENTITY[entity], amoId: t.id, name: t.name, color: t.color }, select: { id: true } });
+      tags.set(`${ENTITY[entity]}:${t.id}`, row.id);
+    }
+  }
+  const must = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`catalogue: no ${what}`);
+    return v;
+  };
+  return {
+    field: (entity, id) => ({ id: must(fields.get(`${entity}:${id}`), `field ${entity}:${id}`), amoId: id }),
+    fieldBy: (entity, pred) => must((simFields.get(entity) ?? []).find(pred), `${entity} field matching`),
+    pipelineId: (id) => must(pipelines.get(id), `pipeline ${id}`),
+    stepId: (p, s) => must(steps.get(`${p}:${s}`), `step ${p}:${s}`),
+    userId: (id) => must(users.get(id), `user ${id}`),
+    tagId: (entity, id) => must(tags.get(`${entity}:${id}`), `tag ${entity}:${id}`),
+  };
+}
+
+export interface RuleSpec {
+  quizId: string;
+  pipelineAmoId: number;
+  statusAmoId: number;
+  performerAmoId?: number;
+  toUnsorted?: boolean;
+  mappings?: { target: EntityType; source: 'QUESTION' | 'PROPERTY'; key: string; fieldAmoId: number }[];
+  tags?: { entity: EntityType; amoId: number }[];
+  utms?: { name: string; fieldAmoId: number }[];
+}
+
+/** Writes a rule (and the quiz's UTM mappings) for the account. */
+export async function createRule(db: Db, cat: Catalogue, accountId: string, spec: RuleSpec): Promise<string> {
+  const rule = await db.rule.create({
+    data: {
+      accountId,
+      quizId: spec.quizId,
+      pipelineId: cat.pipelineId(spec.pipelineAmoId),
+      stepId: cat.stepId(spec.pipelineAmoId, spec.statusAmoId),
+      performerId: spec.performerAmoId !== undefined ? cat.userId(spec.performerAmoId) : null,
+      toUnsorted: spec.toUnsorted ?? false,
+      mappings: {
+        create: (spec.mappings ?? []).map((m, position) => ({ target: m.target, source: m.source, key: m.key, fieldId: cat.field(m.target, m.fieldAmoId).id, position })),
+      },
+      tags: { create: (spec.tags ?? []).map((t, position) => ({ entity: t.entity, tagId: cat.tagId(t.entity, t.amoId), position })) },
+    },
+    select: { id: true },
+  });
+  for (const u of spec.utms ?? []) {
+    await db.utm.create({ data: { accountId, quizId: spec.quizId, name: u.name, fieldId: cat.field('LEAD', u.fieldAmoId).id } });
+  }
+  return rule.id;
+}
