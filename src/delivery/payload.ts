@@ -18,6 +18,8 @@
  *   values are listed in the note and each one adds a warning to the Delivery.
  * - Two sources filling the same single-value field: the first wins, the other is reported.
  * - At most 40 values per entity (amoCRM's limit): the rest are left out with a warning.
+ * - `Rule.mergeDuplicates` is not sent: leads/complex has no per-request switch; amoCRM's
+ *   duplicate control merges contacts of Unsorted leads (`toUnsorted`) when the account has it on.
  */
 import type { Db } from '../db.ts';
 import type { AmoCompanyInput, AmoComplexLeadInput, AmoContactInput, AmoCustomFieldValue, AmoLeadMetadata } from '../amo/index.ts';
