@@ -1,6 +1,9 @@
 // The non-GraphQL routes of the contract.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { completeAuthorization, handleDisconnectHook } from '../accounts/connect.ts';
+import { afterConnect } from '../accounts/after-connect.ts';
 import type { Services } from '../services.ts';
+import { oauthResultPage } from './oauth-page.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
@@ -18,6 +21,22 @@ export async function handleRoute(services: Services, req: IncomingMessage, res:
         services.queue.ready().catch(() => false),
       ]);
       sendJson(res, database && queue ? 200 : 503, { database, queue });
+      return true;
+    }
+    case 'GET /webhook/create': {
+      const outcome = await completeAuthorization(services, url.searchParams, (account) => afterConnect(services, account));
+      const message = outcome.ok
+        ? `${outcome.account.name} (${outcome.account.subdomain}) is connected; its pipelines, fields and tags are being loaded.`
+        : outcome.reason;
+      res
+        .writeHead(outcome.ok ? 200 : outcome.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+        .end(oauthResultPage({ ok: outcome.ok, message }));
+      return true;
+    }
+    case 'GET /webhook/delete': {
+      const disconnected = await handleDisconnectHook(services, url.searchParams);
+      if (disconnected === null) sendJson(res, 401, { error: 'invalid signature' });
+      else sendJson(res, 200, { disconnected });
       return true;
     }
     default:

@@ -1,9 +1,13 @@
+import { createAuthorizeLink, disconnectAccount } from '../accounts/connect.ts';
+import type { AmoAccount } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
 import { uuidOrNil } from './tenancy.ts';
 
-builder.prismaNode('AmoAccount', {
+const AccountRef = builder.prismaNode('AmoAccount', {
   name: 'Account',
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   // A disconnected account is gone for its owner; another tenant's never existed.
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), quizAccountId: ctx.caller.quizAccountId, deletedAt: null }),
   fields: (t) => ({
@@ -39,5 +43,46 @@ builder.queryField('account', (t) =>
     description: "The caller's connected amoCRM account; null when none is connected or it was disconnected (soft-deleted).",
     resolve: (query, _root, _args, ctx) =>
       ctx.db.amoAccount.findFirst({ ...query, where: { quizAccountId: ctx.caller.quizAccountId, deletedAt: null } }),
+  }),
+);
+
+const ConnectAccountPayload = builder.objectRef<{ link: string }>('ConnectAccountPayload').implement({
+  fields: (t) => ({
+    link: t.exposeString('link', { description: 'The amoCRM authorization link to open; its state ties the answer to the caller.' }),
+  }),
+});
+
+const DisconnectAccountPayload = builder.objectRef<{ account: AmoAccount | null }>('DisconnectAccountPayload').implement({
+  fields: (t) => ({
+    account: t.field({
+      type: AccountRef,
+      nullable: true,
+      description: 'The account as it was soft-deleted; null when none was connected.',
+      resolve: (payload) => payload.account,
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  connectAccount: t.field({
+    type: ConnectAccountPayload,
+    description:
+      'ConnectAccount: the authorization link for the caller. Fails with CONFLICT when a live (not deleted) account is already connected; a stale or blocked one may be connected again.',
+    resolve: async (_root, _args, ctx) => ({ link: await createAuthorizeLink(ctx.services, ctx.caller.quizAccountId) }),
+  }),
+  disconnectAccount: t.field({
+    type: DisconnectAccountPayload,
+    description: "SoftDeleteAccount: soft-deletes the caller's account; connecting a new one afterwards is allowed.",
+    resolve: async (_root, _args, ctx) => ({ account: await disconnectAccount(ctx.services, ctx.caller.quizAccountId) }),
+  }),
+}));
+
+builder.subscriptionField('tokenStale', (t) =>
+  t.prismaField({
+    type: 'AmoAccount',
+    description: "Fires when the caller's account turns stale (its tokens can no longer be refreshed).",
+    subscribe: (_root, _args, ctx) => ctx.services.pubsub.subscribe('token.stale', ctx.caller.quizAccountId),
+    resolve: (query, event: { accountId: string }, _args, ctx) =>
+      ctx.db.amoAccount.findFirstOrThrow({ ...query, where: { id: event.accountId, quizAccountId: ctx.caller.quizAccountId } }),
   }),
 );

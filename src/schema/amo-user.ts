@@ -3,6 +3,8 @@ import { liveCatalogue, ofLiveAccount, uuidOrNil } from './tenancy.ts';
 
 builder.prismaNode('AmoUser', {
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
   fields: (t) => ({
     amoUserId: t.exposeInt('amoId'),
@@ -27,5 +29,8 @@ builder.queryField('users', (t) =>
         where: await liveCatalogue(ctx),
         orderBy: [{ name: 'asc' }, { id: 'asc' }],
       }),
-  }),
+  },
+    { name: 'AmoUserConnection' },
+    { name: 'AmoUserEdge' },
+  ),
 );

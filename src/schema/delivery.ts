@@ -1,3 +1,6 @@
+import { filter, pipe } from 'graphql-yoga';
+import { acceptResult } from '../delivery/accept.ts';
+import { retryDelivery } from '../delivery/worker.ts';
 import { builder } from './builder.ts';
 import { DeliveryStatusEnum } from './enums.ts';
 import { uuidOrNil } from './tenancy.ts';
@@ -6,6 +9,8 @@ import type { DeliveryStatus } from '../generated/prisma/enums.ts';
 
 export const DeliveryRef = builder.prismaNode('Delivery', {
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), quizAccountId: ctx.caller.quizAccountId }),
   fields: (t) => ({
     resultId: t.exposeID('resultId', { description: "The quiz platform's result id: the idempotency key." }),
@@ -45,5 +50,84 @@ builder.queryField('deliveries', (t) =>
     totalCount: (_parent, args, ctx) => ctx.db.delivery.count({ where: deliveriesWhere(ctx, args) }),
     resolve: (query, _root, args, ctx) =>
       ctx.db.delivery.findMany({ ...query, where: deliveriesWhere(ctx, args), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
+  },
+    { name: 'DeliveryConnection' },
+    { name: 'DeliveryEdge' },
+  ),
+);
+
+// ---------------------------------------------------------------- inputs, mutations, subscription
+
+const KeyValueInput = builder.inputType('KeyValueInput', {
+  fields: (t) => ({ key: t.string({ required: true }), value: t.string({ required: true }) }),
+});
+
+const QuizContactInput = builder.inputType('QuizContactInput', {
+  fields: (t) => ({
+    name: t.string(),
+    phone: t.string(),
+    email: t.string(),
+    extra: t.field({ type: [KeyValueInput], description: 'Other form properties (e.g. company, address, text) as name/value pairs.' }),
+  }),
+});
+
+const QuizAnswerInput = builder.inputType('QuizAnswerInput', {
+  fields: (t) => ({
+    questionId: t.id({ required: true }),
+    title: t.string(),
+    values: t.stringList({ required: true, description: 'One value, or several for multi-choice questions.' }),
+  }),
+});
+
+const QuizResultInput = builder.inputType('QuizResultInput', {
+  fields: (t) => ({
+    resultId: t.id({ required: true, description: 'Unique per result: submitting the same resultId twice delivers once.' }),
+    quizId: t.id({ required: true }),
+    leadName: t.string(),
+    price: t.int(),
+    contact: t.field({ type: QuizContactInput }),
+    answers: t.field({ type: [QuizAnswerInput], required: true }),
+    utm: t.field({ type: [KeyValueInput] }),
+    submittedAt: t.field({ type: 'DateTime' }),
+    formName: t.string({ description: "The form's name in amoCRM's Unsorted (default: the quiz)." }),
+    formPage: t.string({ description: 'The page the quiz was filled on (Unsorted metadata).' }),
+    ip: t.string({ description: "The respondent's IP (Unsorted metadata)." }),
+    referer: t.string({ description: 'The page the respondent came from (Unsorted metadata).' }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  submitQuizResult: t.prismaField({
+    type: 'Delivery',
+    description: 'Hands one quiz result to amoCRM (the same path as a result consumed from Kafka). The same resultId gives the same Delivery.',
+    args: { input: t.arg({ type: QuizResultInput, required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const delivery = await acceptResult(ctx.services, ctx.caller.quizAccountId, args.input);
+      return ctx.db.delivery.findUniqueOrThrow({ ...query, where: { id: delivery.id } });
+    },
+  }),
+  retryDelivery: t.prismaField({
+    type: 'Delivery',
+    description: 'Retries a FAILED delivery (CONFLICT when it is not FAILED).',
+    args: { id: t.arg.globalID({ required: true, for: DeliveryRef }) },
+    resolve: async (query, _root, args, ctx) => {
+      const delivery = await retryDelivery(ctx.services, ctx.caller.quizAccountId, uuidOrNil(args.id.id));
+      return ctx.db.delivery.findUniqueOrThrow({ ...query, where: { id: delivery.id } });
+    },
+  }),
+}));
+
+builder.subscriptionField('deliveryUpdated', (t) =>
+  t.prismaField({
+    type: 'Delivery',
+    description: "Fires on every status change of the caller's deliveries (optionally one quiz's).",
+    args: { quizId: t.arg.id() },
+    subscribe: (_root, args, ctx) =>
+      pipe(
+        ctx.services.pubsub.subscribe('delivery.updated', ctx.caller.quizAccountId),
+        filter((event) => args.quizId == null || event.quizId === String(args.quizId)),
+      ),
+    resolve: (query, event: { deliveryId: string }, _args, ctx) =>
+      ctx.db.delivery.findFirstOrThrow({ ...query, where: { id: event.deliveryId, quizAccountId: ctx.caller.quizAccountId } }),
   }),
 );

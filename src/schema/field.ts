@@ -19,6 +19,8 @@ const FieldOption = builder.objectRef<FieldOptionShape>('FieldOption').implement
 export const FieldRef = builder.prismaNode('CustomField', {
   name: 'Field',
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
   fields: (t) => ({
     amoId: t.exposeInt('amoId'),
@@ -51,5 +53,8 @@ builder.queryField('fields', (t) =>
         where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
         orderBy: [{ entity: 'asc' }, { sort: 'asc' }, { id: 'asc' }],
       }),
-  }),
+  },
+    { name: 'FieldConnection' },
+    { name: 'FieldEdge' },
+  ),
 );

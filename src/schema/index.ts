@@ -14,5 +14,7 @@ import './sync-job.ts';
 import './delivery.ts';
 
 builder.queryType({ authScopes: { tenant: true } });
+builder.mutationType({ authScopes: { tenant: true } });
+builder.subscriptionType({ authScopes: { tenant: true } });
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,11 +1,12 @@
 import { builder } from './builder.ts';
+import { StepConnection, stepOrder } from './step.ts';
 import type { Context } from '../context.ts';
 import { liveCatalogue, ofLiveAccount, uuidOrNil } from './tenancy.ts';
 
-const stepOrder = [{ sort: 'asc' as const }, { id: 'asc' as const }];
-
 export const PipelineRef = builder.prismaNode('Pipeline', {
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
   fields: (t) => ({
     amoId: t.exposeInt('amoId'),
@@ -13,11 +14,15 @@ export const PipelineRef = builder.prismaNode('Pipeline', {
     isArchive: t.exposeBoolean('isArchive'),
     isMain: t.exposeBoolean('isMain'),
     sort: t.exposeInt('sort'),
-    steps: t.relatedConnection('steps', {
-      cursor: 'id',
-      totalCount: true,
-      query: () => ({ where: { deletedAt: null }, orderBy: stepOrder }),
-    }),
+    steps: t.relatedConnection(
+      'steps',
+      {
+        cursor: 'id',
+        totalCount: true,
+        query: () => ({ where: { deletedAt: null }, orderBy: stepOrder }),
+      },
+      StepConnection,
+    ),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });
@@ -35,10 +40,11 @@ builder.queryField('pipelines', (t) =>
         where: await pipelinesWhere(ctx, args.includeArchived),
         orderBy: [{ sort: 'asc' }, { id: 'asc' }],
       }),
-  }),
+  },
+    { name: 'PipelineConnection' },
+    { name: 'PipelineEdge' },
+  ),
 );
 
 const pipelinesWhere = (ctx: Context, includeArchived: boolean | null | undefined) =>
   liveCatalogue(ctx, includeArchived ? {} : { isArchive: false });
-
-export { stepOrder };

@@ -2,7 +2,9 @@ import type { CustomField, RuleFieldMapping, RuleTag, Tag } from '../generated/p
 import { builder } from './builder.ts';
 import { FieldRef } from './field.ts';
 import { TagRef } from './tag.ts';
-import { ofLiveAccount, uuidOrNil } from './tenancy.ts';
+import { quizIdSchema } from './args.ts';
+import { createRule, publishRuleChanged, resolveRuleInput, updateRule } from '../rules/rules.ts';
+import { ofLiveAccount, requireLiveAccount, uuidOrNil } from './tenancy.ts';
 
 type MappingWithField = RuleFieldMapping & { field: CustomField };
 type RuleTagWithTag = RuleTag & { tag: Tag };
@@ -55,6 +57,8 @@ const TagsToAdd = builder.objectRef<RuleTagWithTag[]>('TagsToAdd').implement({
 
 export const RuleRef = builder.prismaNode('Rule', {
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   description: 'One quiz has at most one rule.',
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), account: ofLiveAccount(ctx).account }),
   fields: (t) => ({
@@ -103,3 +107,88 @@ builder.queryField('rule', (t) =>
     },
   }),
 );
+
+// ---------------------------------------------------------------- inputs and mutations
+
+const QuestionFieldInput = builder.inputType('QuestionFieldInput', {
+  fields: (t) => ({
+    questionId: t.id({ required: true }),
+    fieldId: t.id({ required: true, description: "A Field id (global id) of the caller's account." }),
+  }),
+});
+
+const ContactPropertyInput = builder.inputType('ContactPropertyInput', {
+  fields: (t) => ({
+    property: t.string({ required: true }),
+    fieldId: t.id({ required: true }),
+  }),
+});
+
+const ContactRulesInput = builder.inputType('ContactRulesInput', {
+  fields: (t) => ({
+    properties: t.field({ type: [ContactPropertyInput] }),
+    questions: t.field({ type: [QuestionFieldInput] }),
+  }),
+});
+
+const FieldsRuleInput = builder.inputType('FieldsRuleInput', {
+  fields: (t) => ({
+    lead: t.field({ type: [QuestionFieldInput] }),
+    contact: t.field({ type: ContactRulesInput }),
+    company: t.field({ type: [QuestionFieldInput] }),
+    customer: t.field({ type: [QuestionFieldInput] }),
+  }),
+});
+
+const TagsToAddInput = builder.inputType('TagsToAddInput', {
+  description: "Tag ids (global ids) of the caller's account, per entity.",
+  fields: (t) => ({
+    lead: t.idList(),
+    contact: t.idList(),
+    company: t.idList(),
+    customer: t.idList(),
+  }),
+});
+
+const RuleInput = builder.inputType('RuleInput', {
+  fields: (t) => ({
+    performerId: t.id({ description: 'An AmoUser id.' }),
+    pipelineId: t.id({ required: true }),
+    stepId: t.id({ required: true, description: 'A Step of that pipeline.' }),
+    fieldsRule: t.field({ type: FieldsRuleInput }),
+    tagsToAdd: t.field({ type: TagsToAddInput }),
+    toUnsorted: t.boolean({
+      description: "Send leads to amoCRM's Unsorted (incoming leads) instead of straight into the step. Default false.",
+    }),
+    mergeDuplicates: t.boolean({
+      description: "Let amoCRM's duplicate control merge the contact with an existing one (Unsorted only). Default false.",
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createQuizRule: t.prismaField({
+    type: 'Rule',
+    description: 'SetQuizSettings: creates the quiz\'s rule; CONFLICT when it has one.',
+    args: { quizId: t.arg.id({ required: true, validate: quizIdSchema }), input: t.arg({ type: RuleInput, required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const account = await requireLiveAccount(ctx);
+      const resolved = await resolveRuleInput(ctx.db, account, args.input);
+      const rule = await createRule(ctx.db, account, String(args.quizId), resolved);
+      await publishRuleChanged(ctx.services.queue, account, rule);
+      return ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: rule.id } });
+    },
+  }),
+  updateQuizRule: t.prismaField({
+    type: 'Rule',
+    description: "ChangeQuizSettings: replaces the quiz's rule; NOT_FOUND when it has none.",
+    args: { quizId: t.arg.id({ required: true, validate: quizIdSchema }), input: t.arg({ type: RuleInput, required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const account = await requireLiveAccount(ctx);
+      const resolved = await resolveRuleInput(ctx.db, account, args.input);
+      const rule = await updateRule(ctx.db, account, String(args.quizId), resolved);
+      await publishRuleChanged(ctx.services.queue, account, rule);
+      return ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: rule.id } });
+    },
+  }),
+}));

@@ -1,10 +1,14 @@
 import { builder } from './builder.ts';
 import { notFound } from '../errors.ts';
-import { PipelineRef, stepOrder } from './pipeline.ts';
+import { PipelineRef } from './pipeline.ts';
 import { ofLiveAccount, uuidOrNil } from './tenancy.ts';
 
-builder.prismaNode('Step', {
+export const stepOrder = [{ sort: 'asc' as const }, { id: 'asc' as const }];
+
+export const StepRef = builder.prismaNode('Step', {
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
   fields: (t) => ({
     amoId: t.exposeInt('amoId'),
@@ -15,6 +19,24 @@ builder.prismaNode('Step', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });
+
+/** Shared by Query.steps and Pipeline.steps, so the contract's one StepConnection type serves both. */
+export const StepConnection = builder.connectionObject(
+  {
+    type: StepRef,
+    name: 'StepConnection',
+    fields: (t) => ({
+      totalCount: t.int({
+        // prismaConnection hands a loader function, relatedConnection the relation's _count.
+        resolve: (connection) => {
+          const total = (connection as { totalCount?: number | (() => number | Promise<number>) }).totalCount;
+          return typeof total === 'function' ? total() : (total ?? 0);
+        },
+      }),
+    }),
+  },
+  { name: 'StepEdge' },
+);
 
 builder.queryField('steps', (t) =>
   t.prismaConnection({
@@ -32,5 +54,7 @@ builder.queryField('steps', (t) =>
       if (!pipeline) throw notFound('Pipeline');
       return ctx.db.step.findMany({ ...query, where: { pipelineId: pipeline.id, deletedAt: null }, orderBy: stepOrder });
     },
-  }),
+  },
+    StepConnection,
+  ),
 );

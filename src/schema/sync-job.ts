@@ -1,7 +1,9 @@
 import type { SyncJob } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
 import { JobStatusEnum, SyncScopeEnum } from './enums.ts';
-import { uuidOrNil } from './tenancy.ts';
+import { accountStale } from '../errors.ts';
+import { requestSync } from '../sync/index.ts';
+import { requireLiveAccount, uuidOrNil } from './tenancy.ts';
 
 const SyncCounts = builder.objectRef<SyncJob>('SyncCounts').implement({
   fields: (t) => ({
@@ -15,6 +17,8 @@ const SyncCounts = builder.objectRef<SyncJob>('SyncCounts').implement({
 
 export const SyncJobRef = builder.prismaNode('SyncJob', {
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), account: { quizAccountId: ctx.caller.quizAccountId } }),
   fields: (t) => ({
     scopes: t.expose('scopes', { type: [SyncScopeEnum] }),
@@ -30,3 +34,28 @@ export const SyncJobRef = builder.prismaNode('SyncJob', {
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
   }),
 });
+
+builder.mutationField('syncAccount', (t) =>
+  t.prismaField({
+    type: 'SyncJob',
+    description:
+      'UpdateListUsers / Pipelines / Steps / Custom / Tags: refreshes the cache from amoCRM (all scopes when none are given). Returns at once with the queued job; while one is queued or running, returns that one.',
+    args: { scopes: t.arg({ type: [SyncScopeEnum] }) },
+    resolve: async (query, _root, args, ctx) => {
+      const account = await requireLiveAccount(ctx);
+      if (account.stale) throw accountStale();
+      const job = await requestSync(ctx.services, account.id, args.scopes?.length ? args.scopes : undefined);
+      return ctx.db.syncJob.findUniqueOrThrow({ ...query, where: { id: job.id } });
+    },
+  }),
+);
+
+builder.subscriptionField('syncCompleted', (t) =>
+  t.prismaField({
+    type: 'SyncJob',
+    description: "Fires when a sync job of the caller's account finishes, SUCCEEDED or FAILED.",
+    subscribe: (_root, _args, ctx) => ctx.services.pubsub.subscribe('sync.completed', ctx.caller.quizAccountId),
+    resolve: (query, event: { jobId: string }, _args, ctx) =>
+      ctx.db.syncJob.findFirstOrThrow({ ...query, where: { id: event.jobId, account: { quizAccountId: ctx.caller.quizAccountId } } }),
+  }),
+);

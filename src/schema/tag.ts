@@ -4,6 +4,8 @@ import { liveCatalogue, ofLiveAccount, uuidOrNil } from './tenancy.ts';
 
 export const TagRef = builder.prismaNode('Tag', {
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
   fields: (t) => ({
     amoId: t.exposeInt('amoId'),
@@ -29,5 +31,8 @@ builder.queryField('tags', (t) =>
         where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
         orderBy: [{ entity: 'asc' }, { name: 'asc' }, { id: 'asc' }],
       }),
-  }),
+  },
+    { name: 'TagConnection' },
+    { name: 'TagEdge' },
+  ),
 );

@@ -1,4 +1,5 @@
 // Every read is scoped to the caller. These helpers build the Prisma filters
+import { accountNotConnected } from '../errors.ts';
 // that say "of the caller's live account" so no resolver forgets it.
 import type { Context } from '../context.ts';
 
@@ -22,4 +23,11 @@ export async function liveAccountId(ctx: Context): Promise<string> {
 /** Catalogue rows (users, pipelines, fields, tags) of the caller's live account, not soft-deleted. */
 export async function liveCatalogue<T extends object>(ctx: Context, extra?: T) {
   return { accountId: await liveAccountId(ctx), deletedAt: null, ...extra } as { accountId: string; deletedAt: null } & T;
+}
+
+/** The caller's live account, or ACCOUNT_NOT_CONNECTED. */
+export async function requireLiveAccount(ctx: Context) {
+  const account = await ctx.liveAccount();
+  if (!account) throw accountNotConnected();
+  return account;
 }

@@ -1,8 +1,12 @@
 import { builder } from './builder.ts';
-import { liveAccountId, ofLiveAccount, uuidOrNil } from './tenancy.ts';
+import { addUtms, deleteUtms } from '../rules/utms.ts';
+import { quizIdSchema } from './args.ts';
+import { liveAccountId, ofLiveAccount, requireLiveAccount, uuidOrNil } from './tenancy.ts';
 
 builder.prismaNode('Utm', {
   id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), account: ofLiveAccount(ctx).account }),
   fields: (t) => ({
     quizId: t.exposeID('quizId'),
@@ -26,5 +30,36 @@ builder.queryField('utms', (t) =>
         where: { accountId: await liveAccountId(ctx), quizId: String(args.quizId) },
         orderBy: [{ name: 'asc' }, { id: 'asc' }],
       }),
-  }),
+  },
+    { name: 'UtmConnection' },
+    { name: 'UtmEdge' },
+  ),
 );
+
+const UtmInput = builder.inputType('UtmInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    fieldId: t.id({ required: true }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  addUtms: t.prismaField({
+    type: ['Utm'],
+    description: 'Saves the UTM mappings of a quiz that it does not have yet; returns what it saved.',
+    args: {
+      quizId: t.arg.id({ required: true, validate: quizIdSchema }),
+      utms: t.arg({ type: [UtmInput], required: true }),
+    },
+    resolve: async (query, _root, args, ctx) => {
+      const account = await requireLiveAccount(ctx);
+      const saved = await addUtms(ctx.db, account, String(args.quizId), args.utms);
+      return ctx.db.utm.findMany({ ...query, where: { id: { in: saved.map((u) => u.id) } }, orderBy: { name: 'asc' } });
+    },
+  }),
+  deleteUtms: t.idList({
+    description: 'Deletes UTM mappings by id; returns the ids deleted.',
+    args: { ids: t.arg.idList({ required: true }) },
+    resolve: async (_root, args, ctx) => deleteUtms(ctx.db, await ctx.liveAccount(), args.ids),
+  }),
+}));

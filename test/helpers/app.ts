@@ -1,9 +1,11 @@
 // A gateway on a random port against a throwaway database, with helpers to
 // call it as a tenant would.
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
 import { SignJWT } from 'jose';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import type { Queue } from '../../src/queue/index.ts';
 import type { TestDatabase } from './db.ts';
 
@@ -42,13 +44,17 @@ export interface TestApp {
   app: App;
   url: string;
   config: Config;
-  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GraphQLResponse<T>>;
+  gql<T = any, V extends Record<string, unknown> = Record<string, unknown>>(
+    query: string | TypedDocumentNode<T, V>,
+    variables?: V,
+    token?: string | null,
+  ): Promise<GraphQLResponse<T>>;
   stop(): Promise<void>;
 }
 
 export async function startTestApp(
   testDb: TestDatabase,
-  options: { config?: Record<string, string>; queue?: Queue; workers?: boolean } = {},
+  options: { config?: Record<string, string>; queue?: Queue; workers?: boolean; port?: number; logger?: Logger } = {},
 ): Promise<TestApp> {
   const config = testConfig(options.config);
   const app = await buildApp({
@@ -56,9 +62,9 @@ export async function startTestApp(
     db: testDb.db,
     queue: options.queue,
     workers: options.workers ?? false,
-    logger: createLogger({ level: config.logLevel }),
+    logger: options.logger ?? createLogger({ level: config.logLevel }),
   });
-  const url = await app.start(0, '127.0.0.1');
+  const url = await app.start(options.port ?? 0, '127.0.0.1');
   return {
     app,
     url,
@@ -66,7 +72,7 @@ export async function startTestApp(
     async gql(query, variables, token) {
       const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json' };
       if (token) headers.authorization = `Bearer ${token}`;
-      const res = await fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      const res = await fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: typeof query === 'string' ? query : print(query), variables }) });
       const body = (await res.json()) as GraphQLResponse;
       return { ...body, status: res.status };
     },
