@@ -1,0 +1,123 @@
+// A gateway wired to an amoCRM simulator over real HTTP, the way production
+// is wired to amoCRM; optionally on a real Kafka broker.
+import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { createAmoSimulator, type AmoSimulator, type SimulatorOptions } from '../../src/amo-sim/index.ts';
+import { redactPaths } from '../../src/logger.ts';
+import { startTestApp, type TestApp } from './app.ts';
+import type { TestDatabase } from './db.ts';
+import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './amo.ts';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Everything a gateway logged, as text, for greps. */
+export class LogCapture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, done: () => void) {
+    this.text += chunk.toString();
+    done();
+  }
+  logger() {
+    return pino({ level: 'debug', redact: { paths: redactPaths, censor: '[redacted]' } }, this);
+  }
+}
+
+export interface Stack {
+  sim: AmoSimulator;
+  gw: TestApp;
+  logs: LogCapture;
+  stop(): Promise<void>;
+}
+
+/** Kafka settings for a test that wants the real broker (KAFKA_BROKERS), with topics of its own. */
+export function kafkaSettings(): Record<string, string> {
+  return process.env.KAFKA_BROKERS
+    ? { KAFKA_BROKERS: process.env.KAFKA_BROKERS, KAFKA_TOPIC_PREFIX: `t${randomBytes(4).toString('hex')}.` }
+    : {};
+}
+
+export async function startStack(
+  testDb: TestDatabase,
+  options: { sim?: AmoSimulator; simOptions?: SimulatorOptions; config?: Record<string, string>; workers?: boolean } = {},
+): Promise<Stack> {
+  const port = await freePort();
+  const redirectUri = `http://127.0.0.1:${port}/webhook/create`;
+  const sim =
+    options.sim ??
+    createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri, ...options.simOptions });
+  const ownSim = !options.sim;
+  if (ownSim) await sim.start();
+  const logs = new LogCapture();
+  const gw = await startTestApp(testDb, {
+    port,
+    workers: options.workers,
+    logger: logs.logger(),
+    config: {
+      AMO_CLIENT_ID: TEST_AMO_CLIENT_ID,
+      AMO_CLIENT_SECRET: TEST_AMO_CLIENT_SECRET,
+      AMO_REDIRECT_URI: redirectUri,
+      AMO_AUTH_URL: `${sim.url}/oauth`,
+      AMO_ALLOW_HTTP: 'true',
+      TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 42).toString('base64'),
+      ...options.config,
+    },
+  });
+  return {
+    sim,
+    gw,
+    logs,
+    async stop() {
+      await gw.stop();
+      if (ownSim) await sim.stop();
+    },
+  };
+}
+
+/** A graphql-ws client as a subscriber would connect. */
+export function wsClient(url: string, token: string, options: { onClose?: (code: number) => void } = {}): Client {
+  return createClient({
+    url: url.replace(/^http/, 'ws') + '/graphql',
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+    lazy: false,
+    onNonLazyError: () => {},
+    on: { closed: (event) => options.onClose?.((event as { code: number }).code) },
+  });
+}
+
+/** The next value a subscription yields (or rejects with the close/error). */
+export function nextEvent<T = any>(client: Client, query: string, variables: Record<string, unknown> = {}): { value: Promise<T>; ready: Promise<void> } {
+  let markReady: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const value = new Promise<T>((resolve, reject) => {
+    const stop = client.subscribe<T>(
+      { query, variables },
+      {
+        next: (result) => {
+          stop();
+          if (result.errors) reject(new Error(JSON.stringify(result.errors)));
+          else resolve(result.data as T);
+        },
+        error: reject,
+        complete: () => {},
+      },
+    );
+    // graphql-ws has no "subscribed" acknowledgement: give the server a moment to register.
+    setTimeout(() => markReady(), 300);
+  });
+  return { value, ready };
+}
