@@ -1,14 +1,55 @@
-// Everything a gateway process does besides answering requests.
+// Everything a gateway process does besides answering requests. Every
+// replica runs the same set; Kafka's consumer groups share the work.
+import { refreshExpiring } from '../amo/index.ts';
+import { startDeliveryWorker } from '../delivery/worker.ts';
+import { checkRule } from '../rules/check.ts';
 import type { Services } from '../services.ts';
+import { publishTokenStale, startSyncWorker } from '../sync/index.ts';
 
 export interface Workers {
   stop(): Promise<void>;
 }
 
-export async function startWorkers(_services: Services): Promise<Workers> {
+/** Access tokens live 24 h; refreshing those that expire within 2 h keeps every pair (and its refresh token) alive. */
+const REFRESH_EVERY_MS = 5 * 60_000;
+const REFRESH_WITHIN_MS = 2 * 60 * 60_000;
+
+function startTokenRefresher(services: Services): () => Promise<void> {
+  let running: Promise<unknown> | undefined;
+  const tick = () => {
+    running ??= refreshExpiring(
+      { db: services.db, config: services.config, logger: services.logger, onStale: (id) => publishTokenStale(services, id) },
+      { within: REFRESH_WITHIN_MS },
+    )
+      .catch((err) => services.logger.error({ err }, 'token refresh pass failed'))
+      .finally(() => (running = undefined));
+  };
+  const timer = setInterval(tick, REFRESH_EVERY_MS);
+  timer.unref();
+  tick();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
+export async function startWorkers(services: Services): Promise<Workers> {
   const stops: (() => Promise<void>)[] = [];
+  // One amo.tasks consumer per process: sync tasks, and rule checks through its handler map.
+  const tasks = await startSyncWorker(services, {
+    handlers: {
+      'rule.changed': async (task) => {
+        if (typeof task.ruleId === 'string') await checkRule(services, task.ruleId);
+      },
+    },
+  });
+  stops.push(() => tasks.stop());
+  const deliveries = await startDeliveryWorker(services);
+  stops.push(() => deliveries.stop());
+  stops.push(startTokenRefresher(services));
   return {
     async stop() {
+      // Last started, first stopped: requests are already refused when this runs.
       for (const stop of stops.reverse()) await stop();
     },
   };

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test against a real PostgreSQL and a real Kafka broker, both
+# made ready here: a newcomer's `npm test` and CI's `.ci/run` are this script.
+#
+#   TEST_PG_URL      admin URL of the PostgreSQL server  (postgresql://postgres@127.0.0.1:5432/postgres)
+#   SKIP_KAFKA=1     run without a broker (Kafka-only tests skip themselves)
+#   TEST_FILES       run only these files (default: test/*.test.ts)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export NODE_ENV=test
+export KAFKAJS_NO_PARTITIONER_WARNING=1
+export TEST_PG_URL="${TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+
+bash scripts/ensure-postgres.sh "$TEST_PG_URL"
+
+# The generated Prisma client and Pothos types come from prisma/schema.prisma.
+npx --no-install prisma generate >/dev/null
+
+# Typed documents of the tests' operations, from the checked-in schema.
+npx --no-install graphql-codegen --config codegen.ts >/dev/null
+
+npx --no-install tsc --noEmit -p .
+
+started_kafka=0
+if [[ "${SKIP_KAFKA:-0}" != "1" ]]; then
+  if ! bash scripts/kafka.sh status >/dev/null 2>&1; then
+    started_kafka=1
+  fi
+  export KAFKA_BROKERS="$(bash scripts/kafka.sh start | sed -n 's/^KAFKA_BROKERS=//p' | tail -n 1)"
+  [[ -n "$KAFKA_BROKERS" ]] || { echo "test.sh: the Kafka broker did not start" >&2; exit 1; }
+fi
+cleanup() {
+  if [[ "$started_kafka" == "1" ]]; then bash scripts/kafka.sh stop >/dev/null 2>&1 || true; fi
+  node --import tsx scripts/drop-test-databases.ts >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# shellcheck disable=SC2086
+files=${TEST_FILES:-$(ls test/*.test.ts)}
+node --import tsx --test --test-concurrency=2 --test-timeout=600000 $files

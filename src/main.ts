@@ -1,0 +1,91 @@
+// `npm start`: the gateway. With nothing configured it runs in development
+// mode on embedded parts: PGlite for PostgreSQL, the in-process queue for
+// Kafka, and the amoCRM simulator beside it.
+import { SignJWT } from 'jose';
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './dev/embedded-db.ts';
+import { migrate } from './dev/migrate.ts';
+import { createLogger } from './logger.ts';
+import { createAmoSimulator, type AmoSimulator } from './amo-sim/index.ts';
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  throw err;
+}
+const logger = createLogger({ level: config.logLevel });
+
+let embedded: EmbeddedDatabase | undefined;
+if (!config.databaseUrl) {
+  embedded = await startEmbeddedDatabase(config.dataDir, Number(process.env.EMBEDDED_DB_PORT ?? 54329));
+  config.databaseUrl = embedded.url;
+  logger.warn({ dataDir: config.dataDir }, 'DATABASE_URL is not set: using the embedded database (PGlite)');
+}
+if (!config.isProduction || embedded) {
+  await migrate(config.databaseUrl);
+}
+
+// Development without a real amoCRM integration: the simulator plays amoCRM.
+let sim: AmoSimulator | undefined;
+if (!config.isProduction && !process.env.AMO_CLIENT_ID && process.env.AMO_SIMULATOR !== 'off') {
+  sim = createAmoSimulator({
+    clientId: config.amo.clientId,
+    clientSecret: config.amo.clientSecret,
+    redirectUri: config.amo.redirectUri,
+    rateLimitRps: config.amo.rateLimitRps,
+  });
+  const simUrl = await sim.start(Number(process.env.AMO_SIM_PORT ?? 4010));
+  sim.seedAccount({ subdomain: 'demo', name: 'ООО «Демо Квиз»', users: 4, pipelines: 3, statusesPerPipeline: 5 });
+  config.amo.authUrl = `${simUrl}/oauth`;
+  config.amo.allowHttp = true;
+}
+
+const app = await buildApp({ config, logger });
+const url = await app.start();
+
+if (!config.isProduction) {
+  const demoTenant = process.env.DEMO_TENANT ?? 'demo';
+  const token = config.auth.jwtSecret
+    ? await new SignJWT({ [config.auth.accountClaim]: demoTenant })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuedAt()
+        .setExpirationTime('30d')
+        .sign(new TextEncoder().encode(config.auth.jwtSecret))
+    : undefined;
+  const line = '='.repeat(72);
+  console.log(`\n${line}\n  DEVELOPMENT MODE — not for production (NODE_ENV=production turns it off)\n${line}`);
+  console.log(`  GraphiQL:        ${url}/graphql`);
+  if (token) console.log(`  Demo tenant:     ${demoTenant}\n  Dev token:       ${token}\n  Header:          {"authorization": "Bearer <dev token>"}`);
+  console.log(`  Database:        ${embedded ? `embedded (PGlite) in ${config.dataDir}/pglite` : 'DATABASE_URL'}`);
+  console.log(`  Queue:           ${config.kafka.brokers.length ? `Kafka ${config.kafka.brokers.join(',')}` : 'in-process (KAFKA_BROKERS unset)'}`);
+  if (sim) console.log(`  amoCRM:          simulator at ${sim.url} (control API ${sim.url}/_sim)`);
+  console.log(`${line}\n`);
+} else {
+  logger.info({ url }, 'gateway listening');
+}
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  const force = setTimeout(() => process.exit(1), 30_000);
+  force.unref();
+  try {
+    await app.stop();
+    await sim?.stop();
+    await embedded?.stop();
+    process.exit(0);
+  } catch (err) {
+    logger.error({ err }, 'shutdown failed');
+    process.exit(1);
+  }
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
