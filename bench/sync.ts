@@ -1,0 +1,94 @@
+// Scenario 2, the catalogue sync of a large account: 500 users, 50 pipelines × 30 statuses,
+// 1,000 fields and 10,000 tags per entity at the simulator, which allows 7 requests/s. The
+// bound is (amoCRM requests the sync made, counted in the simulator's log) ÷ 7 per second.
+// Runs twice: a first sync (every row inserted) and a re-sync of unchanged data.
+//
+//   BENCH_SYNC_TAGS / BENCH_SYNC_FIELDS / BENCH_SYNC_USERS  override the account's size
+import { createAmoSimulator } from '../src/amo-sim/index.ts';
+import { slotSpacingMs } from '../src/amo/rate-limit.ts';
+import { createDb } from '../src/db.ts';
+import { requestSync, runSyncJob } from '../src/sync/index.ts';
+import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from '../test/helpers/amo.ts';
+import { deliveryServices } from '../test/helpers/delivery.ts';
+import { benchDatabase, cpuMs, report, round } from './lib.ts';
+
+const RPS = 7;
+const size = {
+  users: Number(process.env.BENCH_SYNC_USERS ?? 500),
+  pipelines: 50,
+  statusesPerPipeline: 27, // + unsorted + 142 + 143 = 30 statuses per pipeline
+  fieldsPerEntity: Number(process.env.BENCH_SYNC_FIELDS ?? 1000),
+  tagsPerEntity: Number(process.env.BENCH_SYNC_TAGS ?? 10_000),
+};
+
+const sim = createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri: TEST_AMO_REDIRECT, rateLimitRps: RPS });
+await sim.start();
+const bdb = await benchDatabase();
+// a client of our own that reports every statement with its duration
+let sqlCount = 0;
+let sqlMs = 0;
+const db = createDb(bdb.url, { onQuery: () => sqlCount++ });
+(db as unknown as { $on(e: 'query', cb: (e: { duration: number }) => void): void }).$on('query', (e) => (sqlMs += Number(e.duration)));
+const services = await deliveryServices(db);
+try {
+  const t0 = Date.now();
+  const conn = await connectSimAccount(db, sim, testAmoConfig(), { seed: size });
+  const acc = sim.account(conn.amoId);
+  const seeded = {
+    users: acc.users.length,
+    pipelines: acc.pipelines.length,
+    steps: acc.pipelines.reduce((n, p) => n + p.statuses.length, 0),
+    fields: Object.values(acc.fields).reduce((n, l) => n + l.length, 0),
+    tags: Object.values(acc.tags).reduce((n, l) => n + l.length, 0),
+  };
+  console.log(`  seeded the simulator in ${Date.now() - t0} ms: ${JSON.stringify(seeded)}`);
+
+  const runs: Record<string, unknown>[] = [];
+  for (const label of ['first sync', 're-sync (unchanged)']) {
+    sim.clearRequestLog(conn.amoId);
+    sqlCount = 0;
+    sqlMs = 0;
+    const cpu0 = process.cpuUsage();
+    const started = Date.now();
+    const job = await requestSync(services, conn.accountId);
+    const done = await runSyncJob(services, job.id);
+    const wallMs = Date.now() - started;
+    if (done?.status !== 'SUCCEEDED') throw new Error(`sync ${done?.status}: ${done?.error}`);
+    const log = sim.requestLog(conn.amoId).filter((r) => r.path.startsWith('/api/v4/'));
+    const lastRequestAt = Math.max(...log.map((r) => new Date(r.at).getTime() + (r.durationMs ?? 0)));
+    const byKind: Record<string, number> = {};
+    for (const r of log) {
+      const kind = r.path.replace(/\?.*$/, '').replace(/^\/api\/v4\//, '');
+      byKind[kind] = (byKind[kind] ?? 0) + 1;
+    }
+    const requests = log.length;
+    const boundMs = (requests / RPS) * 1000;
+    const limiterMs = requests * slotSpacingMs(RPS);
+    const run = {
+      label,
+      counts: { users: done.users, pipelines: done.pipelines, steps: done.steps, fields: done.fields, tags: done.tags },
+      amoRequests: requests,
+      amoRequestsByPath: byKind,
+      status429: log.filter((r) => r.status === 429).length,
+      maxRequestsInAnySecond: sim.maxRequestsInAnySecond(conn.amoId),
+      wallSeconds: round(wallMs / 1000, 2),
+      boundSeconds: round(boundMs / 1000, 2),
+      wallOverBound: round(wallMs / boundMs, 3),
+      limiterSpacingMs: slotSpacingMs(RPS),
+      limiterBoundSeconds: round(limiterMs / 1000, 2),
+      wallOverLimiterBound: round(wallMs / limiterMs, 3),
+      writePhaseSeconds: round((started + wallMs - lastRequestAt) / 1000, 2),
+      sqlStatements: sqlCount,
+      sqlSecondsSum: round(sqlMs / 1000, 2),
+      sqlShareOfWall: round(sqlMs / wallMs, 3),
+      processCpuSeconds: round(cpuMs(cpu0) / 1000, 2),
+    };
+    console.log(`  ${label}: ${JSON.stringify(run)}`);
+    runs.push(run);
+  }
+  report('sync', { rps: RPS, account: size, seeded, runs });
+} finally {
+  await services.queue.close();
+  await bdb.drop();
+  await sim.stop();
+}
