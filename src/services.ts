@@ -1,6 +1,7 @@
 import type { Config } from './config.ts';
 import type { Db } from './db.ts';
 import type { GatewayPubSub } from './events.ts';
+import type { Metrics } from './http/metrics.ts';
 import type { Logger } from './logger.ts';
 import type { Queue } from './queue/index.ts';
 
@@ -12,4 +13,6 @@ export interface Services {
   pubsub: GatewayPubSub;
   logger: Logger;
   instanceId: string;
+  /** Prometheus metrics of this process (absent in code that builds Services by hand, e.g. scripts and unit tests). */
+  metrics?: Metrics;
 }

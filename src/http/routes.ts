@@ -23,6 +23,12 @@ export async function handleRoute(services: Services, req: IncomingMessage, res:
       sendJson(res, database && queue ? 200 : 503, { database, queue });
       return true;
     }
+    case 'GET /metrics': {
+      if (!services.metrics) return false;
+      const { contentType, body } = await services.metrics.scrape();
+      res.writeHead(200, { 'content-type': contentType }).end(body);
+      return true;
+    }
     case 'GET /webhook/create': {
       const outcome = await completeAuthorization(services, url.searchParams, (account) => afterConnect(services, account));
       const message = outcome.ok
