@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -15,6 +16,7 @@ import { createDb, type Db } from './db.ts';
 import { unauthenticated } from './errors.ts';
 import { bridgeEvents, createGatewayPubSub } from './events.ts';
 import { createMaskError } from './http/mask-error.ts';
+import { createMetrics } from './http/metrics.ts';
 import { handleRoute } from './http/routes.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createQueue, type Queue, type Subscription } from './queue/index.ts';
@@ -50,6 +52,57 @@ export const ARMOR_LIMITS = {
   maxDirectives: { n: 20 },
 };
 
+/** Largest request body read (HTTP); the websocket's maxPayload is the same. */
+export const MAX_BODY_BYTES = 1 << 20;
+
+/** How long stop() waits for each phase before it moves on (the whole stays under main.ts' 30 s). */
+export const SHUTDOWN_GRACE_MS = { requests: 5_000, websockets: 2_000, workers: 15_000, other: 3_000 };
+
+/** Rejects __schema and __type (introspection); __typename stays allowed. */
+export function disableIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
+class BodyTooLarge extends Error {}
+
+/** Reads a body without a content-length (chunked), refusing it past `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever is first; says which. */
+async function bounded(promise: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  if (!promise) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function buildApp(options: AppOptions): Promise<App> {
   const { config } = options;
   const logger = options.logger ?? createLogger({ level: config.logLevel });
@@ -65,7 +118,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
       logger,
     }));
   const pubsub = createGatewayPubSub();
-  const services: Services = { config, db, queue, pubsub, logger, instanceId };
+  const metrics = createMetrics({ config, db, queue, logger });
+  const services: Services = { config, db, queue, pubsub, logger, instanceId, metrics };
   const authenticate = createAuthenticator(config.auth);
 
   async function callerOf(authorization: string | null | undefined): Promise<Caller> {
@@ -80,11 +134,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
-    graphiql: config.graphiql ? { title: 'quiz ↔ amoCRM gateway', subscriptionsProtocol: 'WS' } : false,
+    graphiql: config.graphiql && !config.isProduction ? { title: 'quiz ↔ amoCRM gateway', subscriptionsProtocol: 'WS' } : false,
     landingPage: false,
     logging: false,
     maskedErrors: { maskError: createMaskError(logger) },
-    plugins: [EnvelopArmorPlugin(ARMOR_LIMITS)],
+    plugins: [EnvelopArmorPlugin(ARMOR_LIMITS), metrics.plugin, ...(config.isProduction ? [disableIntrospection()] : [])],
     context: async (initial) => {
       const caller = (initial as { caller?: Caller }).caller ?? (await callerOf(initial.request.headers.get('authorization')));
       return createContext(services, caller);
@@ -95,10 +149,63 @@ export async function buildApp(options: AppOptions): Promise<App> {
     void dispatch(req, res);
   });
 
+  // Requests being answered, so stop() can let them finish.
+  let accepting = true;
+  let inFlight = 0;
+  let onDrained: (() => void) | undefined;
+  const requestLog = logger.child({ component: 'http' });
+
   async function dispatch(req: IncomingMessage, res: ServerResponse) {
+    const start = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const method = req.method ?? 'GET';
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+      if (inFlight === 0) onDrained?.();
+      const status = res.statusCode;
+      // Only paths we answer become labels; anything else is one series.
+      const route = status === 404 ? 'unmatched' : url.pathname;
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      metrics.httpDuration.observe({ route, method, status: String(status) }, seconds);
+      // No query string (OAuth codes and states travel there), no bodies, no headers but the fact of an authorization.
+      requestLog.info(
+        {
+          method,
+          route,
+          status,
+          durationMs: Math.round(seconds * 1e4) / 10,
+          ...(req.headers.authorization ? { authorization: '[redacted]' } : {}),
+          ...(res.writableFinished ? {} : { aborted: true }),
+        },
+        'request',
+      );
+    });
     try {
-      const url = new URL(req.url ?? '/', 'http://gateway');
-      if (url.pathname === '/graphql') return void (await yoga.requestListener(req, res));
+      if (!accepting) {
+        res.writeHead(503, { 'content-type': 'text/plain', connection: 'close', 'retry-after': '1' }).end('Shutting down');
+        return;
+      }
+      if (url.pathname === '/graphql') {
+        const declared = Number(req.headers['content-length'] ?? 0);
+        if (declared > MAX_BODY_BYTES) {
+          res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('Request body too large');
+          req.resume();
+          return;
+        }
+        if (req.headers['transfer-encoding'] && !req.headers['content-length']) {
+          try {
+            const body = await readBody(req, MAX_BODY_BYTES);
+            // @whatwg-node/server uses an already-read body as it is (a Buffer; an empty one is left out).
+            if (body.length > 0) (req as IncomingMessage & { body?: Buffer }).body = body;
+          } catch (err) {
+            if (!(err instanceof BodyTooLarge)) throw err;
+            res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('Request body too large');
+            return;
+          }
+        }
+        return void (await yoga.requestListener(req, res));
+      }
       if (await handleRoute(services, req, res, url)) return;
       res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found');
     } catch (err) {
@@ -108,11 +215,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
     }
   }
 
-  const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 1 << 20 });
+  const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_BODY_BYTES });
   const expiryTimers = new Map<unknown, NodeJS.Timeout>();
   useServer<Record<string, unknown>, { caller?: Caller }>(
     {
       onConnect: async (ctx) => {
+        if (!accepting) {
+          ctx.extra.socket.close(1001, 'Server shutting down');
+          return false;
+        }
         const authorization = (ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization) as string | undefined;
         try {
           const caller = await authenticate(authorization);
@@ -142,17 +253,27 @@ export async function buildApp(options: AppOptions): Promise<App> {
           params,
           caller: ctx.extra.caller,
         });
-        const args = {
+        // The same parse and validate as over HTTP, plugins included. graphql-armor's limits
+        // throw their GraphQLError (token limit from parse; depth, cost and aliases from their
+        // validation rules): answer it as the operation's error instead of letting graphql-ws
+        // close the whole connection with 4500.
+        let document: import('graphql').DocumentNode;
+        try {
+          document = parse(params.query);
+          const errors = validate(schema, document);
+          if (errors.length) return errors;
+        } catch (err) {
+          if (err instanceof GraphQLError) return [err];
+          throw err;
+        }
+        return {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
-        return args;
       },
     },
     wsServer,
@@ -160,6 +281,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   let eventBridge: Subscription | undefined;
   let workers: Workers | undefined;
+  let stopping: Promise<void> | undefined;
 
   return {
     services,
@@ -173,19 +295,50 @@ export async function buildApp(options: AppOptions): Promise<App> {
       const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
       return `http://${shownHost}:${address.port}`;
     },
-    async stop() {
-      // Stop taking requests, tell websocket clients we are going away, then let work finish.
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const client of wsServer.clients) client.close(1001, 'Server shutting down');
-        server.closeAllConnections?.();
-      });
-      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
-      for (const timer of expiryTimers.values()) clearTimeout(timer);
-      await workers?.stop();
-      await eventBridge?.stop();
-      if (!options.queue) await queue.close();
-      if (!options.db) await db.$disconnect();
+    stop() {
+      stopping ??= shutdown();
+      return stopping;
     },
   };
+
+  /**
+   * Stops taking requests and websockets (1001), lets requests in flight finish, then the
+   * workers (their handlers finish or their messages go back to the group uncommitted),
+   * then closes the queue and the database. Every phase is bounded; calling it again
+   * returns the same promise.
+   */
+  async function shutdown(): Promise<void> {
+    const log = logger.child({ component: 'shutdown' });
+    accepting = false;
+    const serverClosed = new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+    });
+    server.closeIdleConnections();
+    for (const client of wsServer.clients) client.close(1001, 'Server shutting down');
+    const drained = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (onDrained = resolve));
+    if (!(await bounded(drained, SHUTDOWN_GRACE_MS.requests))) log.warn({ inFlight }, 'requests still running at shutdown; closing their connections');
+    server.closeAllConnections();
+    const wsClosed = new Promise<void>((resolve) => wsServer.close(() => resolve()));
+    if (!(await bounded(wsClosed, SHUTDOWN_GRACE_MS.websockets))) {
+      for (const client of wsServer.clients) client.terminate();
+      await bounded(wsClosed, SHUTDOWN_GRACE_MS.other);
+    }
+    await bounded(serverClosed, SHUTDOWN_GRACE_MS.other);
+    for (const timer of expiryTimers.values()) clearTimeout(timer);
+    expiryTimers.clear();
+    const step = async (what: string, ms: number, fn: (() => Promise<unknown>) | undefined) => {
+      if (!fn) return;
+      try {
+        if (!(await bounded(fn(), ms))) log.error({ what, ms }, 'shutdown step did not finish in time; moving on');
+      } catch (err) {
+        log.error({ err, what }, 'shutdown step failed');
+      }
+    };
+    await step('workers', SHUTDOWN_GRACE_MS.workers, workers && (() => workers!.stop()));
+    await step('event bridge', SHUTDOWN_GRACE_MS.other, eventBridge && (() => eventBridge!.stop()));
+    await step('metrics', SHUTDOWN_GRACE_MS.other, () => metrics.close());
+    if (!options.queue) await step('queue', SHUTDOWN_GRACE_MS.workers, () => queue.close());
+    if (!options.db) await step('database', SHUTDOWN_GRACE_MS.other, () => db.$disconnect());
+  }
 }

@@ -1,0 +1,344 @@
+// Issue 6, operations: health, readiness, metrics, hardening (HTTP and websocket),
+// production mode, body limits, log redaction and shutdown.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decryptSecret } from '../src/amo/index.ts';
+import { ARMOR_LIMITS } from '../src/app.ts';
+import { createDb } from '../src/db.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
+import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './helpers/amo.ts';
+import { startStack, wsClient, type Stack } from './helpers/stack.ts';
+import type { Client } from 'graphql-ws';
+
+let testDb: TestDatabase;
+let gw: TestApp;
+let token: string;
+
+before(async () => {
+  testDb = await createTestDatabase();
+  gw = await startTestApp(testDb);
+  token = await tokenFor('ops-tenant');
+});
+after(async () => {
+  await gw?.stop();
+  await testDb?.drop();
+});
+
+/** Runs one operation over a websocket; resolves with its result or its errors. */
+function overWs(client: Client, query: string): Promise<{ data?: unknown; errors?: { message: string }[] }> {
+  return new Promise((resolve, reject) => {
+    let result: { data?: unknown; errors?: { message: string }[] } | undefined;
+    client.subscribe(
+      { query },
+      {
+        next: (value) => (result = value as typeof result),
+        error: (err) => (Array.isArray(err) ? resolve({ errors: err as { message: string }[] }) : reject(err)),
+        complete: () => resolve(result ?? {}),
+      },
+    );
+  });
+}
+
+const STEP = 'id name amoId color sort';
+/** 15 levels: Pipeline → steps → Step → pipeline → … */
+const TOO_DEEP = `query TooDeep { pipelines { edges { node { steps { edges { node { pipeline { steps { edges { node {
+  pipeline { steps { edges { node { id } } } } } } } } } } } } } } }`;
+/** Shallow and small, but 100 pipelines × 100 steps each. */
+const TOO_COSTLY = `query TooCostly { pipelines(first: 100) { edges { node { id name steps(first: 100) { edges { node { ${STEP} } } } } } } }`;
+const ALIAS_BOMB = `query AliasBomb { ${Array.from({ length: ARMOR_LIMITS.maxAliases.n + 5 }, (_, i) => `a${i}: account { id name }`).join(' ')} }`;
+const REFUSED = [
+  ['too deep', TOO_DEEP, /depth limit/i],
+  ['too costly', TOO_COSTLY, /cost limit/i],
+  ['an alias bomb', ALIAS_BOMB, /aliases limit/i],
+] as const;
+
+describe('health', () => {
+  test('/healthz and /readyz answer 200 with the database and queue up', async () => {
+    const health = await fetch(`${gw.url}/healthz`);
+    assert.equal(health.status, 200);
+    const ready = await fetch(`${gw.url}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { database: true, queue: true });
+  });
+
+  test('/readyz is 503 when the database is unreachable (/healthz stays 200)', async () => {
+    const unreachable = createDb('postgresql://postgres@127.0.0.1:1/nowhere');
+    const broken = await startTestApp({ ...testDb, db: unreachable });
+    try {
+      const ready = await fetch(`${broken.url}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.deepEqual(await ready.json(), { database: false, queue: true });
+      assert.equal((await fetch(`${broken.url}/healthz`)).status, 200);
+    } finally {
+      await broken.stop();
+      await unreachable.$disconnect();
+    }
+  });
+});
+
+describe('/metrics', () => {
+  test('Prometheus text with HTTP, GraphQL, delivery, sync, amoCRM and queue series', async () => {
+    // Some traffic: a named query, a failing one, a miss.
+    assert.equal((await gw.gql('query AccountOverview { account { id } }', {}, token)).status, 200);
+    await gw.gql('query Broken { nope }', {}, token);
+    await fetch(`${gw.url}/no-such-page`);
+    // Deliveries in every status, written as the workers would.
+    const counts = { PENDING: 3, DELIVERED: 2, FAILED: 1 } as const;
+    let n = 0;
+    for (const [status, count] of Object.entries(counts)) {
+      for (let i = 0; i < count; i++) {
+        await testDb.db.delivery.create({
+          data: { quizAccountId: 'ops-tenant', quizId: 'q1', resultId: `r${n++}`, payload: {}, status: status as keyof typeof counts },
+        });
+      }
+    }
+    gw.app.services.metrics!.amoCalls.inc({ status: '200' });
+
+    const res = await fetch(`${gw.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'nodejs_eventloop_lag_seconds',
+      'gateway_http_request_duration_seconds',
+      'gateway_graphql_operation_duration_seconds',
+      'gateway_deliveries',
+      'gateway_sync_job_duration_seconds',
+      'gateway_amo_calls_total',
+      'gateway_queue_lag_messages',
+    ]) {
+      assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is exposed`);
+    }
+    assert.match(text, /^gateway_http_request_duration_seconds_count\{route="\/graphql",method="POST",status="200"\} \d+/m);
+    assert.match(text, /^gateway_http_request_duration_seconds_count\{route="unmatched",method="GET",status="404"\} 1$/m);
+    assert.match(text, /^gateway_graphql_operation_duration_seconds_count\{operation="AccountOverview",type="query",error="false"\} 1$/m);
+    assert.match(text, /^gateway_graphql_operation_duration_seconds_count\{operation="Broken",type="query",error="true"\} 1$/m);
+    assert.match(text, /^gateway_amo_calls_total\{status="200"\} 1$/m);
+    assert.match(text, /^gateway_queue_lag_messages\{topic="quiz\.results"\} 0$/m);
+
+    // The gauge is what the database says.
+    const rows = await testDb.db.$queryRaw<{ status: string; count: bigint }[]>`SELECT status::text AS status, count(*) AS count FROM delivery GROUP BY status`;
+    assert.equal(rows.length, 3);
+    for (const row of rows) {
+      assert.match(text, new RegExp(`^gateway_deliveries\\{status="${row.status}"\\} ${Number(row.count)}$`, 'm'));
+    }
+  });
+
+  test('sync job durations come from jobs finished since the previous scrape, each once', async () => {
+    const account = await testDb.db.amoAccount.create({
+      data: { quizAccountId: 'ops-sync', amoId: 424242, subdomain: 'opssync', name: 'Ops', host: 'opssync.amocrm.ru', webhookSecret: 'w' },
+    });
+    const now = Date.now();
+    await testDb.db.syncJob.create({
+      data: { accountId: account.id, scopes: ['TAGS'], status: 'SUCCEEDED', startedAt: new Date(now + 1000), finishedAt: new Date(now + 3500) },
+    });
+    const count = async () => {
+      const text = await (await fetch(`${gw.url}/metrics`)).text();
+      return Number(/^gateway_sync_job_duration_seconds_count\{status="SUCCEEDED"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    assert.equal(await count(), 1);
+    assert.equal(await count(), 1, 'not observed again');
+  });
+});
+
+describe('hardening', () => {
+  for (const [what, query, message] of REFUSED) {
+    test(`${what}: refused over HTTP`, async () => {
+      const res = await gw.gql(query, {}, token);
+      assert.equal(res.data, undefined);
+      assert.match(res.errors?.[0]?.message ?? '', message);
+    });
+  }
+
+  test('the same three refused over the websocket, and the connection keeps working', async () => {
+    let closed: number | undefined;
+    const client = wsClient(gw.url, token, { onClose: (code) => (closed = code) });
+    try {
+      for (const [what, query, message] of REFUSED) {
+        const result = await overWs(client, query);
+        assert.equal(result.data, undefined, what);
+        assert.match(result.errors?.[0]?.message ?? '', message, what);
+      }
+      const fine = await overWs(client, 'query { account { id } }');
+      assert.deepEqual(fine, { data: { account: null } });
+      assert.equal(closed, undefined);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  test('too many tokens refused over HTTP and websocket', async () => {
+    const query = `query Tokens { ${Array.from({ length: ARMOR_LIMITS.maxTokens.n }, () => '__typename').join(' ')} }`;
+    const http = await gw.gql(query, {}, token);
+    assert.match(http.errors?.[0]?.message ?? '', /token limit/i);
+    const client = wsClient(gw.url, token);
+    try {
+      const ws = await overWs(client, query);
+      assert.match(ws.errors?.[0]?.message ?? '', /token limit/i);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  test('a body over 1 MiB is 413 before it is parsed (declared length and chunked)', async () => {
+    const huge = JSON.stringify({ query: `{ __typename }`, variables: { pad: 'x'.repeat(1.5 * 1024 * 1024) } });
+    const declared = await fetch(`${gw.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: huge,
+    });
+    assert.equal(declared.status, 413);
+
+    const chunks = (body: string) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          const bytes = new TextEncoder().encode(body);
+          for (let i = 0; i < bytes.length; i += 64 * 1024) controller.enqueue(bytes.subarray(i, i + 64 * 1024));
+          controller.close();
+        },
+      });
+    const chunked = await fetch(`${gw.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: chunks(huge),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(chunked.status, 413);
+
+    // A chunked body under the limit still works.
+    const small = await fetch(`${gw.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${token}` },
+      body: chunks(JSON.stringify({ query: '{ __typename }' })),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(small.status, 200);
+    assert.deepEqual(await small.json(), { data: { __typename: 'Query' } });
+  });
+
+  test('production mode: no introspection (HTTP and websocket), no GraphiQL', async () => {
+    const prod = await startTestApp(testDb, {
+      config: {
+        NODE_ENV: 'production',
+        DATABASE_URL: testDb.url,
+        AMO_CLIENT_ID: TEST_AMO_CLIENT_ID,
+        AMO_CLIENT_SECRET: TEST_AMO_CLIENT_SECRET,
+        AMO_REDIRECT_URI: 'https://gateway.example/webhook/create',
+        TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
+      },
+    });
+    try {
+      for (const query of ['{ __schema { types { name } } }', '{ __type(name: "Query") { name } }']) {
+        const res = await prod.gql(query, {}, token);
+        assert.equal(res.data, undefined);
+        assert.match(res.errors?.[0]?.message ?? '', /introspection/i);
+      }
+      assert.deepEqual((await prod.gql('{ __typename }', {}, token)).data, { __typename: 'Query' });
+      const client = wsClient(prod.url, token);
+      try {
+        const ws = await overWs(client, '{ __schema { queryType { name } } }');
+        assert.match(ws.errors?.[0]?.message ?? '', /introspection/i);
+      } finally {
+        await client.dispose();
+      }
+      const page = await fetch(`${prod.url}/graphql`, { headers: { accept: 'text/html' } });
+      assert.doesNotMatch(await page.text(), /graphiql/i);
+    } finally {
+      await prod.stop();
+    }
+    // Development serves both.
+    const page = await fetch(`${gw.url}/graphql`, { headers: { accept: 'text/html' } });
+    assert.match(await page.text(), /graphiql/i);
+    const res = await gw.gql('{ __schema { queryType { name } } }', {}, token);
+    assert.deepEqual(res.data, { __schema: { queryType: { name: 'Query' } } });
+  });
+});
+
+describe('logs', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack(testDb);
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test('every request is logged; no JWT, amoCRM token, secret or OAuth code reaches the logs', async () => {
+    const owner = await tokenFor('ops-owner');
+    const amo = stack.sim.seedAccount({ pipelines: 1 });
+    const connect = await stack.gw.gql('mutation { connectAccount { link } }', {}, owner);
+    const link = new URL(connect.data.connectAccount.link);
+    const state = link.searchParams.get('state')!;
+    const redirect = stack.sim.authorize({ accountId: amo.id, state, consent: 'allow', clientId: TEST_AMO_CLIENT_ID });
+    const code = new URL(redirect).searchParams.get('code')!;
+    assert.equal((await fetch(redirect)).status, 200);
+    assert.equal((await stack.gw.gql('{ account { amoId } }', {}, owner)).data.account.amoId, amo.id);
+    // A refused token is logged too (the request, not the token).
+    await stack.gw.gql('{ account { id } }', {}, `${owner}x`);
+
+    const [row] = await testDb.db.$queryRaw<{ access_token_enc: string; refresh_token_enc: string }[]>`
+      SELECT t.access_token_enc, t.refresh_token_enc FROM amo_token t JOIN amo_account a ON a.id = t.account_id WHERE a.quiz_account_id = 'ops-owner'`;
+    const key = Buffer.alloc(32, 42);
+    const secrets = {
+      'bearer JWT': owner,
+      'JWT signature': owner.split('.')[2],
+      'amoCRM access token': decryptSecret(row.access_token_enc, key),
+      'amoCRM refresh token': decryptSecret(row.refresh_token_enc, key),
+      'client secret': TEST_AMO_CLIENT_SECRET,
+      'OAuth code': code,
+      'OAuth state': state,
+    };
+    const logs = stack.logs.text;
+    for (const [what, secret] of Object.entries(secrets)) {
+      assert.ok(secret && secret.length >= 8, what);
+      assert.ok(!logs.includes(secret), `${what} found in the logs`);
+    }
+
+    const requests = logs
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry.msg === 'request');
+    const graphql = requests.filter((r) => r.route === '/graphql');
+    assert.ok(graphql.length >= 3);
+    assert.deepEqual([...new Set(graphql.map((r) => r.status))].sort(), [200, 401]);
+    for (const r of graphql) {
+      assert.equal(r.level, 30);
+      assert.equal(r.method, 'POST');
+      assert.equal(typeof r.durationMs, 'number');
+      assert.equal(r.authorization, '[redacted]');
+    }
+    const callback = requests.find((r) => r.route === '/webhook/create');
+    assert.ok(callback, 'the OAuth callback is logged');
+    assert.equal(callback.status, 200);
+  });
+});
+
+describe('shutdown', () => {
+  test('stop() closes open websockets with 1001, refuses new requests, and is idempotent', async () => {
+    const own = await startTestApp(testDb);
+    let closedWith: number | undefined;
+    const closed = new Promise<void>((resolve) => {
+      const client = wsClient(own.url, token, {
+        onClose: (code) => {
+          closedWith = code;
+          resolve();
+        },
+      });
+      // A live subscription, as the SPA keeps one.
+      client.subscribe({ query: 'subscription { syncCompleted { id } }' }, { next: () => {}, error: () => {}, complete: () => {} });
+    });
+    // Connected and subscribed.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const first = own.stop();
+    const second = own.stop();
+    assert.equal(first, second, 'one shutdown');
+    await first;
+    await closed;
+    assert.equal(closedWith, 1001);
+    await own.stop();
+    await assert.rejects(fetch(`${own.url}/healthz`));
+  });
+});
