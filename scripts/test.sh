@@ -39,3 +39,9 @@ trap cleanup EXIT
 # shellcheck disable=SC2086
 files=${TEST_FILES:-$(ls test/*.test.ts)}
 node --import tsx --test --test-concurrency=2 --test-timeout=600000 $files
+
+# The tests that stop and start the broker run alone, after everything else.
+if [[ "${SKIP_KAFKA:-0}" != "1" && -z "${TEST_FILES:-}" ]]; then
+  KAFKA_RESTART_TEST=1 node --import tsx --test --test-concurrency=1 --test-timeout=600000 \
+    --test-name-pattern='restart' test/queue.test.ts test/sync.test.ts
+fi
