@@ -26,6 +26,12 @@ started_kafka=0
 if [[ "${SKIP_KAFKA:-0}" != "1" ]]; then
   if ! bash scripts/kafka.sh status >/dev/null 2>&1; then
     started_kafka=1
+    # Another broker (another checkout's) may hold the default ports: then take free ones.
+    port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+    free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+    if port_busy "${KAFKA_PORT:-19092}" || port_busy "${KAFKA_CONTROLLER_PORT:-19093}"; then
+      export KAFKA_PORT="$(free_port)" KAFKA_CONTROLLER_PORT="$(free_port)"
+    fi
   fi
   export KAFKA_BROKERS="$(bash scripts/kafka.sh start | sed -n 's/^KAFKA_BROKERS=//p' | tail -n 1)"
   [[ -n "$KAFKA_BROKERS" ]] || { echo "test.sh: the Kafka broker did not start" >&2; exit 1; }
