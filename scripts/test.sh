@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 export NODE_ENV=test
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 export TEST_PG_URL="${TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+# Databases of this run share a prefix, so the cleanup drops only ours.
+export TEST_DB_PREFIX="gateway_test_$(date +%s)_$$_"
 
 bash scripts/ensure-postgres.sh "$TEST_PG_URL"
 

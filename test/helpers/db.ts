@@ -71,7 +71,7 @@ export interface TestDatabase {
 
 export async function createTestDatabase(options: DbOptions = {}): Promise<TestDatabase> {
   const template = await ensureTemplate();
-  const name = `gateway_test_${randomBytes(5).toString('hex')}`;
+  const name = `${process.env.TEST_DB_PREFIX ?? 'gateway_test_'}${randomBytes(5).toString('hex')}`;
   await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
   const url = databaseUrl(name);
   const db = createDb(url, options);
