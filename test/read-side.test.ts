@@ -1,7 +1,8 @@
 // Issue 2: the contract's read side, per tenant.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT } from 'jose';
+import { createServer } from 'node:http';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { seedDemoAccount } from '../src/dev/seed-data.ts';
 import { createDb } from '../src/db.ts';
 import { FieldsPageDocument, PipelinesWithStepsDocument } from './generated/graphql.ts';
@@ -302,6 +303,37 @@ describe('authentication', () => {
     } finally {
       await strict.stop();
     }
+  });
+});
+
+describe('JWKS and GraphiQL', () => {
+  test('RS256 tokens are verified against AUTH_JWKS_URL', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    const jwks = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    const jwksUrl = `http://127.0.0.1:${(jwks.address() as { port: number }).port}/jwks.json`;
+    const app = await startTestApp(testDb, { config: { AUTH_JWT_SECRET: '', AUTH_JWKS_URL: jwksUrl } });
+    try {
+      const signed = await new SignJWT({ accountId: 'tenant-a' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setExpirationTime('5m').sign(privateKey);
+      const good = await app.gql('{ account { quizAccountId } }', {}, signed);
+      assert.equal(good.data?.account?.quizAccountId, 'tenant-a');
+      // An HS256 token signed with some secret is refused when keys come from JWKS.
+      const hs = await app.gql('{ account { quizAccountId } }', {}, await tokenFor('tenant-a'));
+      assert.equal(hs.status, 401);
+      const other = await generateKeyPair('RS256');
+      const forged = await new SignJWT({ accountId: 'tenant-a' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setExpirationTime('5m').sign(other.privateKey);
+      assert.equal((await app.gql('{ account { id } }', {}, forged)).status, 401);
+    } finally {
+      await app.stop();
+      jwks.close();
+    }
+  });
+
+  test('GraphiQL is served to a browser in development', async () => {
+    const res = await fetch(`${gw.url}/graphql`, { headers: { accept: 'text/html' } });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /graphiql/i);
   });
 });
 
