@@ -1,7 +1,7 @@
 // Shared by the benchmark scripts: throwaway databases (named gateway_bench_*, so a parallel
 // `npm test` cleaning up gateway_test_* leaves them alone), child processes, percentiles, the
 // machine, and a JSON record of every run under bench/out/.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -70,6 +70,7 @@ export function machine() {
     freeGiB: round(os.freemem() / 2 ** 30, 1),
     loadavg: os.loadavg().map((v) => round(v, 2)),
     node: process.version,
+    ...tree(),
   };
 }
 
@@ -170,5 +171,16 @@ export function rssMiB(pid: number): number {
     return m ? round(Number(m[1]) / 1024, 1) : NaN;
   } catch {
     return NaN;
+  }
+}
+
+/** The commit measured, and the files under src/ changed on top of it (the work tree is shared). */
+export function tree() {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'prisma'], { cwd: ROOT }).toString().trim().split('\n').filter(Boolean);
+    return { commit, srcChangesOnTop: dirty };
+  } catch {
+    return {};
   }
 }

@@ -1,0 +1,36 @@
+// Child process of bench/delivery.ts: one gateway process's delivery worker (the quiz.results
+// consumer and the delivery loop, production defaults) on the real Kafka broker, so its CPU and
+// RSS are its own. stdin `{"cmd":"cpu"}` → `MSG {cpuMs, rssMiB}`.
+import { createQueue } from '../src/queue/index.ts';
+import { createLogger } from '../src/logger.ts';
+import { createDb } from '../src/db.ts';
+import { startDeliveryWorker } from '../src/delivery/worker.ts';
+import { deliveryServices } from '../test/helpers/delivery.ts';
+import { onStdinLines, rssMiB } from './lib.ts';
+
+const logger = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'error' });
+const queue = await createQueue({
+  brokers: process.env.KAFKA_BROKERS!.split(','),
+  topicPrefix: process.env.KAFKA_TOPIC_PREFIX!,
+  logger,
+});
+const db = createDb(process.env.DATABASE_URL!);
+const services = { ...(await deliveryServices(db, queue)), logger };
+const worker = await startDeliveryWorker(services);
+const cpu0 = process.cpuUsage();
+console.log(`READY ${JSON.stringify({ pid: process.pid })}`);
+
+onStdinLines((msg) => {
+  if (msg.cmd === 'cpu') {
+    const u = process.cpuUsage(cpu0);
+    console.log(`MSG ${JSON.stringify({ cpuMs: (u.user + u.system) / 1000, rssMiB: rssMiB(process.pid) })}`);
+  }
+});
+process.on('SIGTERM', () => {
+  void (async () => {
+    await worker.stop();
+    await queue.close();
+    await db.$disconnect();
+    process.exit(0);
+  })();
+});

@@ -1,0 +1,206 @@
+// Scenario 3, delivery: quiz results produced on the real Kafka broker's quiz.results, turned
+// into amoCRM leads by one gateway process's delivery worker (a child process, production
+// defaults) against the simulator at 7 requests/s per account. Phase A: one account; phase B:
+// many accounts. The bound of an account is 7 calls/s ÷ (amoCRM calls per lead, counted in the
+// simulator's log); of a phase, that times the accounts.
+//
+//   BENCH_DELIVERY_ONE        results of phase A (5,000)
+//   BENCH_DELIVERY_ACCOUNTS   accounts of phase B (100)
+//   BENCH_DELIVERY_PER        results per account in phase B (100)
+//   BENCH_DELIVERY_DEADLINE   seconds a phase may run before it is cut short and reported (200)
+//   BENCH_CPU_PROF=1          the worker writes a CPU profile to bench/prof/
+import { randomBytes } from 'node:crypto';
+import { createAmoSimulator } from '../src/amo-sim/index.ts';
+import { slotSpacingMs } from '../src/amo/rate-limit.ts';
+import { createLogger } from '../src/logger.ts';
+import { createQueue, TOPICS } from '../src/queue/index.ts';
+import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from '../test/helpers/amo.ts';
+import { benchDatabase, cpuMs, report, round, sleep, startChild, summary } from './lib.ts';
+
+const RPS = 7;
+const ONE = Number(process.env.BENCH_DELIVERY_ONE ?? 5000);
+const ACCOUNTS = Number(process.env.BENCH_DELIVERY_ACCOUNTS ?? 100);
+const PER = Number(process.env.BENCH_DELIVERY_PER ?? 100);
+const DEADLINE_S = Number(process.env.BENCH_DELIVERY_DEADLINE ?? 200);
+const brokers = process.env.KAFKA_BROKERS;
+if (!brokers) throw new Error('KAFKA_BROKERS is not set (bench/run.sh starts the broker)');
+
+const topicPrefix = `bench${randomBytes(3).toString('hex')}.`;
+const logger = createLogger({ level: 'error' });
+const sim = createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri: TEST_AMO_REDIRECT, rateLimitRps: RPS });
+await sim.start();
+const bdb = await benchDatabase();
+const db = bdb.db;
+const queue = await createQueue({ brokers: brokers.split(','), topicPrefix, logger }); // creates the topics
+const worker = startChild('bench/delivery-worker.ts', [], { DATABASE_URL: bdb.url, KAFKA_BROKERS: brokers, KAFKA_TOPIC_PREFIX: topicPrefix }, process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=bench/prof'] : []);
+
+interface Acc {
+  accountId: string;
+  amoId: number;
+  quizAccountId: string;
+}
+
+/** A connected account with just what the rule needs in the cache (copyCatalogue takes ~2.5 s an account). */
+async function setupAccount(): Promise<Acc> {
+  const conn = await connectSimAccount(db, sim, testAmoConfig(), { seed: { pipelines: 1, statusesPerPipeline: 2, fieldsPerEntity: 0, tagsPerEntity: 1 } });
+  const acc = sim.account(conn.amoId);
+  const p = acc.pipelines[0];
+  const s = p.statuses[1];
+  const pipeline = await db.pipeline.create({ data: { accountId: conn.accountId, amoId: p.id, name: p.name, sort: p.sort, isMain: p.is_main }, select: { id: true } });
+  const step = await db.step.create({ data: { accountId: conn.accountId, pipelineId: pipeline.id, amoId: s.id, name: s.name, sort: s.sort, type: s.type }, select: { id: true } });
+  const contactFields = acc.fields.contacts.filter((f) => f.code === 'PHONE' || f.code === 'EMAIL');
+  await db.customField.createMany({
+    data: contactFields.map((f) => ({
+      accountId: conn.accountId,
+      entity: 'CONTACT' as const,
+      amoId: f.id,
+      name: f.name,
+      code: f.code,
+      rawType: f.type,
+      sort: f.sort,
+      options: (f.enums ?? []).map((o) => ({ amoId: o.id, value: o.value, sort: o.sort })),
+    })),
+  });
+  await db.rule.create({ data: { accountId: conn.accountId, quizId: 'quiz-bench', pipelineId: pipeline.id, stepId: step.id } });
+  return conn;
+}
+
+const workerCpu = async () => {
+  worker.send({ cmd: 'cpu' });
+  return (await worker.next()) as { cpuMs: number; rssMiB: number };
+};
+
+async function phase(label: string, accounts: Acc[], perAccount: number) {
+  for (const a of accounts) sim.clearRequestLog(a.amoId);
+  const total = accounts.length * perAccount;
+  const producedAt = new Map<string, number>();
+  // results arrive mixed: round-robin over the accounts
+  const messages: { key: string; value: unknown }[] = [];
+  for (let i = 0; i < perAccount; i++) {
+    for (const a of accounts) {
+      const resultId = `${label}-${i}`;
+      messages.push({
+        key: a.quizAccountId,
+        value: {
+          quizAccountId: a.quizAccountId,
+          resultId,
+          quizId: 'quiz-bench',
+          contact: { name: `Клиент ${i}`, phone: `+7 900 ${String(i).padStart(7, '0')}` },
+          answers: [{ questionId: 'q1', title: 'Площадь', values: [String(i)] }],
+        },
+      });
+    }
+  }
+  const cpuBefore = await workerCpu();
+  const mainCpu0 = process.cpuUsage();
+  const started = Date.now();
+  for (let i = 0; i < messages.length; i += 500) {
+    const batch = messages.slice(i, i + 500);
+    const now = Date.now();
+    for (const m of batch) producedAt.set(`${m.key}/${(m.value as { resultId: string }).resultId}`, now);
+    await queue.publishBatch(TOPICS.quizResults, batch);
+  }
+  const producedMs = Date.now() - started;
+  const quizAccountIds = accounts.map((a) => a.quizAccountId);
+  let delivered = 0;
+  let accepted = 0;
+  const deadline = started + DEADLINE_S * 1000;
+  while (Date.now() < deadline) {
+    [delivered, accepted] = await Promise.all([
+      db.delivery.count({ where: { quizAccountId: { in: quizAccountIds }, status: 'DELIVERED' } }),
+      db.delivery.count({ where: { quizAccountId: { in: quizAccountIds } } }),
+    ]);
+    if (delivered >= total) break;
+    await sleep(500);
+  }
+  const cpuAfter = await workerCpu();
+  const mainCpuMs = cpuMs(mainCpu0);
+  const rows = await db.delivery.findMany({
+    where: { quizAccountId: { in: quizAccountIds } },
+    select: { quizAccountId: true, resultId: true, status: true, createdAt: true, deliveredAt: true, lastError: true },
+  });
+  const done = rows.filter((r) => r.status === 'DELIVERED' && r.deliveredAt);
+  const lastDelivered = Math.max(...done.map((r) => r.deliveredAt!.getTime()));
+  const elapsedMs = (done.length >= total ? lastDelivered : Date.now()) - started;
+  const endToEnd = done.map((r) => r.deliveredAt!.getTime() - producedAt.get(`${r.quizAccountId}/${r.resultId}`)!);
+  const toAccepted = rows.map((r) => r.createdAt.getTime() - producedAt.get(`${r.quizAccountId}/${r.resultId}`)!);
+  const lastAccepted = Math.max(...rows.map((r) => r.createdAt.getTime()));
+
+  // amoCRM calls per lead, from the simulator's logs
+  const calls: Record<string, number> = {};
+  let served = 0;
+  let s429 = 0;
+  let maxInSecond = 0;
+  for (const a of accounts) {
+    maxInSecond = Math.max(maxInSecond, sim.maxRequestsInAnySecond(a.amoId));
+    for (const r of sim.requestLog(a.amoId)) {
+      if (!r.path.startsWith('/api/v4/')) continue;
+      if (r.status === 429) s429++;
+      else served++;
+      const kind = `${r.method} ${r.path.replace(/\?.*$/, '').replace(/^\/api\/v4\//, '').replace(/\/\d+\//g, '/{id}/')} ${r.status}`;
+      calls[kind] = (calls[kind] ?? 0) + 1;
+    }
+  }
+  const leads = accounts.reduce((n, a) => n + sim.leads(a.amoId).length, 0);
+  const callsPerLead = served / Math.max(1, leads);
+  const boundPerAccount = RPS / callsPerLead;
+  const limiterBoundPerAccount = 1000 / slotSpacingMs(RPS) / callsPerLead;
+  const throughput = done.length / (elapsedMs / 1000);
+  const workerCpuMs = cpuAfter.cpuMs - cpuBefore.cpuMs;
+  const result = {
+    label,
+    accounts: accounts.length,
+    results: total,
+    delivered: done.length,
+    leadsInAmo: leads,
+    cutShortAtDeadline: done.length < total,
+    notDelivered: rows.filter((r) => r.status !== 'DELIVERED').slice(0, 3).map((r) => ({ status: r.status, lastError: r.lastError })),
+    produceSeconds: round(producedMs / 1000, 2),
+    acceptedAll: accepted >= total,
+    lastAcceptedAfterSeconds: round((lastAccepted - started) / 1000, 2),
+    elapsedSeconds: round(elapsedMs / 1000, 1),
+    resultsPerSecond: round(throughput, 2),
+    amoCalls: calls,
+    amoCallsServed: served,
+    amo429: s429,
+    maxRequestsInAnySecondOfAnAccount: maxInSecond,
+    callsPerLead: round(callsPerLead, 3),
+    steadyCallsPerLead: round(Object.entries(calls).filter(([k]) => /leads\/complex|notes/.test(k) && !/ 429$/.test(k)).reduce((n, [, v]) => n + v, 0) / Math.max(1, leads), 3),
+    boundResultsPerSecond: round(boundPerAccount * accounts.length, 2),
+    throughputOverBound: round(throughput / (boundPerAccount * accounts.length), 3),
+    limiterBoundResultsPerSecond: round(limiterBoundPerAccount * accounts.length, 2),
+    throughputOverLimiterBound: round(throughput / (limiterBoundPerAccount * accounts.length), 3),
+    produceToAcceptedMs: summary(toAccepted),
+    produceToDeliveredMs: summary(endToEnd),
+    workerCpuSeconds: round(workerCpuMs / 1000, 2),
+    workerCpuShareOfOneCore: round(workerCpuMs / elapsedMs, 3),
+    workerCpuMsPerResult: round(workerCpuMs / Math.max(1, done.length), 2),
+    workerRssMiB: cpuAfter.rssMiB,
+    producerAndSimulatorCpuSeconds: round(mainCpuMs / 1000, 2),
+  };
+  console.log(`  ${label}: ${done.length}/${total} delivered in ${result.elapsedSeconds} s, ${result.resultsPerSecond} results/s (bound ${result.boundResultsPerSecond}), p50 ${result.produceToDeliveredMs.p50} ms, p99 ${result.produceToDeliveredMs.p99} ms`);
+  return result;
+}
+
+try {
+  await worker.ready;
+  let t = Date.now();
+  const one = await setupAccount();
+  const phaseA = await phase('one-account', [one], ONE);
+  const many: Acc[] = [];
+  for (let i = 0; i < ACCOUNTS; i++) many.push(await setupAccount());
+  console.log(`  set up ${ACCOUNTS} accounts in ${Date.now() - t} ms`);
+  const phaseB = await phase('many-accounts', many, PER);
+  report('delivery', {
+    rps: RPS,
+    limiterSpacingMs: slotSpacingMs(RPS),
+    scaledDown: ONE < 5000 || ACCOUNTS * PER < 10_000 ? `phase A: ${ONE} results (issue: 5,000); phase B: ${ACCOUNTS} × ${PER} (issue: 100 × 100)` : false,
+    workerDefaults: 'startDeliveryWorker(services) with production defaults: claimLimit 100, accountConcurrency 4, batchSize 50, pollMs 2000',
+    phases: [phaseA, phaseB],
+  });
+} finally {
+  await worker.stop();
+  await queue.close();
+  await bdb.drop();
+  await sim.stop();
+}
