@@ -55,8 +55,11 @@ export const ARMOR_LIMITS = {
 /** Largest request body read (HTTP); the websocket's maxPayload is the same. */
 export const MAX_BODY_BYTES = 1 << 20;
 
-/** How long stop() waits for each phase before it moves on (the whole stays under main.ts' 30 s). */
-export const SHUTDOWN_GRACE_MS = { requests: 5_000, websockets: 2_000, workers: 15_000, other: 3_000 };
+/**
+ * How long stop() waits for each phase before it moves on, and for all of them together
+ * (under main.ts' 30 s forced exit). The workers get what the requests left over.
+ */
+export const SHUTDOWN_GRACE_MS = { total: 25_000, requests: 5_000, websockets: 2_000, workers: 15_000, other: 3_000 };
 
 /** Rejects __schema and __type (introspection); __typename stays allowed. */
 export function disableIntrospection(): Plugin {
@@ -309,6 +312,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
    */
   async function shutdown(): Promise<void> {
     const log = logger.child({ component: 'shutdown' });
+    const deadline = Date.now() + SHUTDOWN_GRACE_MS.total;
+    // Past the deadline every phase still gets a moment, so the queue and database are at least asked to close.
+    const within = (ms: number) => Math.max(250, Math.min(ms, deadline - Date.now()));
     accepting = false;
     const serverClosed = new Promise<void>((resolve) => {
       if (!server.listening) return resolve();
@@ -317,20 +323,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
     server.closeIdleConnections();
     for (const client of wsServer.clients) client.close(1001, 'Server shutting down');
     const drained = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (onDrained = resolve));
-    if (!(await bounded(drained, SHUTDOWN_GRACE_MS.requests))) log.warn({ inFlight }, 'requests still running at shutdown; closing their connections');
+    if (!(await bounded(drained, within(SHUTDOWN_GRACE_MS.requests)))) log.warn({ inFlight }, 'requests still running at shutdown; closing their connections');
     server.closeAllConnections();
     const wsClosed = new Promise<void>((resolve) => wsServer.close(() => resolve()));
-    if (!(await bounded(wsClosed, SHUTDOWN_GRACE_MS.websockets))) {
+    if (!(await bounded(wsClosed, within(SHUTDOWN_GRACE_MS.websockets)))) {
       for (const client of wsServer.clients) client.terminate();
-      await bounded(wsClosed, SHUTDOWN_GRACE_MS.other);
+      await bounded(wsClosed, within(SHUTDOWN_GRACE_MS.other));
     }
-    await bounded(serverClosed, SHUTDOWN_GRACE_MS.other);
+    await bounded(serverClosed, within(SHUTDOWN_GRACE_MS.other));
     for (const timer of expiryTimers.values()) clearTimeout(timer);
     expiryTimers.clear();
     const step = async (what: string, ms: number, fn: (() => Promise<unknown>) | undefined) => {
       if (!fn) return;
       try {
-        if (!(await bounded(fn(), ms))) log.error({ what, ms }, 'shutdown step did not finish in time; moving on');
+        if (!(await bounded(fn(), within(ms)))) log.error({ what, ms }, 'shutdown step did not finish in time; moving on');
       } catch (err) {
         log.error({ err, what }, 'shutdown step failed');
       }

@@ -135,8 +135,8 @@ async function readAll<N>(query: TypedDocumentNode<any>, key: string, variables:
   let pages = 0;
   let totalCount = 0;
   for (;;) {
-    const { data } = await client.query({ query, variables: { ...variables, first: pageSize, after }, fetchPolicy: 'network-only' });
-    const page = (data as Record<string, Page<N>>)[key];
+    const result: { data?: unknown } = await client.query({ query, variables: { ...variables, first: pageSize, after }, fetchPolicy: 'network-only' });
+    const page: Page<N> = (result.data as Record<string, Page<N>>)[key];
     pages++;
     totalCount = page.totalCount;
     nodes.push(...page.edges.map((e) => e.node));

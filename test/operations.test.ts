@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { decryptSecret } from '../src/amo/index.ts';
 import { ARMOR_LIMITS } from '../src/app.ts';
 import { createDb } from '../src/db.ts';
+import { countAmoCalls } from '../src/http/metrics.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './helpers/amo.ts';
@@ -340,5 +341,24 @@ describe('shutdown', () => {
     assert.equal(closedWith, 1001);
     await own.stop();
     await assert.rejects(fetch(`${own.url}/healthz`));
+  });
+});
+
+describe('amoCRM call counter', () => {
+  test('countAmoCalls counts responses by status and failures as "error"', async () => {
+    const metrics = gw.app.services.metrics!;
+    const fake = async (input: string | URL | Request) => {
+      if (String(input).includes('down')) throw new TypeError('fetch failed');
+      return new Response('{}', { status: String(input).includes('limited') ? 429 : 201 });
+    };
+    const counted = countAmoCalls(metrics, fake)!;
+    await counted('https://a.amocrm.ru/api/v4/leads');
+    await counted('https://a.amocrm.ru/api/v4/limited');
+    await assert.rejects(counted('https://a.amocrm.ru/api/v4/down'));
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(text, /^gateway_amo_calls_total\{status="201"\} 1$/m);
+    assert.match(text, /^gateway_amo_calls_total\{status="429"\} 1$/m);
+    assert.match(text, /^gateway_amo_calls_total\{status="error"\} 1$/m);
+    assert.equal(countAmoCalls(undefined, fake), fake, 'no metrics: the fetch as it was');
   });
 });

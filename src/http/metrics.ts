@@ -28,6 +28,28 @@ const LAGGED_TOPICS = [TOPICS.quizResults, TOPICS.amoTasks] as const;
 const MAX_OPERATION_NAMES = 200;
 const SCRAPE_TIMEOUT_MS = 3_000;
 
+type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/**
+ * A fetch that counts every call in `amoCalls` (by HTTP status, "error" when no response
+ * came). Give it to the amoCRM client as its `fetch` option (it is used for API and token
+ * requests, retries included): `fetch: countAmoCalls(services.metrics, options.fetch)`.
+ */
+export function countAmoCalls(metrics: Pick<Metrics, 'amoCalls'> | undefined, inner?: Fetch): Fetch | undefined {
+  if (!metrics) return inner;
+  const next: Fetch = inner ?? ((input, init) => fetch(input, init));
+  return async (input, init) => {
+    try {
+      const res = await next(input, init);
+      metrics.amoCalls.inc({ status: String(res.status) });
+      return res;
+    } catch (err) {
+      metrics.amoCalls.inc({ status: 'error' });
+      throw err;
+    }
+  };
+}
+
 export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'route' | 'method' | 'status'>;
