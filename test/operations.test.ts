@@ -9,7 +9,7 @@ import { countAmoCalls } from '../src/http/metrics.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './helpers/amo.ts';
-import { startStack, wsClient, type Stack } from './helpers/stack.ts';
+import { kafkaSettings, startStack, wsClient, type Stack } from './helpers/stack.ts';
 import type { Client } from 'graphql-ws';
 
 let testDb: TestDatabase;
@@ -360,5 +360,23 @@ describe('amoCRM call counter', () => {
     assert.match(text, /^gateway_amo_calls_total\{status="429"\} 1$/m);
     assert.match(text, /^gateway_amo_calls_total\{status="error"\} 1$/m);
     assert.equal(countAmoCalls(undefined, fake), fake, 'no metrics: the fetch as it was');
+  });
+});
+
+describe('queue lag on Kafka', () => {
+  test('lag of the workers group, from the broker', { skip: process.env.KAFKA_BROKERS ? false : 'KAFKA_BROKERS not set' }, async () => {
+    const kafka = await startTestApp(testDb, { config: kafkaSettings() });
+    try {
+      const { queue } = kafka.app.services;
+      assert.equal(queue.kind, 'kafka');
+      // No workers run here: nothing consumes, so everything published waits.
+      for (let i = 0; i < 3; i++) await queue.publish('quiz.results', `tenant-${i}`, { quizAccountId: `tenant-${i}`, n: i });
+      await queue.publish('amo.tasks', 'tenant-0', { type: 'noop' });
+      const text = await (await fetch(`${kafka.url}/metrics`)).text();
+      assert.match(text, /^gateway_queue_lag_messages\{topic="quiz\.results"\} 3$/m);
+      assert.match(text, /^gateway_queue_lag_messages\{topic="amo\.tasks"\} 1$/m);
+    } finally {
+      await kafka.stop();
+    }
   });
 });

@@ -193,7 +193,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         brokers: config.kafka.brokers,
         connectionTimeout: 1_000,
         requestTimeout: SCRAPE_TIMEOUT_MS,
-        retry: { retries: 0 },
+        // A few quick retries: the group coordinator lookup fails at first for a group the broker has not seen.
+        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 500 },
         logLevel: kafkajs.logLevel.NOTHING,
       });
       admin = kafka.admin();
