@@ -397,6 +397,55 @@ describe('leads', () => {
     assert.equal(notes._embedded.notes[0].params.text, 'Ответы квиза');
     assert.equal(sim.leads(acc.id)[0].notes[0].params.text, 'Ответы квиза');
   });
+
+  test('leads/notes adds notes to several leads at once; one bad entity_id rejects the whole request', async () => {
+    const { acc, api } = connect();
+    const made = await (await api('/api/v4/leads/complex', { json: [{ name: 'a', request_id: 'a' }, { name: 'b', request_id: 'b' }, { name: 'c', request_id: 'c' }] })).json();
+    const [a, b, c] = made.map((x: { id: number }) => x.id);
+    const other = connect();
+    const [foreign] = await (await other.api('/api/v4/leads/complex', { json: [{ name: 'чужая' }] })).json();
+
+    const res = await api('/api/v4/leads/notes', {
+      json: [
+        { entity_id: a, note_type: 'common', params: { text: 'для a' }, request_id: 'n-a' },
+        { entity_id: b, note_type: 'common', params: { text: 'для b' }, request_id: 'n-b' },
+      ],
+    });
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.deepEqual(body._embedded.notes.map((n: { entity_id: number; request_id: string }) => [n.entity_id, n.request_id]), [[a, 'n-a'], [b, 'n-b']]);
+    assert.ok(body._embedded.notes.every((n: { id: unknown }) => Number.isInteger(n.id)));
+    const byLead = () => new Map(sim.leads(acc.id).map((l) => [l.id, l.notes.map((n) => n.params.text)]));
+    assert.deepEqual([...byLead().values()], [['для a'], ['для b'], []]);
+    // the per-lead list sees it
+    assert.equal((await (await api(`/api/v4/leads/${b}/notes`)).json())._embedded.notes[0].params.text, 'для b');
+
+    // a deleted lead, another account's lead, a missing entity_id, a bad note type: 400, nothing stored
+    await sim.deleteLead(acc.id, c);
+    const bad = await api('/api/v4/leads/notes', {
+      json: [
+        { entity_id: a, note_type: 'common', params: { text: 'ещё a' }, request_id: 'ok' },
+        { entity_id: c, note_type: 'common', params: { text: 'удалённая' }, request_id: 'deleted' },
+        { entity_id: foreign.id, note_type: 'common', params: { text: 'чужая' }, request_id: 'foreign' },
+        { note_type: 'common', params: { text: 'без сделки' } },
+        { entity_id: b, note_type: 'nope', params: { text: 'x' }, request_id: 'type' },
+      ],
+    });
+    assert.equal(bad.status, 400);
+    const err = await bad.json();
+    assert.deepEqual(err['validation-errors'].map((g: { request_id: string; errors: Array<{ path: string; code: string }> }) => [g.request_id, g.errors.map((e) => `${e.path}:${e.code}`)]), [
+      ['deleted', ['entity_id:NotFound']],
+      ['foreign', ['entity_id:NotFound']],
+      ['3', ['entity_id:FieldMissing']],
+      ['type', ['note_type:NotSupportedChoice']],
+    ]);
+    assert.deepEqual([...byLead().values()], [['для a'], ['для b'], []], 'nothing stored');
+    assert.equal(sim.leads(other.acc.id)[0].notes.length, 0);
+
+    const tooMany = await api('/api/v4/leads/notes', { json: Array.from({ length: 51 }, () => ({ entity_id: a, note_type: 'common', params: { text: 'x' } })) });
+    assert.equal(tooMany.status, 400);
+    assert.equal((await api('/api/v4/leads/notes', { json: [] })).status, 400);
+  });
 });
 
 describe('hooks', () => {
