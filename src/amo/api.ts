@@ -108,6 +108,34 @@ export async function addLeadNotes(client: Client, leadId: number, notes: AmoNot
   return res?._embedded?.notes ?? [];
 }
 
+/** Notes per `POST /api/v4/{entity}/notes` call made here (amoCRM takes more; 50 matches leads/complex). */
+export const MAX_BATCH_NOTES = 50;
+
+/** One note of a batch: the entity it belongs to, and a `request_id` amoCRM echoes and names in errors. */
+export interface AmoBatchNoteInput extends AmoNoteInput {
+  entity_id: number;
+}
+
+/**
+ * `POST /api/v4/{entity}/notes`: notes for several entities of one type in one call (at most
+ * `MAX_BATCH_NOTES`). amoCRM validates the whole request first: one bad note (an `entity_id` that
+ * is not a live entity of the account, a bad type) rejects all of them with 400
+ * `validation-errors` naming its `request_id`, and nothing is stored. Not idempotent (amoCRM does
+ * not deduplicate notes): after a timeout / reset / 5xx it throws with `maybeProcessed`. The
+ * answer is amoCRM's `_embedded.notes` (`id`, `entity_id`, `request_id` as a string).
+ */
+export async function addNotesBatch(client: Client, entity: AmoEntity, notes: AmoBatchNoteInput[]): Promise<AmoNoteCreated[]> {
+  checkEntity(entity);
+  if (notes.length === 0) return [];
+  if (notes.length > MAX_BATCH_NOTES) throw new RangeError(`${entity}/notes takes at most ${MAX_BATCH_NOTES} notes per call here (got ${notes.length})`);
+  const res = await client.request<HalPage<'notes', AmoNoteCreated>>('POST', `${entity}/notes`, { body: notes, idempotent: false });
+  const list = res?._embedded?.notes;
+  return (Array.isArray(list) ? list : []).map((n) => {
+    const rid = normalizeRequestId(n?.request_id)[0];
+    return { id: Number(n?.id), entity_id: Number(n?.entity_id), ...(rid !== undefined ? { request_id: rid } : {}) };
+  });
+}
+
 /** `GET /api/v4/leads?query=…`, every page (or the first `maxItems`). */
 export async function searchLeads(client: Client, query: string, options: { maxItems?: number } = {}): Promise<AmoLead[]> {
   const out: AmoLead[] = [];

@@ -445,6 +445,10 @@ export class AmoClient {
   addLeadNotes(leadId: number, notes: AmoNoteInput[] | string): Promise<AmoNoteCreated[]> {
     return api.addLeadNotes(this, leadId, notes);
   }
+  /** Notes for several entities in one call (see `api.addNotesBatch`). */
+  addNotesBatch(entity: AmoEntity, notes: api.AmoBatchNoteInput[]): Promise<AmoNoteCreated[]> {
+    return api.addNotesBatch(this, entity, notes);
+  }
   searchLeads(query: string, options?: { maxItems?: number }): Promise<AmoLead[]> {
     return api.searchLeads(this, query, options);
   }
