@@ -14,7 +14,7 @@ import {
   type DeliveryHooks,
   type DeliveryRuntime,
 } from '../src/delivery/worker.ts';
-import { RESULT_FIELD_CODE } from '../src/delivery/payload.ts';
+import { noteMarker, RESULT_FIELD_CODE } from '../src/delivery/payload.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
 import { copyCatalogue, createRule, deliveryServices, recordEvents, type Catalogue } from './helpers/delivery.ts';
@@ -565,5 +565,132 @@ describe('accounts and amoCRM errors', () => {
     } finally {
       await events.stop();
     }
+  });
+});
+
+describe('notes in batches', () => {
+  const calls = (amoId: number) => {
+    const log = sim.requestLog(amoId);
+    // a 429 is refused before amoCRM does anything (the client waits and sends it again): not counted
+    const of = (method: string, re: RegExp) => log.filter((r) => r.method === method && r.status !== 429 && re.test(r.path.split('?')[0])).map((r) => r.status);
+    return {
+      complex: of('POST', /^\/api\/v4\/leads\/complex$/),
+      batchNotes: of('POST', /^\/api\/v4\/leads\/notes$/),
+      leadNotes: of('POST', /^\/api\/v4\/leads\/\d+\/notes$/),
+      readNotes: of('GET', /^\/api\/v4\/leads\/\d+\/notes$/),
+    };
+  };
+
+  /** Every lead of the account has exactly one note, and it names its result. */
+  const oneNoteEach = (amoId: number, expectedLeads: number) => {
+    const leads = sim.leads(amoId).filter((l) => !l.is_deleted);
+    assert.equal(leads.length, expectedLeads);
+    for (const l of leads) {
+      assert.equal(l.notes.length, 1, `lead ${l.id}: ${l.notes.length} notes`);
+      const rid = (l.custom_fields_values ?? []).flatMap((v) => v.values.map((x) => String(x.value))).find((v) => v.startsWith('nb-'));
+      assert.ok(rid && String(l.notes[0].params.text).split('\n').includes(noteMarker(rid)), 'the note carries its result\'s marker');
+    }
+  };
+
+  async function withResults(n: number, prefix: string) {
+    const s = await setup();
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    const ds = [];
+    for (let i = 0; i < n; i++) ds.push(await acceptResult(services, s.quizAccountId, simpleResult(`nb-${prefix}-${i}`)));
+    return { s, ds };
+  }
+
+  test('one leads/notes call per batch of leads, no note call per lead', async () => {
+    const { s } = await withResults(5, 'one');
+    await drain(runtime(), s.quizAccountId);
+    oneNoteEach(s.amoId, 5);
+    assert.deepEqual(calls(s.amoId), { complex: [200], batchNotes: [200], leadNotes: [], readNotes: [] });
+
+    // smaller batches: notes follow the lead batches
+    const small = await withResults(5, 'small');
+    await drain(runtime({}, { batchSize: 2 }), small.s.quizAccountId);
+    oneNoteEach(small.s.amoId, 5);
+    assert.deepEqual(calls(small.s.amoId), { complex: [200, 200, 200], batchNotes: [200, 200, 200], leadNotes: [], readNotes: [] });
+    const rows = await tdb.db.delivery.findMany({ where: { quizAccountId: small.s.quizAccountId } });
+    assert.ok(rows.every((r) => r.status === 'DELIVERED' && r.stage === 'DONE' && r.attempts === 1 && r.warnings.length === 0));
+  });
+
+  test('a lead deleted before its note: the others get theirs, that one is DELIVERED with a warning', async () => {
+    const { s, ds } = await withResults(3, 'del');
+    let fired = false;
+    const hooks: DeliveryHooks = {
+      async afterLeadCreated() {
+        if (fired) return;
+        fired = true;
+        const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: ds[1].id } });
+        await sim.deleteLead(s.amoId, row.amoLeadId as number);
+      },
+    };
+    await drain(runtime(hooks), s.quizAccountId);
+    const rows = new Map((await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } })).map((r) => [r.id, r]));
+    assert.ok([...rows.values()].every((r) => r.status === 'DELIVERED' && r.stage === 'DONE'));
+    const warned = rows.get(ds[1].id)!;
+    assert.ok(warned.warnings.some((w) => /^note not added: amoCRM rejected the note: entity_id: .*\[NotFound\]/.test(w)), warned.warnings.join('\n'));
+    for (const d of [ds[0], ds[2]]) assert.ok(!rows.get(d.id)!.warnings.some((w) => /note/.test(w)));
+    oneNoteEach(s.amoId, 2);
+    assert.equal(sim.leads(s.amoId).find((l) => l.id === warned.amoLeadId)?.notes.length, 0);
+    // the whole request was refused once, then sent again without the deleted lead
+    assert.deepEqual(calls(s.amoId), { complex: [200], batchNotes: [400, 200], leadNotes: [], readNotes: [] });
+  });
+
+  test('a 502 on leads/notes: back to LEAD_CREATED, the marker is checked, one note each', async () => {
+    const { s, ds } = await withResults(3, '502');
+    sim.injectFault(s.amoId, { kind: '5xx', status: 502, count: 1, path: 'leads/notes' });
+    const rt = runtime();
+    await runDeliveryPass(rt);
+    const mid = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } });
+    assert.ok(mid.every((r) => r.status === 'PENDING' && r.stage === 'LEAD_CREATED' && r.amoLeadId && /502/.test(r.lastError ?? '')), JSON.stringify(mid.map((r) => [r.stage, r.lastError])));
+    await drain(rt, s.quizAccountId);
+    oneNoteEach(s.amoId, 3);
+    const c = calls(s.amoId);
+    // the three come back on their own (jittered) retry times: one or more batches
+    assert.equal(c.batchNotes[0], 502);
+    assert.ok(c.batchNotes.length >= 2 && c.batchNotes.slice(1).every((x) => x === 200), c.batchNotes.join());
+    assert.equal(c.readNotes.length, 3, 'each lead\'s notes read before posting again');
+    assert.deepEqual(c.leadNotes, []);
+    const rows = await tdb.db.delivery.findMany({ where: { id: { in: ds.map((d) => d.id) } } });
+    assert.ok(rows.every((r) => r.status === 'DELIVERED' && r.warnings.length === 0));
+  });
+
+  test('a leads/notes call that times out after amoCRM stored the notes: none added twice', async () => {
+    const { s } = await withResults(1, 'warm');
+    const rt = runtime({}, { amoClient: { backoffMs: 20, timeoutMs: 400 } });
+    await drain(rt, s.quizAccountId); // the result-id field exists before the fault is armed
+    sim.clearRequestLog(s.amoId);
+    sim.injectFault(s.amoId, { kind: 'slow', delayMs: 1000, count: 1, path: 'leads/notes' });
+    for (let i = 0; i < 3; i++) await acceptResult(services, s.quizAccountId, simpleResult(`nb-slow-${i}`));
+    await runDeliveryPass(rt);
+    const mid = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId, status: 'PENDING' } });
+    assert.equal(mid.length, 3);
+    assert.ok(mid.every((r) => r.stage === 'LEAD_CREATED' && /timed out/.test(r.lastError ?? '')));
+    await new Promise((r) => setTimeout(r, 1200)); // amoCRM finishes the request
+    await drain(rt, s.quizAccountId);
+    oneNoteEach(s.amoId, 4);
+    const c = calls(s.amoId);
+    assert.equal(c.batchNotes.length, 1, 'no second post');
+    assert.equal(c.readNotes.length, 3);
+  });
+
+  test('a crash at afterNote in the middle of a batch: the rest are found with their note, none added twice', async () => {
+    const { s, ds } = await withResults(3, 'crash');
+    let n = 0;
+    const crashing = runtime({
+      afterNote() {
+        if (++n === 2) throw new Error('simulated crash at afterNote');
+      },
+    });
+    await assert.rejects(runDeliveryPass(crashing), /simulated crash/);
+    const mid = await tdb.db.delivery.findMany({ where: { id: { in: ds.map((d) => d.id) } } });
+    assert.equal(mid.filter((r) => r.status === 'DELIVERED').length, 1, 'the first one was committed before the crash');
+    assert.equal(mid.filter((r) => r.status === 'PENDING' && r.stage === 'LEAD_CREATED').length, 2);
+    await expireLeases();
+    await drain(runtime(), s.quizAccountId);
+    oneNoteEach(s.amoId, 3);
+    assert.deepEqual(calls(s.amoId), { complex: [200], batchNotes: [200], leadNotes: [], readNotes: [200, 200] });
   });
 });

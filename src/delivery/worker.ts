@@ -7,7 +7,11 @@
  * So every Delivery walks an internal `stage`, each step committed before the next side effect:
  *
  *   QUEUED ──commit SENDING (+1 attempt)──▶ leads/complex ──commit LEAD_CREATED + ids──▶
- *   note ──commit DONE / DELIVERED
+ *   leads/notes ──commit DONE / DELIVERED
+ *
+ * Leads go out up to 50 per `POST /api/v4/leads/complex`, their notes up to 50 per
+ * `POST /api/v4/leads/notes` (one note per lead, `request_id` = Delivery id); each Delivery is
+ * committed DONE on its own once amoCRM's answer lists its note.
  *
  * - Each lead carries its result id in the account's result-id lead field (`QUIZ_RESULT_ID`,
  *   api-only, created once per account by `ensureResultField`, id in `AmoAccount.resultFieldId`).
@@ -42,6 +46,12 @@
  *   connected" until one is connected (accept.ts).
  * - A note that cannot be added after the retries does not undo the lead: DELIVERED with a
  *   warning.
+ * - Notes: amoCRM rejects a whole leads/notes request when one note is bad (e.g. its lead was
+ *   deleted meanwhile) and stores none. The notes it names (by `request_id`) are given up
+ *   (DELIVERED with a warning, as above) and the others are posted again; when it names none,
+ *   the batch is split in halves until it does. A 429 / 5xx / network error puts the batch's
+ *   Deliveries back in LEAD_CREATED for a later pass, which reads each lead's notes for the
+ *   marker before posting, so a note that did get in is not added twice.
  */
 import type { Services } from '../services.ts';
 import type { Delivery } from '../generated/prisma/client.ts';
@@ -68,6 +78,8 @@ import {
   type AmoValidationIssue,
   type RateLimiter,
 } from '../amo/index.ts';
+import { MAX_BATCH_NOTES, type AmoBatchNoteInput } from '../amo/api.ts';
+import type { AmoNoteCreated } from '../amo/types.ts';
 import { acceptResult } from './accept.ts';
 import { nudgeDeliveryWorkers, onDeliveryNudge, publishDeliveryUpdated } from './events.ts';
 import type { QuizResult } from './input.ts';
@@ -439,7 +451,7 @@ class AccountRun {
       toNote.push(...created);
     }
     if (toNote.length && this.rt.options.hooks.afterLeadCreated) await this.rt.options.hooks.afterLeadCreated(toNote.map((i) => i.d.id));
-    for (const item of toNote) await this.addNote(item);
+    await this.addNotes(toNote);
   }
 
   /** One leads/complex call for `chunk`; returns the items whose lead now exists. */
@@ -552,42 +564,134 @@ class AccountRun {
     for (const i of items) await this.lease.update(i.d.id, { stage: 'QUEUED', attempts: i.d.attempts }, false);
   }
 
-  private async addNote(item: Item): Promise<void> {
-    const leadId = item.leadId as number;
+  /**
+   * The notes of `items` (leads that exist): those found in LEAD_CREATED at claim time are
+   * checked for the marker first (one lead at a time: the rare crash-recovery path), then the
+   * notes still missing go out in batches of `POST /api/v4/leads/notes`. Each Delivery is
+   * committed DONE right after its note is known to be in (`afterNote` in between).
+   */
+  private async addNotes(items: Item[]): Promise<void> {
+    const toPost: Item[] = [];
+    for (const item of items) {
+      const ready = await this.prepareNote(item);
+      if (ready) toPost.push(ready);
+    }
+    const size = Math.min(MAX_BATCH_NOTES, this.rt.options.batchSize);
+    for (let i = 0; i < toPost.length; i += size) await this.postNotes(toPost.slice(i, i + size));
+  }
+
+  /** The item with its note text, or null when it needs no post (already there, failed, lease lost). */
+  private async prepareNote(item: Item): Promise<Item | null> {
+    let note = item.note;
+    let present = false;
     try {
-      await this.lease.renew();
-      if (!this.lease.held.has(item.d.id)) return;
-      let note = item.note;
       if (note === undefined) {
         const ctx = await this.context(item.d.quizId);
         note = ctx ? buildLead(item.result, ctx, { now: item.d.createdAt }).note : buildNote(item.result, { problems: [], now: item.d.createdAt });
       }
-      let present = false;
       if (item.checkNote) {
+        await this.lease.renew();
+        if (!this.lease.held.has(item.d.id)) return null;
         const marker = noteMarker(item.result.resultId);
-        const notes = await this.client.listAll<{ params?: { text?: string } }>(`leads/${leadId}/notes`, 'notes');
+        const notes = await this.client.listAll<{ params?: { text?: string } }>(`leads/${item.leadId as number}/notes`, 'notes');
         present = notes.some((n) => typeof n.params?.text === 'string' && n.params.text.split('\n').includes(marker));
       }
-      if (!present) await this.client.addLeadNotes(leadId, note);
     } catch (err) {
-      const outcome = classify(err, this.rt.signal);
-      if (err instanceof AmoValidationError || err instanceof AmoNotFoundError) {
-        // the lead is in amoCRM: a note it refuses does not undo that
-        await this.finish(item, [...(item.warnings ?? item.d.warnings), `note not added: ${errMessage(err)}`]);
-        return;
+      await this.notesFailed([item], err);
+      return null;
+    }
+    if (present) {
+      await this.noteIn(item);
+      return null;
+    }
+    return { ...item, note };
+  }
+
+  /** One `POST /api/v4/leads/notes` for `chunk` (whole request rejected on a validation error). */
+  private async postNotes(chunk: Item[]): Promise<void> {
+    if (chunk.length === 0) return;
+    let mine: Item[] = chunk;
+    let answer: AmoNoteCreated[];
+    try {
+      await this.lease.renew();
+      mine = chunk.filter((i) => this.lease.held.has(i.d.id));
+      if (mine.length === 0) return;
+      const body: AmoBatchNoteInput[] = mine.map((i) => ({ entity_id: i.leadId as number, note_type: 'common', params: { text: i.note as string }, request_id: i.d.id }));
+      answer = await this.client.addNotesBatch('leads', body);
+    } catch (err) {
+      if (err instanceof AmoValidationError) return this.onNoteValidation(mine, err);
+      if (err instanceof AmoNotFoundError && mine.length > 1) return this.splitNotes(mine);
+      return this.notesFailed(mine, err);
+    }
+    const byRequest = new Map<string, AmoNoteCreated>();
+    for (const n of answer) if (n.request_id !== undefined) byRequest.set(n.request_id, n);
+    const added: Item[] = [];
+    const missing: Item[] = [];
+    mine.forEach((item, k) => {
+      // by request_id; an answer without them is read in order (amoCRM keeps the request's order)
+      const n = byRequest.get(item.d.id) ?? (byRequest.size === 0 && answer.length === mine.length ? answer[k] : undefined);
+      if (n && Number.isFinite(n.id) && (byRequest.has(item.d.id) || n.entity_id === item.leadId)) added.push(item);
+      else missing.push(item);
+    });
+    for (const item of added) await this.noteIn(item);
+    if (missing.length) {
+      // the note may be there or not: the next pass reads the lead's notes before posting again
+      this.log.warn({ accountId: this.accountId, n: missing.length }, 'leads/notes answer did not list every note');
+      await this.reschedule(missing, new Error('amoCRM\'s answer did not list this note'), 'retry', { attemptsSpent: true });
+    }
+  }
+
+  /** amoCRM refused the batch: the notes it names are given up (their leads stay), the rest go again. */
+  private async onNoteValidation(chunk: Item[], err: AmoValidationError): Promise<void> {
+    const ids = new Set(chunk.map((i) => i.d.id));
+    const named = new Map<string, AmoValidationIssue[]>();
+    for (const e of err.errors) {
+      if (e.requestId !== null && ids.has(e.requestId)) named.set(e.requestId, [...(named.get(e.requestId) ?? []), e]);
+    }
+    if (named.size > 0) {
+      for (const item of chunk.filter((i) => named.has(i.d.id))) {
+        await this.finish(item, [...(item.warnings ?? item.d.warnings), `note not added: amoCRM rejected the note: ${describeIssues(named.get(item.d.id) ?? [])}`]);
       }
-      if (outcome === 'paused') {
-        await this.reschedule([item], err, 'paused', { attemptsSpent: false });
-        return;
-      }
+      // nothing of the request was stored: the others go again
+      return this.postNotes(chunk.filter((i) => !named.has(i.d.id)));
+    }
+    if (chunk.length === 1) return this.notesFailed(chunk, err);
+    return this.splitNotes(chunk);
+  }
+
+  /** amoCRM refused the batch without saying which note: halves until it does. */
+  private async splitNotes(chunk: Item[]): Promise<void> {
+    const half = Math.ceil(chunk.length / 2);
+    await this.postNotes(chunk.slice(0, half));
+    await this.postNotes(chunk.slice(half));
+  }
+
+  /** Notes that could not be added (checked or posted): given up, paused or retried. */
+  private async notesFailed(items: Item[], err: unknown): Promise<void> {
+    if (err instanceof AmoValidationError || err instanceof AmoNotFoundError) {
+      // the lead is in amoCRM: a note it refuses does not undo that
+      for (const item of items) await this.finish(item, [...(item.warnings ?? item.d.warnings), `note not added: ${errMessage(err)}`]);
+      return;
+    }
+    const outcome = classify(err, this.rt.signal);
+    if (outcome === 'paused') {
+      await this.reschedule(items, err, 'paused', { attemptsSpent: false });
+      return;
+    }
+    this.log.warn({ accountId: this.accountId, n: items.length, err: errMessage(err), outcome }, 'notes not added');
+    const retry: Item[] = [];
+    for (const item of items) {
       const attempts = item.d.attempts + 1;
       if (attempts >= this.rt.options.maxAttempts) {
         await this.finish(item, [...(item.warnings ?? item.d.warnings), `note not added after ${attempts} attempts: ${errMessage(err)}`]);
-        return;
-      }
-      await this.reschedule([item], err, 'retry', { attemptsSpent: true });
-      return;
+      } else retry.push(item);
     }
+    // stays LEAD_CREATED: the next pass reads the lead's notes before posting (no second note)
+    await this.reschedule(retry, err, 'retry', { attemptsSpent: true });
+  }
+
+  /** The note is in amoCRM: DONE. */
+  private async noteIn(item: Item): Promise<void> {
     if (this.rt.options.hooks.afterNote) await this.rt.options.hooks.afterNote(item.d.id);
     await this.finish(item, item.warnings);
   }
