@@ -4,6 +4,7 @@
 // generator runs here. Rounds alternate bare/gateway so drifting machine load hits both.
 //
 //   BENCH_READ_SECONDS  seconds per measured round (20)   BENCH_READ_ROUNDS  rounds per server (2)
+//   BENCH_CPU_PROF=1    the gateway child writes a CPU profile to bench/prof/ (bench/prof-summary.ts reads it)
 import autocannon from 'autocannon';
 import { buildApp } from '../src/app.ts';
 import { createDb } from '../src/db.ts';
@@ -47,7 +48,7 @@ try {
 
   const servers = {
     bare: startChild('bench/read-server.ts', ['bare'], { DATABASE_URL: bdb.url }),
-    gateway: startChild('bench/read-server.ts', ['gateway'], { DATABASE_URL: bdb.url, LOG_LEVEL: 'silent' }),
+    gateway: startChild('bench/read-server.ts', ['gateway'], { DATABASE_URL: bdb.url, LOG_LEVEL: 'silent' }, process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=bench/prof'] : []),
   };
   const urls = { bare: (await servers.bare.ready).url as string, gateway: (await servers.gateway.ready).url as string };
   try {

@@ -5,6 +5,7 @@
 // Servers run in child processes (their RSS is their own); the clients run here.
 //
 //   BENCH_SUBS_CLIENTS (10000)  BENCH_SUBS_TENANTS (100)  BENCH_SUBS_ROUNDS (5)
+//   BENCH_CPU_PROF=1  the gateway child writes a CPU profile to bench/prof/
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { tokenFor } from '../test/helpers/app.ts';
@@ -27,7 +28,8 @@ for (const t of tenants) {
 const tokens = await Promise.all(tenants.map((t) => tokenFor(t, { expiresIn: '2h' })));
 
 async function measure(mode: 'bare' | 'gateway') {
-  const child = startChild('bench/subs-server.ts', [mode], { DATABASE_URL: bdb.url, LOG_LEVEL: 'silent' }, ['--expose-gc']);
+  const prof = process.env.BENCH_CPU_PROF && mode === 'gateway' ? ['--cpu-prof', '--cpu-prof-dir=bench/prof'] : [];
+  const child = startChild('bench/subs-server.ts', [mode], { DATABASE_URL: bdb.url, LOG_LEVEL: 'silent' }, ['--expose-gc', ...prof]);
   const { url } = await child.ready;
   const stats = async (gc = false) => {
     child.send({ cmd: 'stats', gc });
