@@ -6,6 +6,7 @@ import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './dev/embedded-db.ts';
 import { migrate } from './dev/migrate.ts';
+import { createDb } from './db.ts';
 import { createLogger } from './logger.ts';
 import { createAmoSimulator, type AmoSimulator } from './amo-sim/index.ts';
 
@@ -46,7 +47,10 @@ if (!config.isProduction && !process.env.AMO_CLIENT_ID && process.env.AMO_SIMULA
   config.amo.allowHttp = true;
 }
 
-const app = await buildApp({ config, logger });
+// PGlite is one PostgreSQL session: its socket server interleaves the protocol
+// messages of several connections, so the embedded database gets exactly one.
+const db = embedded ? createDb(config.databaseUrl, { max: 1 }) : undefined;
+const app = await buildApp({ config, logger, db });
 const url = await app.start();
 
 if (!config.isProduction) {
@@ -79,8 +83,11 @@ async function shutdown(signal: string) {
   force.unref();
   try {
     await app.stop();
+    await db?.$disconnect();
     await sim?.stop();
     await embedded?.stop();
+    logger.info('gateway stopped cleanly');
+    if (!config.isProduction) console.log('gateway stopped cleanly');
     process.exit(0);
   } catch (err) {
     logger.error({ err }, 'shutdown failed');

@@ -729,29 +729,29 @@ export async function findLeadByResult(client: AmoClient, resultFieldId: number 
 
 /**
  * The id of the account's result-id lead field (`QUIZ_RESULT_ID`): `AmoAccount.resultFieldId`,
- * else a field with that code found in amoCRM, else one created now. Single-flight per account
- * across processes (an advisory lock), so two workers never create two fields.
+ * else a field with that code found in amoCRM, else one created now. No lock is held while
+ * amoCRM answers: the first id written with `result_field_id IS NULL` wins, and every process
+ * uses the stored one, so leads never carry two different result fields. A field a losing
+ * process created in the same moment stays unused (it is api-only and empty).
  */
 export async function ensureResultField(services: Pick<Services, 'db'>, client: AmoClient, accountId: string): Promise<number> {
-  const acc = await services.db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true } });
-  if (acc?.resultFieldId) return acc.resultFieldId;
-  return services.db.$transaction(
-    async (tx) => {
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`quiz-result-field:${accountId}`}))::text`;
-      const again = await tx.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true } });
-      if (again?.resultFieldId) return again.resultFieldId;
-      const existing = (await client.listCustomFields('leads')).find((f) => f.code === RESULT_FIELD_CODE);
-      let id = existing?.id;
-      if (!id) {
-        const created = await client.createCustomFields('leads', [{ name: 'Quiz result ID', type: 'text', code: RESULT_FIELD_CODE, is_api_only: true }]);
-        id = created[0]?.id;
-      }
-      if (!id) throw new AmoError('amoCRM did not answer the id of the created result-id field', { accountId });
-      await tx.amoAccount.update({ where: { id: accountId }, data: { resultFieldId: id } });
-      return id;
-    },
-    { timeout: 180_000, maxWait: 30_000 },
-  );
+  const stored = async () =>
+    (await services.db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true } }))?.resultFieldId ?? null;
+  const known = await stored();
+  if (known) return known;
+  const existing = (await client.listCustomFields('leads'))
+    .filter((f) => f.code === RESULT_FIELD_CODE)
+    .sort((a, b) => a.id - b.id)[0];
+  let id = existing?.id;
+  if (!id) {
+    const created = await client.createCustomFields('leads', [{ name: 'Quiz result ID', type: 'text', code: RESULT_FIELD_CODE, is_api_only: true }]);
+    id = created[0]?.id;
+  }
+  if (!id) throw new AmoError('amoCRM did not answer the id of the created result-id field', { accountId });
+  await services.db.$executeRaw`UPDATE amo_account SET result_field_id = ${id} WHERE id = ${accountId}::uuid AND result_field_id IS NULL`;
+  const winner = await stored();
+  if (!winner) throw new AmoError('the result-id field could not be stored', { accountId });
+  return winner;
 }
 
 /** Works on one claimed batch (one account). Throws only when a hook throws (a simulated crash). */

@@ -15,7 +15,8 @@ export async function startEmbeddedDatabase(dataDir: string, port = 0): Promise<
   const dir = path.resolve(dataDir, 'pglite');
   mkdirSync(dir, { recursive: true });
   const db = await PGlite.create(dir);
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: port || 54329, maxConnections: 10 });
+  // Two connections: the gateway's one and a migration's; never used at the same time.
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: port || 54329, maxConnections: 4 });
   await server.start();
   const url = `postgresql://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
   return {
