@@ -5,6 +5,7 @@ import { amoOrigin, encryptSecret, exchangeCode, isAmoStaleError, AmoError } fro
 import { conflict } from '../errors.ts';
 import type { AmoAccount } from '../generated/prisma/client.ts';
 import type { Services } from '../services.ts';
+import { unsubscribeAccountWebhook } from '../webhooks/index.ts';
 
 /** How long an authorize link stays usable. */
 export const STATE_TTL_MS = 15 * 60_000;
@@ -148,6 +149,9 @@ export async function completeAuthorization(
 
 /** Soft-deletes the tenant's live account and destroys its tokens; null when none was connected. */
 export async function disconnectAccount(services: Services, quizAccountId: string): Promise<AmoAccount | null> {
+  // The webhook is removed while the tokens still work (never throws; failures are logged).
+  const live = await services.db.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
+  if (live && !live.stale) await unsubscribeAccountWebhook(services, live);
   return services.db.$transaction(async (tx) => {
     const live = await tx.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
     if (!live) return null;

@@ -83,6 +83,7 @@ import type { AmoNoteCreated } from '../amo/types.ts';
 import { acceptResult } from './accept.ts';
 import { nudgeDeliveryWorkers, onDeliveryNudge, publishDeliveryUpdated } from './events.ts';
 import type { QuizResult } from './input.ts';
+import { countAmoCalls } from '../http/metrics.ts';
 import { buildLead, buildNote, loadPayloadContext, noteMarker, RESULT_FIELD_CODE, type PayloadContext } from './payload.ts';
 
 export const NO_RULE_ERROR = 'quiz has no rule';
@@ -180,7 +181,16 @@ export function createDeliveryRuntime(services: Services, options: DeliveryWorke
     signal,
     client(accountId) {
       limiter ??= createRateLimiter(services.db, { rps: services.config.amo.rateLimitRps });
-      return createAmoClient({ db: services.db, config: services.config, logger: services.logger, onStale, ...resolved.amoClient, rateLimiter: limiter, accountId });
+      return createAmoClient({
+        db: services.db,
+        config: services.config,
+        logger: services.logger,
+        onStale,
+        ...resolved.amoClient,
+        fetch: countAmoCalls(services.metrics, resolved.amoClient?.fetch),
+        rateLimiter: limiter,
+        accountId,
+      });
     },
   };
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { completeAuthorization, handleDisconnectHook } from '../accounts/connect.ts';
 import { afterConnect } from '../accounts/after-connect.ts';
 import type { Services } from '../services.ts';
+import { handleAmoWebhookRequest, webhookSecretFromPath } from '../webhooks/index.ts';
 import { oauthResultPage } from './oauth-page.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown) {
@@ -11,6 +12,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown) {
 
 /** Answers the request when it is one of ours; false lets the caller answer 404. */
 export async function handleRoute(services: Services, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+  // amoCRM's event webhooks: POST /webhook/amo/{per-account secret}
+  const webhookSecret = webhookSecretFromPath(url.pathname);
+  if (webhookSecret !== null) {
+    await handleAmoWebhookRequest(services, req, res, webhookSecret);
+    return true;
+  }
   switch (`${req.method} ${url.pathname}`) {
     case 'GET /healthz':
       sendJson(res, 200, { status: 'ok' });

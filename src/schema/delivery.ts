@@ -1,11 +1,18 @@
 import { filter, pipe } from 'graphql-yoga';
 import { acceptResult } from '../delivery/accept.ts';
 import { retryDelivery } from '../delivery/worker.ts';
+import { leadAtStepWhereById, leadOutcome, leadOutcomeWhere, type LeadOutcome } from '../webhooks/index.ts';
 import { builder } from './builder.ts';
+import { StepRef } from './step.ts';
 import { DeliveryStatusEnum } from './enums.ts';
 import { uuidOrNil } from './tenancy.ts';
 import type { Context } from '../context.ts';
 import type { DeliveryStatus } from '../generated/prisma/enums.ts';
+
+const LeadOutcomeEnum = builder.enumType('LeadOutcome', {
+  description: "What became of the lead in amoCRM, as its webhooks tell: won (142), lost (143) or still open.",
+  values: { WON: { value: 'won' }, LOST: { value: 'lost' }, OPEN: { value: 'open' } } as const,
+});
 
 export const DeliveryRef = builder.prismaNode('Delivery', {
   id: { field: 'id' },
@@ -27,16 +34,42 @@ export const DeliveryRef = builder.prismaNode('Delivery', {
     leadPipelineAmoId: t.exposeInt('leadPipelineAmoId', { nullable: true, description: "The lead's pipeline in amoCRM as last reported." }),
     leadStatusAmoId: t.exposeInt('leadStatusAmoId', { nullable: true, description: "The lead's step in amoCRM as last reported (142 won, 143 lost)." }),
     leadStatusChangedAt: t.expose('leadStatusChangedAt', { type: 'DateTime', nullable: true }),
+    leadStep: t.prismaField({
+      type: 'Step',
+      nullable: true,
+      description: "The lead's current step in amoCRM as its webhooks last reported it (null until one did, or when the cache lacks it).",
+      resolve: (query, d, _args, ctx) =>
+        d.accountId && d.leadPipelineAmoId != null && d.leadStatusAmoId != null
+          ? ctx.db.step.findFirst({ ...query, where: { accountId: d.accountId, amoId: d.leadStatusAmoId, pipeline: { amoId: d.leadPipelineAmoId } } })
+          : null,
+    }),
+    leadOutcome: t.field({
+      type: LeadOutcomeEnum,
+      nullable: true,
+      description: 'WON, LOST or OPEN; null until amoCRM reported a status of the lead.',
+      resolve: (d) => leadOutcome(d),
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     deliveredAt: t.expose('deliveredAt', { type: 'DateTime', nullable: true }),
   }),
 });
 
-const deliveriesWhere = (ctx: Context, args: { quizId?: string | number | null; status?: DeliveryStatus | null }) => ({
-  quizAccountId: ctx.caller.quizAccountId,
-  ...(args.quizId != null ? { quizId: String(args.quizId) } : {}),
-  ...(args.status ? { status: args.status } : {}),
-});
+interface DeliveriesFilter {
+  quizId?: string | number | null;
+  status?: DeliveryStatus | null;
+  stepId?: { id: string } | null;
+  outcome?: LeadOutcome | null;
+}
+
+async function deliveriesWhere(ctx: Context, args: DeliveriesFilter) {
+  return {
+    quizAccountId: ctx.caller.quizAccountId,
+    ...(args.quizId != null ? { quizId: String(args.quizId) } : {}),
+    ...(args.status ? { status: args.status } : {}),
+    ...(args.outcome ? leadOutcomeWhere(args.outcome) : {}),
+    ...(args.stepId ? await leadAtStepWhereById(ctx.db, uuidOrNil(args.stepId.id), ctx.caller.quizAccountId) : {}),
+  };
+}
 
 builder.queryField('deliveries', (t) =>
   t.prismaConnection({
@@ -46,10 +79,12 @@ builder.queryField('deliveries', (t) =>
     args: {
       quizId: t.arg.id(),
       status: t.arg({ type: DeliveryStatusEnum }),
+      stepId: t.arg.globalID({ for: StepRef, description: "Only deliveries whose lead is now at this step in amoCRM (as its webhooks reported)." }),
+      outcome: t.arg({ type: LeadOutcomeEnum, description: 'Only deliveries whose lead was won, lost, or is still open.' }),
     },
-    totalCount: (_parent, args, ctx) => ctx.db.delivery.count({ where: deliveriesWhere(ctx, args) }),
-    resolve: (query, _root, args, ctx) =>
-      ctx.db.delivery.findMany({ ...query, where: deliveriesWhere(ctx, args), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
+    totalCount: async (_parent, args, ctx) => ctx.db.delivery.count({ where: await deliveriesWhere(ctx, args) }),
+    resolve: async (query, _root, args, ctx) =>
+      ctx.db.delivery.findMany({ ...query, where: await deliveriesWhere(ctx, args), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
   },
     { name: 'DeliveryConnection' },
     { name: 'DeliveryEdge' },

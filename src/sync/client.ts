@@ -2,6 +2,7 @@
 // the database, the process logger, and `token.stale` published when an account turns stale.
 import { createAmoClient, type AmoClient, type AmoClientOptions } from '../amo/index.ts';
 import { publishEvent } from '../events.ts';
+import { countAmoCalls } from '../http/metrics.ts';
 import type { Services } from '../services.ts';
 
 /** Options of `amoClientFor` beyond the services (tests shorten the backoff). */
@@ -30,6 +31,7 @@ export function amoClientFor(services: Services, accountId: string, overrides: A
     config: services.config,
     logger: services.logger,
     ...overrides,
+    fetch: countAmoCalls(services.metrics, overrides.fetch),
     accountId,
     onStale: (id) => publishTokenStale(services, id),
   });

@@ -5,6 +5,7 @@ import { startDeliveryWorker } from '../delivery/worker.ts';
 import { checkRule } from '../rules/check.ts';
 import type { Services } from '../services.ts';
 import { publishTokenStale, startSyncWorker } from '../sync/index.ts';
+import { startWebhookSweeper, WEBHOOK_TASK_TYPE, webhookEventTaskHandler } from '../webhooks/index.ts';
 
 export interface Workers {
   stop(): Promise<void>;
@@ -41,12 +42,14 @@ export async function startWorkers(services: Services): Promise<Workers> {
       'rule.changed': async (task) => {
         if (typeof task.ruleId === 'string') await checkRule(services, task.ruleId);
       },
+      [WEBHOOK_TASK_TYPE]: webhookEventTaskHandler(services),
     },
   });
   stops.push(() => tasks.stop());
   const deliveries = await startDeliveryWorker(services);
   stops.push(() => deliveries.stop());
   stops.push(startTokenRefresher(services));
+  stops.push(startWebhookSweeper(services));
   return {
     async stop() {
       // Last started, first stopped: requests are already refused when this runs.

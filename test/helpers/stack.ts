@@ -71,6 +71,7 @@ export async function startStack(
       AMO_REDIRECT_URI: redirectUri,
       AMO_AUTH_URL: `${sim.url}/oauth`,
       AMO_ALLOW_HTTP: 'true',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
       TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 42).toString('base64'),
       ...options.config,
     },
