@@ -292,8 +292,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     yoga,
     async start(port = config.port, host = config.host) {
       eventBridge = await bridgeEvents(queue, pubsub);
-      if (options.workers !== false) workers = await startWorkers(services);
+      // Listen first: joining a Kafka group can wait out a dead member's session (after a crash),
+      // and health checks must be answered meanwhile.
       await new Promise<void>((resolve) => server.listen(port, host, resolve));
+      if (options.workers !== false) workers = await startWorkers(services);
       const address = server.address() as AddressInfo;
       const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
       return `http://${shownHost}:${address.port}`;

@@ -163,7 +163,7 @@ describe('stale tokens', () => {
       const account = await testDb.db.amoAccount.findFirstOrThrow({ where: { quizAccountId: 'owner-7', deletedAt: null } });
 
       const client = wsClient(replicaB.gw.url, await tokenFor('owner-7'));
-      const event = nextEvent(client, 'subscription { tokenStale { amoId stale } }');
+      const event = nextEvent(client, 'subscription { tokenStale { amoId stale } }', {}, () => replicaB.gw.app.services.pubsub.listening('token.stale', 'owner-7') > 0);
       await event.ready;
 
       stack.sim.revoke(amo.id);

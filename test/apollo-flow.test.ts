@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { tokenFor } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { startStack, untilListening, type Stack } from './helpers/stack.ts';
 
 let testDb: TestDatabase;
 let stack: Stack;
@@ -48,7 +48,7 @@ after(async () => {
 });
 
 /** The first value of a subscription that satisfies `until`; registered before it resolves `ready`. */
-function waitFor<T>(query: TypedDocumentNode<T>, variables: Record<string, unknown>, until: (data: T) => boolean) {
+function waitFor<T>(query: TypedDocumentNode<T>, variables: Record<string, unknown>, until: (data: T) => boolean, listening: () => boolean) {
   let seen: T[] = [];
   const value = new Promise<T>((resolve, reject) => {
     const subscription = client.subscribe({ query, variables }).subscribe({
@@ -64,9 +64,7 @@ function waitFor<T>(query: TypedDocumentNode<T>, variables: Record<string, unkno
       error: reject,
     });
   });
-  // graphql-ws has no "subscribed" acknowledgement: give the server a moment to register.
-  const ready = new Promise<void>((resolve) => setTimeout(resolve, 300));
-  return { value, ready, seen: () => seen };
+  return { value, ready: untilListening(listening), seen: () => seen };
 }
 
 const SYNC_COMPLETED: TypedDocumentNode<{ syncCompleted: { id: string; status: string; counts: Record<string, number> } }> = gql`
@@ -150,7 +148,7 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
   const amo = stack.sim.seedAccount({ pipelines: 3, statusesPerPipeline: 3, tagsPerEntity: 3 });
 
   // 1. Connect: the SPA opens the link in a popup; the owner grants access; amoCRM calls back.
-  const synced = waitFor(SYNC_COMPLETED, {}, () => true);
+  const synced = waitFor(SYNC_COMPLETED, {}, () => true, () => stack.gw.app.services.pubsub.listening('sync.completed', 'spa-owner') > 0);
   await synced.ready;
   const connect = await client.mutate({ mutation: CONNECT });
   const link = new URL((connect.data as { connectAccount: { link: string } }).connectAccount.link);
@@ -208,7 +206,7 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
   assert.deepEqual(created.tagsToAdd.lead.map((t) => t.id), [leadTags.nodes[0].id]);
 
   // 5. A result, and its delivery followed over the websocket until amoCRM has the lead.
-  const delivered = waitFor(DELIVERY_UPDATED, { quizId }, (d) => d.deliveryUpdated.status === 'DELIVERED');
+  const delivered = waitFor(DELIVERY_UPDATED, { quizId }, (d) => d.deliveryUpdated.status === 'DELIVERED', () => stack.gw.app.services.pubsub.listening('delivery.updated', 'spa-owner') > 0);
   await delivered.ready;
   const submitted = await client.mutate({
     mutation: SUBMIT,

@@ -299,7 +299,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
       const target = otherStatus(lead.pipeline_id, lead.status_id);
       const client = wsClient(replica.gw.url, await tokenFor(conn.quizAccountId));
       try {
-        const sub = nextEvent(client, 'subscription { deliveryUpdated(quizId: "quiz-live") { id status } }');
+        const sub = nextEvent(client, 'subscription { deliveryUpdated(quizId: "quiz-live") { id status } }', {}, () => replica.gw.app.services.pubsub.listening('delivery.updated', conn.quizAccountId) > 0);
         await sub.ready;
         const sent = await stack.sim.changeLeadStatus(conn.amoId, leadId, target);
         assert.equal(sent.length, 1);

@@ -121,7 +121,7 @@ describe('running workers', () => {
       const { token } = await connect(replicaA, 'w-4');
       await until('the first sync', async () => (await lastSync(replicaA, token)).status === 'SUCCEEDED');
       const client = wsClient(replicaB.gw.url, token);
-      const event = nextEvent(client, 'subscription { syncCompleted { id status scopes counts { users } } }');
+      const event = nextEvent(client, 'subscription { syncCompleted { id status scopes counts { users } } }', {}, () => replicaB.gw.app.services.pubsub.listening('sync.completed', 'w-4') > 0);
       await event.ready;
       const job = (await replicaA.gw.gql('mutation { syncAccount(scopes: [USERS]) { id } }', {}, token)).data.syncAccount;
       const { syncCompleted } = await event.value;

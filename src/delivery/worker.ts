@@ -87,7 +87,8 @@ import { countAmoCalls } from '../http/metrics.ts';
 import { buildLead, buildNote, loadPayloadContext, noteMarker, RESULT_FIELD_CODE, type PayloadContext } from './payload.ts';
 
 export const NO_RULE_ERROR = 'quiz has no rule';
-export const DELIVERY_GROUP = 'gateway-workers';
+/** A group of its own: members of one group that read different topics rebalance each other for nothing. */
+export const DELIVERY_GROUP = 'gateway-deliveries';
 
 /** Test seams: each runs between two steps; a throw there is a crash at that point. */
 export interface DeliveryHooks {
@@ -104,7 +105,7 @@ export interface DeliveryHooks {
 export interface DeliveryWorkerOptions {
   /** consume `quiz.results` (default true) */
   consume?: boolean;
-  /** consumer group of `quiz.results` (default `gateway-workers`) */
+  /** consumer group of `quiz.results` (default `gateway-deliveries`) */
   group?: string;
   /** partitions handled at once by the consumer (default 4) */
   consumeConcurrency?: number;

@@ -19,11 +19,15 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Config } from '../config.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../logger.ts';
+import { DELIVERY_GROUP } from '../delivery/worker.ts';
 import { TOPICS, type Queue } from '../queue/index.ts';
+import { AMO_TASKS_GROUP } from '../sync/worker.ts';
 
-/** The consumer group every replica's workers share (src/sync/worker.ts, src/delivery/worker.ts). */
-const WORKER_GROUP = 'gateway-workers';
-const LAGGED_TOPICS = [TOPICS.quizResults, TOPICS.amoTasks] as const;
+/** Each worker topic and the consumer group every replica shares for it (src/sync/worker.ts, src/delivery/worker.ts). */
+const LAGGED = [
+  { topic: TOPICS.quizResults, group: DELIVERY_GROUP },
+  { topic: TOPICS.amoTasks, group: AMO_TASKS_GROUP },
+] as const;
 /** Operation names are chosen by callers: past this many distinct names, the rest count as "other". */
 const MAX_OPERATION_NAMES = 200;
 const SCRAPE_TIMEOUT_MS = 3_000;
@@ -168,7 +172,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     async collect() {
       this.reset();
       if (queue.kind !== 'kafka') {
-        for (const topic of LAGGED_TOPICS) this.set({ topic }, 0);
+        for (const { topic } of LAGGED) this.set({ topic }, 0);
         return;
       }
       try {
@@ -201,11 +205,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       await admin.connect();
     }
     const prefix = config.kafka.topicPrefix;
-    const groupId = `${prefix}${WORKER_GROUP}`;
-    const topics = LAGGED_TOPICS.map((t) => `${prefix}${t}`);
-    const committed = await admin.fetchOffsets({ groupId, topics });
     const lags = new Map<string, number>();
-    for (const [i, topic] of topics.entries()) {
+    for (const lagged of LAGGED) {
+      const topic = `${prefix}${lagged.topic}`;
+      const committed = await admin.fetchOffsets({ groupId: `${prefix}${lagged.group}`, topics: [topic] });
       const ends = await admin.fetchTopicOffsets(topic);
       const group = committed.find((c) => c.topic === topic)?.partitions ?? [];
       let lag = 0;
@@ -215,7 +218,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         const from = Number(at) >= 0 ? Number(at) : Number(end.low);
         lag += Math.max(0, Number(end.high) - from);
       }
-      lags.set(LAGGED_TOPICS[i], lag);
+      lags.set(lagged.topic, lag);
     }
     return lags;
   }

@@ -1,6 +1,7 @@
 import { createAuthorizeLink, disconnectAccount } from '../accounts/connect.ts';
 import type { AmoAccount } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
+import { loadOncePerEvent } from './per-event.ts';
 import { uuidOrNil } from './tenancy.ts';
 
 const AccountRef = builder.prismaNode('AmoAccount', {
@@ -77,12 +78,16 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+// Channels are per tenant, so the event's tenant is the subscriber's.
+const accountOfEvent = loadOncePerEvent((event: { accountId: string; quizAccountId: string }, db) =>
+  db.amoAccount.findFirstOrThrow({ where: { id: event.accountId, quizAccountId: event.quizAccountId } }),
+);
+
 builder.subscriptionField('tokenStale', (t) =>
   t.prismaField({
     type: 'AmoAccount',
     description: "Fires when the caller's account turns stale (its tokens can no longer be refreshed).",
     subscribe: (_root, _args, ctx) => ctx.services.pubsub.subscribe('token.stale', ctx.caller.quizAccountId),
-    resolve: (query, event: { accountId: string }, _args, ctx) =>
-      ctx.db.amoAccount.findFirstOrThrow({ ...query, where: { id: event.accountId, quizAccountId: ctx.caller.quizAccountId } }),
+    resolve: (_query, event: { accountId: string; quizAccountId: string }, _args, ctx) => accountOfEvent(event, ctx.db),
   }),
 );

@@ -3,6 +3,7 @@ import { acceptResult } from '../delivery/accept.ts';
 import { retryDelivery } from '../delivery/worker.ts';
 import { leadAtStepWhereById, leadOutcome, leadOutcomeWhere, type LeadOutcome } from '../webhooks/index.ts';
 import { builder } from './builder.ts';
+import { loadOncePerEvent } from './per-event.ts';
 import { StepRef } from './step.ts';
 import { DeliveryStatusEnum } from './enums.ts';
 import { uuidOrNil } from './tenancy.ts';
@@ -152,6 +153,11 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+// Channels are per tenant, so the event's tenant is the subscriber's.
+const deliveryOfEvent = loadOncePerEvent((event: { deliveryId: string; quizAccountId: string }, db) =>
+  db.delivery.findFirstOrThrow({ where: { id: event.deliveryId, quizAccountId: event.quizAccountId } }),
+);
+
 builder.subscriptionField('deliveryUpdated', (t) =>
   t.prismaField({
     type: 'Delivery',
@@ -162,7 +168,6 @@ builder.subscriptionField('deliveryUpdated', (t) =>
         ctx.services.pubsub.subscribe('delivery.updated', ctx.caller.quizAccountId),
         filter((event) => args.quizId == null || event.quizId === String(args.quizId)),
       ),
-    resolve: (query, event: { deliveryId: string }, _args, ctx) =>
-      ctx.db.delivery.findFirstOrThrow({ ...query, where: { id: event.deliveryId, quizAccountId: ctx.caller.quizAccountId } }),
+    resolve: (_query, event: { deliveryId: string; quizAccountId: string }, _args, ctx) => deliveryOfEvent(event, ctx.db),
   }),
 );

@@ -1,5 +1,6 @@
 import type { SyncJob } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
+import { loadOncePerEvent } from './per-event.ts';
 import { JobStatusEnum, SyncScopeEnum } from './enums.ts';
 import { accountStale } from '../errors.ts';
 import { requestSync } from '../sync/index.ts';
@@ -50,12 +51,16 @@ builder.mutationField('syncAccount', (t) =>
   }),
 );
 
+// Channels are per tenant, so the event's tenant is the subscriber's.
+const jobOfEvent = loadOncePerEvent((event: { jobId: string; quizAccountId: string }, db) =>
+  db.syncJob.findFirstOrThrow({ where: { id: event.jobId, account: { quizAccountId: event.quizAccountId } } }),
+);
+
 builder.subscriptionField('syncCompleted', (t) =>
   t.prismaField({
     type: 'SyncJob',
     description: "Fires when a sync job of the caller's account finishes, SUCCEEDED or FAILED.",
     subscribe: (_root, _args, ctx) => ctx.services.pubsub.subscribe('sync.completed', ctx.caller.quizAccountId),
-    resolve: (query, event: { jobId: string }, _args, ctx) =>
-      ctx.db.syncJob.findFirstOrThrow({ ...query, where: { id: event.jobId, account: { quizAccountId: ctx.caller.quizAccountId } } }),
+    resolve: (_query, event: { jobId: string; quizAccountId: string }, _args, ctx) => jobOfEvent(event, ctx.db),
   }),
 );

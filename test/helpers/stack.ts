@@ -100,10 +100,25 @@ export function wsClient(url: string, token: string, options: { onClose?: (code:
   });
 }
 
-/** The next value a subscription yields (or rejects with the close/error). */
-export function nextEvent<T = any>(client: Client, query: string, variables: Record<string, unknown> = {}): { value: Promise<T>; ready: Promise<void> } {
-  let markReady: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
+/** Resolves once `listening()` is true: the server registered the subscription, so an event published now reaches it. */
+export async function untilListening(listening: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!listening()) {
+    if (Date.now() > end) throw new Error('the subscription was never registered on the server');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * The next value a subscription yields (or rejects with the close/error). `ready` resolves once
+ * `listening()` says the server registered it (e.g. `() => app.services.pubsub.listening('sync.completed', tenant) > 0`).
+ */
+export function nextEvent<T = any>(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown>,
+  listening: () => boolean,
+): { value: Promise<T>; ready: Promise<void> } {
   const value = new Promise<T>((resolve, reject) => {
     const stop = client.subscribe<T>(
       { query, variables },
@@ -117,8 +132,6 @@ export function nextEvent<T = any>(client: Client, query: string, variables: Rec
         complete: () => {},
       },
     );
-    // graphql-ws has no "subscribed" acknowledgement: give the server a moment to register.
-    setTimeout(() => markReady(), 300);
   });
-  return { value, ready };
+  return { value, ready: untilListening(listening) };
 }
