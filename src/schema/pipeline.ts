@@ -5,6 +5,8 @@ import { liveCatalogue, ofLiveAccount, uuidOrNil } from './tenancy.ts';
 
 export const PipelineRef = builder.prismaNode('Pipeline', {
   id: { field: 'id' },
+  // Select mode: a page of 50 pipelines × 30 steps reads only the columns asked for.
+  select: { id: true },
   // node(id) of a missing or foreign object is null, like any missing one.
   nullable: true,
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
