@@ -339,6 +339,20 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
       assert.equal((await testDb.db.delivery.findMany({ where: await leadAtStepWhereById(testDb.db, step.id, 'someone-else') })).length, 0);
       assert.equal((await testDb.db.delivery.findMany({ where: { id: delivery.id, ...leadOutcomeWhere('won') } })).length, 1);
       assert.equal((await testDb.db.delivery.findMany({ where: { id: delivery.id, ...leadOutcomeWhere('open') } })).length, 0);
+
+      // The same through GraphQL, as the owner sees it (and never for another tenant).
+      const stepGid = Buffer.from(`Step:${step.id}`).toString('base64');
+      const query = `query($step: ID) { deliveries(stepId: $step) { totalCount edges { node { leadOutcome leadStep { name } leadStatusAmoId } } }
+        won: deliveries(outcome: WON) { totalCount } open: deliveries(outcome: OPEN) { totalCount } }`;
+      const owner = await stack.gw.gql(query, { step: stepGid }, await tokenFor(conn.quizAccountId));
+      assert.equal(owner.errors, undefined, JSON.stringify(owner.errors));
+      assert.equal(owner.data.deliveries.totalCount, 1, JSON.stringify(owner.data));
+      assert.deepEqual(owner.data.deliveries.edges[0].node, { leadOutcome: 'WON', leadStep: { name: 'Won' }, leadStatusAmoId: 142 });
+      assert.equal(owner.data.won.totalCount, 1);
+      assert.equal(owner.data.open.totalCount, 0);
+      const stranger = await stack.gw.gql(query, { step: stepGid }, await tokenFor('someone-else'));
+      assert.equal(stranger.data.deliveries.totalCount, 0);
+      assert.equal(stranger.data.won.totalCount, 0);
     } finally {
       await other?.stop();
     }
