@@ -19,9 +19,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Config } from '../config.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../logger.ts';
-import { DELIVERY_GROUP } from '../delivery/worker.ts';
 import { TOPICS, type Queue } from '../queue/index.ts';
-import { AMO_TASKS_GROUP } from '../sync/worker.ts';
+import { AMO_TASKS_GROUP, DELIVERY_GROUP } from '../workers/groups.ts';
 
 /** Each worker topic and the consumer group every replica shares for it (src/sync/worker.ts, src/delivery/worker.ts). */
 const LAGGED = [

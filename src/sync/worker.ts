@@ -4,11 +4,11 @@
 // handlers given in `options.handlers`; a type nobody handles is acknowledged and ignored.
 import { TOPICS, type QueueMessage } from '../queue/index.ts';
 import type { Services } from '../services.ts';
+import { AMO_TASKS_GROUP } from '../workers/groups.ts';
 import type { AmoClientOverrides } from './client.ts';
 import { DEFAULT_SYNC_MAX_ATTEMPTS, recoverStuckJobs, runSyncJob, type SyncTask } from './jobs.ts';
 
-/** The consumer group every replica's amo.tasks worker joins (work sharing). */
-export const AMO_TASKS_GROUP = 'gateway-workers';
+export { AMO_TASKS_GROUP };
 
 /** A task as it arrived on amo.tasks (its `type` says which shape). */
 export type AmoTask = { type: string; quizAccountId?: string; [k: string]: unknown };
