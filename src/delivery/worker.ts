@@ -23,6 +23,9 @@
  * - A Delivery found in LEAD_CREATED at claim time may already have its note (crash after the
  *   note, before DONE): the lead's notes are read first and the note is posted only when none
  *   carries the "Quiz result ID: <id>" line.
+ * - Work is claimed per account: a pass takes the accounts with the oldest due Deliveries, each
+ *   with up to `batchSize` of its own oldest due ones, so batches stay full when the results of
+ *   many accounts are mixed; accounts are then worked on in parallel (`accountConcurrency`).
  * - Work is claimed with a lease (`locked_until`, `FOR UPDATE SKIP LOCKED`), so one process at a
  *   time works on a Delivery. The lease value is also a fencing token: every later write says
  *   `WHERE locked_until = <my lease>`, and a process that lost its lease changes nothing. The
@@ -111,7 +114,12 @@ export interface DeliveryWorkerOptions {
   consumeConcurrency?: number;
   /** idle poll of due Deliveries, ms (default 2 000); a new result wakes the loop at once */
   pollMs?: number;
-  /** Deliveries claimed per pass (default 100) */
+  /**
+   * accounts claimed per pass (default `accountConcurrency`, so no claimed batch waits for a lane
+   * while its lease runs); each gets up to `batchSize` of its oldest due Deliveries
+   */
+  claimAccounts?: number;
+  /** Deliveries claimed per pass at most (default `claimAccounts` × `batchSize`, i.e. no extra bound) */
   claimLimit?: number;
   /** leads per leads/complex call (default and maximum 50) */
   batchSize?: number;
@@ -127,7 +135,12 @@ export interface DeliveryWorkerOptions {
   maxBackoffMs?: number;
   /** wait before reconciling a send that may have reached amoCRM, ms (default 30 000) */
   reconcileDelayMs?: number;
-  /** accounts worked on at once in one pass (default 4) */
+  /**
+   * accounts worked on at once in one pass (default 16). One account's calls are spaced by the
+   * shared per-account rate limiter (7 requests/s), so a lane spends most of its time waiting for
+   * its account's next slot or amoCRM's answer: throughput grows with accounts in parallel, up to
+   * what the database pool (10 connections) and the CPU take.
+   */
   accountConcurrency?: number;
   /** options of the amoCRM clients (timeouts, retries, fetch) */
   amoClient?: Partial<Omit<AmoClientOptions, 'db' | 'config' | 'accountId'>>;
@@ -142,20 +155,24 @@ type Resolved = Required<Omit<DeliveryWorkerOptions, 'amoClient' | 'hooks' | 'se
 
 export function resolveOptions(o: DeliveryWorkerOptions = {}): Resolved {
   const leaseMs = o.leaseMs ?? 120_000;
+  const batchSize = Math.max(1, Math.min(MAX_COMPLEX_LEADS, o.batchSize ?? MAX_COMPLEX_LEADS));
+  const accountConcurrency = Math.max(1, o.accountConcurrency ?? 16);
+  const claimAccounts = Math.max(1, o.claimAccounts ?? accountConcurrency);
   return {
     consume: o.consume ?? true,
     group: o.group ?? DELIVERY_GROUP,
     consumeConcurrency: o.consumeConcurrency ?? 4,
     pollMs: o.pollMs ?? 2_000,
-    claimLimit: o.claimLimit ?? 100,
-    batchSize: Math.max(1, Math.min(MAX_COMPLEX_LEADS, o.batchSize ?? MAX_COMPLEX_LEADS)),
+    claimAccounts,
+    claimLimit: Math.max(1, o.claimLimit ?? claimAccounts * batchSize),
+    batchSize,
     leaseMs,
     sendTimeoutMs: Math.min(o.sendTimeoutMs ?? leaseMs / 2, leaseMs * 0.75),
     maxAttempts: o.maxAttempts ?? 10,
     backoffMs: o.backoffMs ?? 5_000,
     maxBackoffMs: o.maxBackoffMs ?? 600_000,
     reconcileDelayMs: o.reconcileDelayMs ?? 30_000,
-    accountConcurrency: o.accountConcurrency ?? 4,
+    accountConcurrency,
     amoClient: o.amoClient ?? {},
     hooks: o.hooks ?? {},
   };
@@ -202,18 +219,50 @@ export interface ClaimedBatch {
   accountId: string;
   /** the lease (fencing token) shared by the claimed rows */
   lease: Date;
+  /** local time (ms) the claim was sent: the lease runs from about then */
+  claimedAt: number;
   deliveries: Delivery[];
 }
 
+export interface ClaimOptions {
+  /** accounts claimed at most */
+  accounts: number;
+  /** Deliveries per account at most (its oldest due ones) */
+  batchSize: number;
+  /** Deliveries in all at most (default accounts × batchSize) */
+  limit?: number;
+  leaseMs: number;
+  /**
+   * how many of the oldest due, claimable Deliveries are looked at to pick the accounts and their
+   * batches (default max(10 000, 4 × accounts × batchSize)): bounds the cost of a claim under a
+   * large backlog. An account whose due rows fall beyond the window gets them in a later pass.
+   */
+  scan?: number;
+}
+
 /**
- * Claims up to `limit` due PENDING Deliveries whose amoCRM account is live, not stale and not
- * blocked (a QUEUED one goes to the quiz account's current live account; one past QUEUED stays
- * with the account its lead may already be in), with a lease of `leaseMs`. Grouped per account.
+ * Claims due PENDING Deliveries per account: the `accounts` accounts with the oldest due
+ * Delivery, each with up to `batchSize` of its oldest due Deliveries, so one pass fills whole
+ * leads/complex batches even when the results of many accounts are mixed. Only accounts that are
+ * live, not stale and not blocked are claimed (a QUEUED Delivery goes to the quiz account's
+ * current live account, also when its `account_id` is null; one past QUEUED stays with the
+ * account its lead may already be in). Rows are taken `FOR UPDATE SKIP LOCKED` and leased for
+ * `leaseMs`; the lease value is the fencing token of every later write. Grouped per account,
+ * accounts in the order of their oldest due Delivery, each batch oldest first.
  */
-export async function claimDueDeliveries(services: Pick<Services, 'db'>, options: { limit: number; leaseMs: number }): Promise<ClaimedBatch[]> {
-  const rows = await services.db.$queryRaw<{ id: string; account_id: string; locked_until: Date }[]>`
-    WITH due AS (
-      SELECT d.id, acc.id AS account_id
+export async function claimDueDeliveries(services: Pick<Services, 'db'>, options: ClaimOptions): Promise<ClaimedBatch[]> {
+  const accounts = Math.max(1, Math.floor(options.accounts));
+  const batchSize = Math.max(1, Math.floor(options.batchSize));
+  const limit = Math.max(1, Math.floor(options.limit ?? accounts * batchSize));
+  const scan = Math.max(limit, Math.floor(options.scan ?? Math.max(10_000, 4 * accounts * batchSize)));
+  const claimedAt = Date.now();
+  // A window function cannot be used with FOR UPDATE in one SELECT: the batches are picked from
+  // the statement's snapshot first, then locked with SKIP LOCKED, re-checking on the current row
+  // that it is still due, unleased and bound to the same account (a row another process took
+  // meanwhile is skipped; its account's batch is just smaller this pass).
+  const rows = await services.db.$queryRaw<{ id: string; account_id: string; locked_until: Date; account_rank: number; rn: number }[]>`
+    WITH scan AS (
+      SELECT d.id, acc.id AS account_id, d.next_attempt_at, d.created_at
       FROM delivery d
       JOIN LATERAL (
         SELECT a.id FROM amo_account a
@@ -225,20 +274,45 @@ export async function claimDueDeliveries(services: Pick<Services, 'db'>, options
       WHERE d.status = 'PENDING' AND d.next_attempt_at <= now()
         AND (d.locked_until IS NULL OR d.locked_until <= now())
       ORDER BY d.next_attempt_at, d.created_at, d.id
-      LIMIT ${options.limit}
+      LIMIT ${scan}
+    ),
+    ranked AS (
+      SELECT s.*, row_number() OVER (PARTITION BY s.account_id ORDER BY s.next_attempt_at, s.created_at, s.id) AS rn
+      FROM scan s
+    ),
+    accounts AS (
+      SELECT r.account_id, row_number() OVER (ORDER BY r.next_attempt_at, r.created_at, r.id) AS account_rank
+      FROM ranked r WHERE r.rn = 1
+      ORDER BY r.next_attempt_at, r.created_at, r.id
+      LIMIT ${accounts}
+    ),
+    picked AS (
+      SELECT r.id, r.account_id, a.account_rank, r.rn
+      FROM ranked r JOIN accounts a ON a.account_id = r.account_id
+      WHERE r.rn <= ${batchSize}
+      ORDER BY a.account_rank, r.rn
+      LIMIT ${limit}
+    ),
+    claimed AS (
+      SELECT d.id, p.account_id, p.account_rank, p.rn
+      FROM delivery d JOIN picked p ON p.id = d.id
+      WHERE d.status = 'PENDING' AND d.next_attempt_at <= now()
+        AND (d.locked_until IS NULL OR d.locked_until <= now())
+        AND (d.stage = 'QUEUED' OR d.account_id = p.account_id)
       FOR UPDATE OF d SKIP LOCKED
     )
-    UPDATE delivery SET locked_until = now() + (${options.leaseMs}::int * interval '1 millisecond'), account_id = due.account_id
-    FROM due WHERE delivery.id = due.id
-    RETURNING delivery.id, delivery.account_id, delivery.locked_until`;
+    UPDATE delivery SET locked_until = now() + (${options.leaseMs}::int * interval '1 millisecond'), account_id = claimed.account_id
+    FROM claimed WHERE delivery.id = claimed.id
+    RETURNING delivery.id, delivery.account_id, delivery.locked_until, claimed.account_rank::int AS account_rank, claimed.rn::int AS rn`;
   if (rows.length === 0) return [];
-  const full = await services.db.delivery.findMany({ where: { id: { in: rows.map((r) => r.id) } }, orderBy: [{ nextAttemptAt: 'asc' }, { createdAt: 'asc' }, { id: 'asc' }] });
+  const full = new Map((await services.db.delivery.findMany({ where: { id: { in: rows.map((r) => r.id) } } })).map((d) => [d.id, d]));
+  rows.sort((a, b) => a.account_rank - b.account_rank || a.rn - b.rn);
   const byAccount = new Map<string, ClaimedBatch>();
-  const leaseOf = new Map(rows.map((r) => [r.id, r.locked_until]));
-  for (const d of full) {
-    const accountId = d.accountId as string;
-    let b = byAccount.get(accountId);
-    if (!b) byAccount.set(accountId, (b = { accountId, lease: leaseOf.get(d.id) as Date, deliveries: [] }));
+  for (const r of rows) {
+    const d = full.get(r.id);
+    if (!d) continue;
+    let b = byAccount.get(r.account_id);
+    if (!b) byAccount.set(r.account_id, (b = { accountId: r.account_id, lease: r.locked_until, claimedAt, deliveries: [] }));
     b.deliveries.push(d);
   }
   return [...byAccount.values()];
@@ -268,10 +342,12 @@ class Lease {
     private readonly rt: DeliveryRuntime,
     until: Date,
     ids: string[],
+    /** local time the lease was taken (ms) */
+    takenAt = Date.now(),
   ) {
     this.until = until;
     this.held = new Set(ids);
-    this.localDeadline = Date.now() + rt.options.leaseMs;
+    this.localDeadline = takenAt + rt.options.leaseMs;
   }
 
   remainingMs(): number {
@@ -767,7 +843,7 @@ export async function ensureResultField(services: Pick<Services, 'db'>, client: 
 
 /** Works on one claimed batch (one account). Throws only when a hook throws (a simulated crash). */
 export async function processBatch(rt: DeliveryRuntime, batch: ClaimedBatch): Promise<void> {
-  const lease = new Lease(rt, batch.lease, batch.deliveries.map((d) => d.id));
+  const lease = new Lease(rt, batch.lease, batch.deliveries.map((d) => d.id), batch.claimedAt);
   const run = new AccountRun(rt, batch.accountId, lease, rt.client(batch.accountId));
   await run.run(batch.deliveries);
   await lease.releaseAll();
@@ -775,11 +851,18 @@ export async function processBatch(rt: DeliveryRuntime, batch: ClaimedBatch): Pr
 
 /** Claims due Deliveries and works on them, accounts in parallel. Returns how many were claimed. */
 export async function runDeliveryPass(rt: DeliveryRuntime): Promise<number> {
-  const batches = await claimDueDeliveries(rt.services, { limit: rt.options.claimLimit, leaseMs: rt.options.leaseMs });
-  const total = batches.reduce((n, b) => n + b.deliveries.length, 0);
+  return (await deliveryPass(rt)).claimed;
+}
+
+/** One pass; `full` when the claim hit one of its bounds, so more may be due right now. */
+async function deliveryPass(rt: DeliveryRuntime): Promise<{ claimed: number; full: boolean }> {
+  const o = rt.options;
+  const batches = await claimDueDeliveries(rt.services, { accounts: o.claimAccounts, batchSize: o.batchSize, limit: o.claimLimit, leaseMs: o.leaseMs });
+  const claimed = batches.reduce((n, b) => n + b.deliveries.length, 0);
+  const full = claimed >= o.claimLimit || batches.length >= o.claimAccounts || batches.some((b) => b.deliveries.length >= o.batchSize);
   const queue = [...batches];
   const errors: unknown[] = [];
-  const lanes = Array.from({ length: Math.min(rt.options.accountConcurrency, queue.length) }, async () => {
+  const lanes = Array.from({ length: Math.min(o.accountConcurrency, queue.length) }, async () => {
     for (let b = queue.shift(); b; b = queue.shift()) {
       try {
         await processBatch(rt, b);
@@ -790,7 +873,7 @@ export async function runDeliveryPass(rt: DeliveryRuntime): Promise<number> {
   });
   await Promise.all(lanes);
   if (errors.length) throw errors[0];
-  return total;
+  return { claimed, full };
 }
 
 /**
@@ -829,14 +912,14 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
   const loop = (async () => {
     while (!stopped) {
       nudged = false;
-      let claimed = 0;
+      let full = false;
       try {
-        claimed = await runDeliveryPass(rt);
+        ({ full } = await deliveryPass(rt));
       } catch (err) {
         log.error({ err: errMessage(err) }, 'delivery pass failed');
       }
       if (stopped) break;
-      if (claimed >= rt.options.claimLimit || nudged) continue;
+      if (full || nudged) continue;
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, rt.options.pollMs);
         function done() {
