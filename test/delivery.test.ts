@@ -6,6 +6,7 @@ import { TOPICS } from '../src/queue/index.ts';
 import type { Services } from '../src/services.ts';
 import { acceptResult, NO_ACCOUNT_ERROR } from '../src/delivery/accept.ts';
 import {
+  claimDueDeliveries,
   createDeliveryRuntime,
   NO_RULE_ERROR,
   retryDelivery,
@@ -692,5 +693,74 @@ describe('notes in batches', () => {
     await drain(runtime(), s.quizAccountId);
     oneNoteEach(s.amoId, 3);
     assert.deepEqual(calls(s.amoId), { complex: [200], batchNotes: [200], leadNotes: [], readNotes: [200, 200] });
+  });
+});
+
+describe('claiming per account', () => {
+  /** `accounts` accounts with `perAccount` due results each, interleaved oldest first: a0-0, a1-0, a2-0, a0-1, … */
+  async function interleaved(accounts: number, perAccount: number, prefix: string) {
+    const setups: Setup[] = [];
+    for (let k = 0; k < accounts; k++) {
+      const s = await setup();
+      await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+      setups.push(s);
+    }
+    const ids: string[][] = setups.map(() => []);
+    for (let i = 0; i < perAccount; i++) {
+      for (let k = 0; k < accounts; k++) ids[k].push((await acceptResult(services, setups[k].quizAccountId, simpleResult(`${prefix}-${k}-${i}`))).id);
+    }
+    // due an hour ago, one millisecond apart in the interleaved order: older than anything else here
+    await tdb.db.$executeRaw`
+      UPDATE delivery SET next_attempt_at = now() - interval '1 hour'
+        + ((split_part(result_id, '-', 3)::int * ${accounts} + split_part(result_id, '-', 2)::int) * interval '1 millisecond')
+      WHERE quiz_account_id = ANY(${setups.map((s) => s.quizAccountId)}::text[])`;
+    return { setups, ids };
+  }
+
+  const complexCalls = (amoId: number) =>
+    sim.requestLog(amoId).filter((r) => r.method === 'POST' && r.status === 200 && r.path.split('?')[0] === '/api/v4/leads/complex').map((r) => (r.body as unknown[]).length);
+  const batchNoteCalls = (amoId: number) =>
+    sim.requestLog(amoId).filter((r) => r.method === 'POST' && r.status === 200 && r.path.split('?')[0] === '/api/v4/leads/notes').length;
+
+  test('3 accounts × 60 results interleaved: one claim takes each account\'s 50 oldest', async () => {
+    const { setups, ids } = await interleaved(3, 60, 'pc');
+    const batches = await claimDueDeliveries(services, { accounts: 3, batchSize: 50, leaseMs: 20_000 });
+    try {
+      assert.deepEqual(batches.map((b) => b.accountId), setups.map((s) => s.accountId), 'the three accounts, oldest due first');
+      for (const [k, b] of batches.entries()) {
+        assert.deepEqual(b.deliveries.map((d) => d.id), ids[k].slice(0, 50), `account ${k}: its 50 oldest, oldest first`);
+        assert.ok(b.deliveries.every((d) => d.accountId === b.accountId && d.lockedUntil?.getTime() === b.lease.getTime()));
+      }
+      // all leased: a second claim meanwhile gets only the rest, still per account
+      const rest = await claimDueDeliveries(services, { accounts: 3, batchSize: 50, leaseMs: 20_000 });
+      try {
+        assert.deepEqual(rest.map((b) => [b.accountId, b.deliveries.map((d) => d.id)]), setups.map((s, k) => [s.accountId, ids[k].slice(50)]));
+      } finally {
+        await tdb.db.delivery.updateMany({ where: { id: { in: rest.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
+      }
+    } finally {
+      await tdb.db.delivery.updateMany({ where: { id: { in: batches.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
+    }
+    const limited = await claimDueDeliveries(services, { accounts: 2, batchSize: 50, leaseMs: 20_000 });
+    await tdb.db.delivery.updateMany({ where: { id: { in: limited.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
+    assert.deepEqual(limited.map((b) => [b.accountId, b.deliveries.length]), [[setups[0].accountId, 50], [setups[1].accountId, 50]], 'at most `accounts` accounts');
+  });
+
+  test('3 accounts × 60 results interleaved: one pass sends one full leads/complex batch and one notes call per account', async () => {
+    const { setups } = await interleaved(3, 60, 'pp');
+    const rt = runtime();
+    await runDeliveryPass(rt);
+    for (const s of setups) {
+      assert.deepEqual(complexCalls(s.amoId), [50], 'one leads/complex call of 50 leads');
+      assert.equal(batchNoteCalls(s.amoId), 1);
+      assert.equal(await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId, status: 'DELIVERED' } }), 50);
+    }
+    for (const s of setups) await drain(rt, s.quizAccountId);
+    for (const s of setups) {
+      assert.deepEqual(complexCalls(s.amoId), [50, 10]);
+      assert.equal(batchNoteCalls(s.amoId), 2);
+      assert.equal(sim.leads(s.amoId).length, 60);
+      assert.ok(sim.leads(s.amoId).every((l) => l.notes.length === 1));
+    }
   });
 });
