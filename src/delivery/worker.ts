@@ -83,6 +83,7 @@ import {
 } from '../amo/index.ts';
 import { MAX_BATCH_NOTES, type AmoBatchNoteInput } from '../amo/api.ts';
 import type { AmoNoteCreated } from '../amo/types.ts';
+import { DELIVERY_GROUP } from '../workers/groups.ts';
 import { acceptResult } from './accept.ts';
 import { nudgeDeliveryWorkers, onDeliveryNudge, publishDeliveryUpdated } from './events.ts';
 import type { QuizResult } from './input.ts';
@@ -90,8 +91,7 @@ import { countAmoCalls } from '../http/metrics.ts';
 import { buildLead, buildNote, loadPayloadContext, noteMarker, RESULT_FIELD_CODE, type PayloadContext } from './payload.ts';
 
 export const NO_RULE_ERROR = 'quiz has no rule';
-/** A group of its own: members of one group that read different topics rebalance each other for nothing. */
-export const DELIVERY_GROUP = 'gateway-deliveries';
+export { DELIVERY_GROUP };
 
 /** Test seams: each runs between two steps; a throw there is a crash at that point. */
 export interface DeliveryHooks {
