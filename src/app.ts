@@ -23,6 +23,7 @@ import { createQueue, type Queue, type Subscription } from './queue/index.ts';
 import { schema } from './schema/index.ts';
 import type { Services } from './services.ts';
 import { startWorkers, type Workers } from './workers/index.ts';
+import { BodyTooLargeError, readBody } from './http/body.ts';
 
 export interface AppOptions {
   config: Config;
@@ -70,27 +71,6 @@ export function disableIntrospection(): Plugin {
   };
 }
 
-class BodyTooLarge extends Error {}
-
-/** Reads a body without a content-length (chunked), refusing it past `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 /** Resolves when `promise` settles or after `ms`, whichever is first; says which. */
 async function bounded(promise: Promise<unknown> | undefined, ms: number): Promise<boolean> {
@@ -202,7 +182,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
             // @whatwg-node/server uses an already-read body as it is (a Buffer; an empty one is left out).
             if (body.length > 0) (req as IncomingMessage & { body?: Buffer }).body = body;
           } catch (err) {
-            if (!(err instanceof BodyTooLarge)) throw err;
+            if (!(err instanceof BodyTooLargeError)) throw err;
             res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('Request body too large');
             return;
           }

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from './helpers/stack.ts';
+import { until } from './helpers/wait.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -64,15 +65,6 @@ async function stop(started: Started): Promise<boolean> {
   return true;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('the README walk-through works as written on a fresh start, and the data survives a restart', async () => {
   for (const name of ['connect', 'account', 'catalogue', 'rule', 'submit', 'deliveries']) assert.ok(steps.has(name), `README has no "${name}" step`);

@@ -33,6 +33,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, type ConnectedAccount } from './helpers/amo.ts';
 import { kafkaSettings, nextEvent, startStack, wsClient, type Stack } from './helpers/stack.ts';
 import { tokenFor } from './helpers/app.ts';
+import { until } from './helpers/wait.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
 const form = (pairs: Record<string, string | number>) => new URLSearchParams(Object.entries(pairs).map(([k, v]) => [k, String(v)])).toString();
@@ -194,16 +195,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
   const eventCount = (accountId = conn.accountId) => testDb.db.webhookEvent.count({ where: { accountId } });
   const post = (path: string, body: string, contentType = FORM) => fetch(`${hookUrl}${path}`, { method: 'POST', headers: { 'content-type': contentType }, body });
 
-  async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
+  
   /** A lead at the simulator (through its API) and the Delivery that "created" it. */
   async function leadWithDelivery(quizId = 'quiz-1') {
     const [created] = await amoClientFor(services, conn.accountId).createLeadsComplex([{ name: 'Quiz lead' }]);
@@ -320,14 +312,14 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
         const sentAt = Number(new URLSearchParams(sent[0].body).get('leads[status][0][updated_at]'));
         assert.equal((statusEvent.payload as any).occurredAt, sentAt);
         assert.equal(row.leadStatusChangedAt?.getTime(), sentAt * 1000);
-        await waitFor('both events processed', async () => (await testDb.db.webhookEvent.count({ where: { id: { in: events.map((e) => e.id) }, processedAt: null } })) === 0);
+        await until('both events processed', async () => (await testDb.db.webhookEvent.count({ where: { id: { in: events.map((e) => e.id) }, processedAt: null } })) === 0);
       } finally {
         await client.dispose();
       }
 
       // Won: the outcome and the step filter follow.
       await stack.sim.changeLeadStatus(conn.amoId, leadId, 142);
-      await waitFor('won', async () => (await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } })).leadStatusAmoId === 142);
+      await until('won', async () => (await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } })).leadStatusAmoId === 142);
       const won = await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } });
       assert.equal(leadOutcome(won), 'won');
       const pipeline = await testDb.db.pipeline.create({ data: { accountId: conn.accountId, amoId: lead.pipeline_id, name: 'P' } });
@@ -362,7 +354,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
     const { leadId, delivery, lead } = await leadWithDelivery();
     const target = otherStatus(lead.pipeline_id, lead.status_id);
     await stack.sim.changeLeadStatus(conn.amoId, leadId, target);
-    const row = await waitFor('status', async () => {
+    const row = await until('status', async () => {
       const d = await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } });
       return d.leadStatusAmoId === target && d;
     });
@@ -388,7 +380,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
     const stranger = form({ 'leads[status][0][id]': 987654, 'leads[status][0][status_id]': 142, 'leads[status][0][pipeline_id]': lead.pipeline_id, 'account[id]': conn.amoId });
     assert.equal((await receiveWebhook(services, secret, FORM, stranger)).status, 200);
     const ev = await testDb.db.webhookEvent.findFirstOrThrow({ where: { raw: stranger } });
-    await waitFor('processed', async () => (await testDb.db.webhookEvent.findUniqueOrThrow({ where: { id: ev.id } })).processedAt);
+    await until('processed', async () => (await testDb.db.webhookEvent.findUniqueOrThrow({ where: { id: ev.id } })).processedAt);
     assert.deepEqual(await testDb.db.delivery.findMany({ orderBy: { id: 'asc' } }), before);
   });
 

@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { tokenFor } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
 import { kafkaSettings, nextEvent, startStack, wsClient, type Stack } from './helpers/stack.ts';
+import { until } from './helpers/wait.ts';
 
 let testDb: TestDatabase;
 let stack: Stack;
@@ -20,15 +21,6 @@ after(async () => {
   await testDb?.drop();
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Connects a fresh simulator account for `tenant` through `gateway` and waits for the first sync. */
 async function connect(gateway: Stack, tenant: string, seed: Record<string, unknown> = {}) {

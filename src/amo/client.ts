@@ -30,7 +30,7 @@ import {
   type AmoValidationIssue,
 } from './errors.ts';
 import { amoOrigin } from './host.ts';
-import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
+import { abortableSleep, createRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { decryptSecret } from './token-crypto.ts';
 import { ACCESS_TOKEN_SKEW_MS, markAccountStale, refreshAccessToken, type AmoAuthConfig, type FetchLike, type StoredAccessToken, type TokenContext } from './tokens.ts';
 import * as api from './api.ts';
@@ -107,19 +107,7 @@ interface AccountState {
   token: StoredAccessToken;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+const sleep = abortableSleep;
 
 /** Retry-After: seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {

@@ -14,6 +14,7 @@
  * on time) would make rps+1; a margin per slot (default 20 ms, i.e. 7 × 20 = 140 ms of tolerated
  * jitter across a window at 7 rps) keeps us safely under while costing ~12% throughput.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Db } from '../db.ts';
 
 export interface RateLimiterOptions {
@@ -38,18 +39,10 @@ export function slotSpacingMs(rps: number, marginMs = 20): number {
   return Math.ceil(1000 / rps) + marginMs;
 }
 
-const defaultSleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+/** Waits `ms`; an abort rejects with the signal's own reason, as callers expect. */
+export const abortableSleep = (ms: number, signal?: AbortSignal) =>
+  delay(ms, undefined, { signal }).catch((err) => {
+    throw signal?.aborted ? signal.reason : err;
   });
 
 /** Reserves one slot; returns how long (ms, ≥ 0) to wait before sending. */
@@ -71,7 +64,7 @@ export function createRateLimiter(db: Db, options: RateLimiterOptions): RateLimi
     spacingMs,
     async acquire(amoId, signal) {
       const wait = await reserveSlot(db, amoId, spacingMs);
-      if (wait > 0) await (sleep ? sleep(wait) : defaultSleep(wait, signal));
+      if (wait > 0) await (sleep ? sleep(wait) : abortableSleep(wait, signal));
     },
     async penalize(amoId, ms) {
       if (!(ms > 0)) return;

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Services } from '../services.ts';
 import { receiveWebhook, type ReceiveOptions } from './receive.ts';
+import { BodyTooLargeError, readBody } from '../http/body.ts';
 
 /** amoCRM's bodies are a few KB; anything past this is refused (413) without being read further. */
 export const MAX_WEBHOOK_BODY_BYTES = 1 << 20;
@@ -17,26 +18,6 @@ export function webhookSecretFromPath(pathname: string): string | null {
   }
 }
 
-class TooLarge extends Error {}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new TooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 function send(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
@@ -58,7 +39,7 @@ export async function handleAmoWebhookRequest(
   try {
     body = await readBody(req, MAX_WEBHOOK_BODY_BYTES);
   } catch (err) {
-    if (err instanceof TooLarge) return send(res, 413, { error: 'body too large' });
+    if (err instanceof BodyTooLargeError) return send(res, 413, { error: 'body too large' });
     throw err;
   }
   const answer = await receiveWebhook(services, secret, req.headers['content-type'], body, options);
