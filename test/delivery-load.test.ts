@@ -1,6 +1,6 @@
 // 1,000 results for one account through the quiz.results topic, two delivery workers, 429 bursts.
-// Bound by amoCRM's 7 requests per second: 20 leads/complex calls plus one note per lead
-// (amoCRM's per-lead notes route; the simulator has no batch notes route) is ~150 s by itself.
+// Bound by amoCRM's 7 requests per second: 20 leads/complex calls and 20 batch-notes calls
+// (POST leads/notes, up to 50 per call), plus what the 429 bursts cost.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAmoSimulator, type AmoSimulator } from '../src/amo-sim/index.ts';
