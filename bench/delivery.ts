@@ -195,7 +195,7 @@ try {
     rps: RPS,
     limiterSpacingMs: slotSpacingMs(RPS),
     scaledDown: ONE < 5000 || ACCOUNTS * PER < 10_000 ? `phase A: ${ONE} results (issue: 5,000); phase B: ${ACCOUNTS} × ${PER} (issue: 100 × 100)` : false,
-    workerDefaults: 'startDeliveryWorker(services) with production defaults: claimLimit 100, accountConcurrency 4, batchSize 50, pollMs 2000',
+    workerDefaults: 'startDeliveryWorker(services) with production defaults: accountConcurrency 16, claimAccounts 16 (= accountConcurrency), batchSize 50 per account, claimLimit 800, consumeConcurrency 4, pollMs 2000, group DELIVERY_GROUP',
     phases: [phaseA, phaseB],
   });
 } finally {

@@ -1,6 +1,11 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof): self time by package/file and the top functions.
 //   node --import tsx bench/prof-summary.ts bench/prof/<file>.cpuprofile [top]
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+// the project's files by their path in the repository, wherever it is checked out
+const ROOT = path.resolve(import.meta.dirname, '..') + '/';
+const rel = (url: string) => url.replace(/^file:\/\//, '').replace(ROOT, '');
 
 const [file, topArg] = process.argv.slice(2);
 const top = Number(topArg ?? 25);
@@ -19,7 +24,7 @@ const where = (url: string) => {
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (m) return m[1];
   if (url.startsWith('node:')) return 'node:' + url.slice(5).split('/')[0];
-  const s = /\/work\/main\/(src\/[^/]+|bench|test)/.exec(url);
+  const s = /^(src\/[^/]+|bench|test)/.exec(rel(url));
   return s ? s[1] : url;
 };
 const byPkg = new Map<string, number>();
@@ -28,7 +33,7 @@ for (const [id, us] of self) {
   const n = byId.get(id)!;
   const pkg = n.callFrame.functionName === '(idle)' ? '(idle)' : n.callFrame.functionName === '(garbage collector)' ? '(gc)' : where(n.callFrame.url);
   byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + us);
-  const fn = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/.*node_modules\//, '').replace(/.*\/work\/main\//, '')}:${n.callFrame.lineNumber + 1}`;
+  const fn = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/.*node_modules\//, '').replace(/^file:\/\//, '').replace(ROOT, '')}:${n.callFrame.lineNumber + 1}`;
   byFn.set(fn, (byFn.get(fn) ?? 0) + us);
 }
 const pct = (us: number) => ((100 * us) / total).toFixed(1).padStart(5) + '%';
