@@ -86,6 +86,31 @@ async function bounded(promise: Promise<unknown> | undefined, ms: number): Promi
   }
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Subscriptions only over graphql-ws: there a token that expires ends the connection; an HTTP
+ * event stream would go on pushing a tenant's events past its token's expiry.
+ */
+function subscriptionsOverWebsocketOnly(): Plugin {
+  return {
+    onSubscribe({ args, setResultAndStopExecution }) {
+      if ((args.contextValue as { socket?: unknown }).socket) return;
+      setResultAndStopExecution({
+        errors: [new GraphQLError('Subscriptions are served over graphql-ws (ws /graphql)', { extensions: { code: 'BAD_USER_INPUT' } })],
+      });
+    },
+  };
+}
+
+const KNOWN_ROUTES = new Set(['/graphql', '/healthz', '/readyz', '/metrics', '/webhook/create', '/webhook/delete']);
+
+/** The metric and log label of a request path: known routes as they are, webhooks without their secret. */
+export function routeLabel(pathname: string, status: number): string {
+  if (pathname.startsWith('/webhook/amo/')) return '/webhook/amo/:secret';
+  return status !== 404 && KNOWN_ROUTES.has(pathname) ? pathname : 'unmatched';
+}
+
 export async function buildApp(options: AppOptions): Promise<App> {
   const { config } = options;
   const logger = options.logger ?? createLogger({ level: config.logLevel });
@@ -121,7 +146,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
     landingPage: false,
     logging: false,
     maskedErrors: { maskError: createMaskError(logger) },
-    plugins: [EnvelopArmorPlugin(ARMOR_LIMITS), metrics.plugin, ...(config.isProduction ? [disableIntrospection()] : [])],
+    plugins: [
+      EnvelopArmorPlugin(ARMOR_LIMITS),
+      metrics.plugin,
+      subscriptionsOverWebsocketOnly(),
+      ...(config.isProduction ? [disableIntrospection()] : []),
+    ],
     context: async (initial) => {
       const caller = (initial as { caller?: Caller }).caller ?? (await callerOf(initial.request.headers.get('authorization')));
       return createContext(services, caller);
@@ -147,8 +177,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
       inFlight--;
       if (inFlight === 0) onDrained?.();
       const status = res.statusCode;
-      // Only paths we answer become labels; anything else is one series.
-      const route = status === 404 ? 'unmatched' : url.pathname;
+      // Fixed labels only: a path may carry a secret (webhooks) or be anything a stranger sent.
+      const route = routeLabel(url.pathname, status);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       metrics.httpDuration.observe({ route, method, status: String(status) }, seconds);
       // No query string (OAuth codes and states travel there), no bodies, no headers but the fact of an authorization.
@@ -211,11 +241,23 @@ export async function buildApp(options: AppOptions): Promise<App> {
         try {
           const caller = await authenticate(authorization);
           ctx.extra.caller = caller;
-          // A token that expires while connected ends the connection.
-          const ms = caller.expiresAt * 1000 - Date.now();
-          const timer = setTimeout(() => ctx.extra.socket.close(4401, 'Token expired'), Math.max(0, ms));
-          timer.unref();
-          expiryTimers.set(ctx.extra.socket, timer);
+          // The client may have gone while the token was being checked.
+          if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
+          // A token that expires while connected ends the connection. Node's timers top out at
+          // about 24.8 days, so a longer wait is re-armed in steps.
+          const socket = ctx.extra.socket;
+          const arm = () => {
+            const ms = caller.expiresAt * 1000 - Date.now();
+            if (ms <= 0) {
+              expiryTimers.delete(socket);
+              socket.close(4401, 'Token expired');
+              return;
+            }
+            const timer = setTimeout(arm, Math.min(ms, MAX_TIMER_MS));
+            timer.unref();
+            expiryTimers.set(socket, timer);
+          };
+          arm();
           return true;
         } catch {
           ctx.extra.socket.close(4401, 'Unauthorized');

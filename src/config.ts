@@ -44,7 +44,8 @@ const envSchema = z
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
-    const required = ['AMO_CLIENT_ID', 'AMO_CLIENT_SECRET', 'AMO_REDIRECT_URI', 'TOKEN_ENCRYPTION_KEY', 'DATABASE_URL'] as const;
+    // PUBLIC_URL: amoCRM posts each account's lead events there; a default of 127.0.0.1 would silently lose them.
+    const required = ['AMO_CLIENT_ID', 'AMO_CLIENT_SECRET', 'AMO_REDIRECT_URI', 'TOKEN_ENCRYPTION_KEY', 'DATABASE_URL', 'PUBLIC_URL'] as const;
     for (const key of required) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: `${key} is required in production` });
     }

@@ -227,6 +227,7 @@ describe('hardening', () => {
         AMO_CLIENT_ID: TEST_AMO_CLIENT_ID,
         AMO_CLIENT_SECRET: TEST_AMO_CLIENT_SECRET,
         AMO_REDIRECT_URI: 'https://gateway.example/webhook/create',
+        PUBLIC_URL: 'https://gateway.example',
         TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
       },
     });
