@@ -4,6 +4,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { amoOrigin, encryptSecret, exchangeCode, isAmoStaleError, AmoError } from '../amo/index.ts';
 import { conflict } from '../errors.ts';
 import type { AmoAccount } from '../generated/prisma/client.ts';
+import { Prisma } from '../db.ts';
 import type { Services } from '../services.ts';
 import { unsubscribeAccountWebhook } from '../webhooks/index.ts';
 
@@ -117,33 +118,47 @@ export async function completeAuthorization(
     driveUrl: info.drive_url ?? null,
   };
 
-  const outcome = await db.$transaction(async (tx) => {
-    const live = await tx.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
-    if (live && live.amoId === info.id) {
-      // Reconnecting the same amoCRM account keeps its cache, rules and waiting deliveries.
-      const account = await tx.amoAccount.update({
-        where: { id: live.id },
-        data: { ...accountData, stale: false, staleAt: null, blockedAt: null },
+  let outcome: { account: AmoAccount; reconnected: boolean };
+  try {
+    outcome = await db.$transaction(async (tx) => {
+      const live = await tx.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
+      if (live && live.amoId === info.id) {
+        // Reconnecting the same amoCRM account keeps its cache, rules and waiting deliveries.
+        const account = await tx.amoAccount.update({
+          where: { id: live.id },
+          data: { ...accountData, stale: false, staleAt: null, blockedAt: null },
+        });
+        await tx.amoToken.upsert({
+          where: { accountId: live.id },
+          create: { accountId: live.id, ...tokenData },
+          update: { ...tokenData, version: { increment: 1 } },
+        });
+        return { account, reconnected: true };
+      }
+      if (live) {
+        await tx.amoAccount.update({ where: { id: live.id }, data: { deletedAt: new Date() } });
+        await tx.amoToken.deleteMany({ where: { accountId: live.id } });
+      }
+      const account = await tx.amoAccount.create({
+        data: { quizAccountId, ...accountData, webhookSecret: randomBytes(24).toString('hex') },
       });
-      await tx.amoToken.upsert({
-        where: { accountId: live.id },
-        create: { accountId: live.id, ...tokenData },
-        update: { ...tokenData, version: { increment: 1 } },
-      });
-      return { account, reconnected: true };
-    }
-    if (live) {
-      await tx.amoAccount.update({ where: { id: live.id }, data: { deletedAt: new Date() } });
-      await tx.amoToken.deleteMany({ where: { accountId: live.id } });
-    }
-    const account = await tx.amoAccount.create({
-      data: { quizAccountId, ...accountData, webhookSecret: randomBytes(24).toString('hex') },
+      await tx.amoToken.create({ data: { accountId: account.id, ...tokenData } });
+      return { account, reconnected: false };
     });
-    await tx.amoToken.create({ data: { accountId: account.id, ...tokenData } });
-    return { account, reconnected: false };
-  });
+  } catch (err) {
+    // Two callbacks of one owner at once: the unique index lets one account in; the other loses here.
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+      return { ok: false, status: 409, reason: 'An amoCRM account is already connected.' };
+    }
+    throw err;
+  }
   logger.info({ accountId: outcome.account.id, amoId: info.id, reconnected: outcome.reconnected }, 'amoCRM account connected');
-  await onConnected(outcome.account);
+  try {
+    await onConnected(outcome.account);
+  } catch (err) {
+    // The account is connected; what follows (the first sync) is recovered by the workers.
+    logger.error({ err, accountId: outcome.account.id }, 'after-connect steps failed');
+  }
   return { ok: true, ...outcome };
 }
 

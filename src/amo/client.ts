@@ -312,7 +312,8 @@ export class AmoClient {
       if (status >= 200 && status < 300) {
         if (status === 204 || !text.trim()) return null;
         const data = parseJson(text);
-        if (data === undefined) throw new AmoHttpError(`amoCRM ${method} ${logPath} answered ${status} with a body that is not JSON`, { status, accountId });
+        // A 2xx means amoCRM did it, whatever the body: a non-idempotent call must be reconciled, not resent.
+        if (data === undefined) throw new AmoHttpError(`amoCRM ${method} ${logPath} answered ${status} with a body that is not JSON`, { status, accountId, maybeProcessed: !idempotent });
         return data as T;
       }
 

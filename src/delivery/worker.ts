@@ -59,7 +59,7 @@
 import type { Services } from '../services.ts';
 import type { Delivery } from '../generated/prisma/client.ts';
 import type { DeliveryStage, DeliveryStatus } from '../generated/prisma/enums.ts';
-import { conflict, notFound } from '../errors.ts';
+import { AppError, conflict, notFound } from '../errors.ts';
 import { publishEvent } from '../events.ts';
 import { TOPICS, type Subscription } from '../queue/index.ts';
 import {
@@ -82,6 +82,7 @@ import {
   type RateLimiter,
 } from '../amo/index.ts';
 import { MAX_BATCH_NOTES, type AmoBatchNoteInput } from '../amo/api.ts';
+import { abortableSleep } from '../amo/rate-limit.ts';
 import type { AmoNoteCreated } from '../amo/types.ts';
 import { DELIVERY_GROUP } from '../workers/groups.ts';
 import { acceptResult } from './accept.ts';
@@ -894,8 +895,19 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
       async (message) => {
         const value = (message.value ?? {}) as Record<string, unknown>;
         const quizAccountId = typeof value.quizAccountId === 'string' && value.quizAccountId ? value.quizAccountId : message.key;
-        // a bad message throws: the queue retries it, then parks it in the dead-letter topic
-        await acceptResult(services, quizAccountId, value);
+        // A bad result throws at once: the queue retries it, then parks it in the dead-letter topic.
+        // Anything else (the database restarting, a full pool) is waited out here, however long:
+        // a result parked for a passing outage would be a lost lead.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await acceptResult(services, quizAccountId, value);
+            return;
+          } catch (err) {
+            if (err instanceof AppError || abort.signal.aborted) throw err;
+            services.logger.warn({ err: errMessage(err), quizAccountId, attempt }, 'quiz result not taken in yet; retrying');
+            await abortableSleep(Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)), abort.signal).catch(() => {});
+          }
+        }
       },
       { concurrency: rt.options.consumeConcurrency },
     );

@@ -66,6 +66,8 @@ export class WebhookParseError extends Error {
 
 /** Bounds that keep a hostile body from costing much. */
 const MAX_PAIRS = 10_000;
+/** amoCRM sends a handful of events per call; far more is not amoCRM (and would be a write amplifier). */
+const MAX_EVENTS = 500;
 const MAX_DEPTH = 10;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -250,6 +252,7 @@ export function parseAmoWebhook(contentType: string | null | undefined, rawBody:
         const entry = entries[key];
         if (index === undefined || !isTree(entry)) fail(`not an amoCRM webhook: "${entity}[${action}][${key.slice(0, 20)}]" is not an entry`);
         events.push(typeEntry(entity, action, index, entry));
+        if (events.length > MAX_EVENTS) fail(`more than ${MAX_EVENTS} events in one webhook`);
       }
     }
   }

@@ -74,11 +74,13 @@ export async function receiveWebhook(
     return { status: 400, body: { error: 'the webhook is for another amoCRM account' } };
   }
 
-  // One row per distinct event; identical entries within one body count once.
+  // One row per distinct event; identical entries within one body count once. The raw body is
+  // kept once per body (on its first event) and on every event this gateway cannot type yet.
   const rows = new Map<string, Prisma.Sql>();
   for (const ev of parsed.events) {
     const hash = eventHash(ev);
-    if (!rows.has(hash)) rows.set(hash, Prisma.sql`(${account.id}::uuid, ${hash}, ${ev.kind}, ${JSON.stringify(ev)}::jsonb, ${raw})`);
+    const keepRaw = rows.size === 0 || ev.kind === 'unknown';
+    if (!rows.has(hash)) rows.set(hash, Prisma.sql`(${account.id}::uuid, ${hash}, ${ev.kind}, ${JSON.stringify(ev)}::jsonb, ${keepRaw ? raw : ''})`);
   }
   const inserted = await services.db.$queryRaw<{ id: string }[]>`
     INSERT INTO webhook_event (account_id, hash, type, payload, raw)

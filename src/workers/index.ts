@@ -34,8 +34,40 @@ function startTokenRefresher(services: Services): () => Promise<void> {
   };
 }
 
+/** Rows that only grow: spent OAuth states, and amoCRM events long processed. */
+const HOUSEKEEPING_EVERY_MS = 60 * 60_000;
+
+function startHousekeeping(services: Services): () => Promise<void> {
+  const tick = async () => {
+    try {
+      await services.db.oAuthState.deleteMany({ where: { expiresAt: { lt: new Date(Date.now() - 24 * 60 * 60_000) } } });
+      await services.db.webhookEvent.deleteMany({ where: { processedAt: { lt: new Date(Date.now() - 30 * 24 * 60 * 60_000) } } });
+    } catch (err) {
+      services.logger.warn({ err }, 'housekeeping pass failed');
+    }
+  };
+  const timer = setInterval(() => void tick(), HOUSEKEEPING_EVERY_MS);
+  timer.unref();
+  return async () => clearInterval(timer);
+}
+
 export async function startWorkers(services: Services): Promise<Workers> {
   const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    // Last started, first stopped: requests are already refused when this runs.
+    for (const stop of stops.reverse()) await stop();
+  };
+  try {
+    await startEach(services, stops);
+  } catch (err) {
+    // Nothing half-started is left running (consumers, timers) when one part fails to start.
+    await stopAll().catch(() => {});
+    throw err;
+  }
+  return { stop: stopAll };
+}
+
+async function startEach(services: Services, stops: (() => Promise<void>)[]): Promise<void> {
   // One amo.tasks consumer per process: sync tasks, and rule checks through its handler map.
   const tasks = await startSyncWorker(services, {
     handlers: {
@@ -50,10 +82,5 @@ export async function startWorkers(services: Services): Promise<Workers> {
   stops.push(() => deliveries.stop());
   stops.push(startTokenRefresher(services));
   stops.push(startWebhookSweeper(services));
-  return {
-    async stop() {
-      // Last started, first stopped: requests are already refused when this runs.
-      for (const stop of stops.reverse()) await stop();
-    },
-  };
+  stops.push(startHousekeeping(services));
 }
