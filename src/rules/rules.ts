@@ -5,7 +5,7 @@ import type { Db } from '../db.ts';
 import { Prisma } from '../db.ts';
 import type { AmoAccount, EntityType, MappingSource } from '../generated/prisma/client.ts';
 import { TOPICS, type Queue } from '../queue/index.ts';
-import { localId } from './ids.ts';
+import { localId } from '../ids.ts';
 
 export interface QuestionFieldInput { questionId: string | number; fieldId: string | number }
 export interface ContactPropertyInput { property: string; fieldId: string | number }
@@ -40,11 +40,40 @@ export interface ResolvedRule {
 }
 
 const ENTITY_KEYS = { lead: 'LEAD', contact: 'CONTACT', company: 'COMPANY', customer: 'CUSTOMER' } as const;
+const MAX_LIST = 100;
+const MAX_KEY = 255;
+
+/** One BAD_USER_INPUT naming every offending path (the first also as `field`). */
+function invalid(issues: Issue[]) {
+  const message = issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ');
+  const error = badInput(message, issues[0].path);
+  error.extensions.issues = issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+  return error;
+}
 
 /** Checks a RuleInput against the account's cache; throws BAD_USER_INPUT naming every offending path. */
 export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleInput, base: Path = ['input']): Promise<ResolvedRule> {
   const issues: Issue[] = [];
   const live = { accountId: account.id, deletedAt: null };
+
+  // Bounds first: a rule is read on every delivery of its quiz.
+  const lists: [Path, unknown[] | null | undefined][] = [
+    [['fieldsRule', 'lead'], input.fieldsRule?.lead],
+    [['fieldsRule', 'contact', 'properties'], input.fieldsRule?.contact?.properties],
+    [['fieldsRule', 'contact', 'questions'], input.fieldsRule?.contact?.questions],
+    [['fieldsRule', 'company'], input.fieldsRule?.company],
+    [['fieldsRule', 'customer'], input.fieldsRule?.customer],
+    ...Object.entries(input.tagsToAdd ?? {}).map(([k, v]) => [['tagsToAdd', k], v] as [Path, unknown[] | null | undefined]),
+  ];
+  for (const [path, list] of lists) {
+    if ((list?.length ?? 0) > MAX_LIST) issues.push({ path: [...base, ...path], message: `has more than ${MAX_LIST} entries` });
+  }
+  const longKey = [
+    ...(input.fieldsRule?.lead ?? []), ...(input.fieldsRule?.contact?.questions ?? []),
+    ...(input.fieldsRule?.company ?? []), ...(input.fieldsRule?.customer ?? []),
+  ].some((m) => String(m.questionId).length > MAX_KEY) || (input.fieldsRule?.contact?.properties ?? []).some((m) => m.property.length > MAX_KEY);
+  if (longKey) issues.push({ path: [...base, 'fieldsRule'], message: `names a question or property longer than ${MAX_KEY} characters` });
+  if (issues.length) throw invalid(issues);
 
   let performerId: string | null = null;
   if (input.performerId != null) {
@@ -127,12 +156,7 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
     tags.push({ entity: t.entity, tagId: tag.id, position });
   });
 
-  if (issues.length) {
-    const message = issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ');
-    const error = badInput(message, issues[0].path);
-    error.extensions.issues = issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-    throw error;
-  }
+  if (issues.length) throw invalid(issues);
   return {
     performerId,
     pipelineId: pipeline!.id,

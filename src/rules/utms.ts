@@ -2,14 +2,17 @@
 import { badInput } from '../errors.ts';
 import type { Db } from '../db.ts';
 import type { AmoAccount } from '../generated/prisma/client.ts';
-import { localId } from './ids.ts';
+import { localId } from '../ids.ts';
 
 export interface UtmInput { name: string; fieldId: string | number }
 
 const UTM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 /** Saves the mappings the quiz does not have yet and returns those it saved. */
+const MAX_UTMS = 100;
+
 export async function addUtms(db: Db, account: AmoAccount, quizId: string, utms: UtmInput[]) {
+  if (utms.length > MAX_UTMS) throw badInput(`utms has more than ${MAX_UTMS} entries`, ['utms']);
   const names = new Set<string>();
   const planned: { name: string; fieldId: string }[] = [];
   const fieldIds = utms.map((u) => localId(u.fieldId, 'Field')).filter((id): id is string => !!id);
@@ -37,6 +40,7 @@ export async function addUtms(db: Db, account: AmoAccount, quizId: string, utms:
 
 /** Deletes the caller's UTM mappings among `ids` (global ids); returns the ids it deleted. */
 export async function deleteUtms(db: Db, account: AmoAccount | null, ids: (string | number)[]): Promise<string[]> {
+  if (ids.length > MAX_UTMS) throw badInput(`ids has more than ${MAX_UTMS} entries`, ['ids']);
   if (!account) return [];
   const byLocal = new Map(ids.map((g) => [localId(g, 'Utm'), String(g)] as const).filter(([local]) => !!local) as [string, string][]);
   const owned = await db.utm.findMany({ where: { id: { in: [...byLocal.keys()] }, accountId: account.id }, select: { id: true } });

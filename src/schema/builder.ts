@@ -8,6 +8,7 @@ import { Prisma } from '../generated/prisma/client.ts';
 import type PrismaTypes from '../generated/pothos-types.ts';
 import { getDatamodel } from '../generated/pothos-types.ts';
 import type { Context } from '../context.ts';
+import { decodeGlobalIdSafely } from '../ids.ts';
 import { badInput, unauthenticated } from '../errors.ts';
 
 const pageSize = (name: string) =>
@@ -17,13 +18,6 @@ export const MAX_PAGE_SIZE = 100;
 
 const NODE_TYPES = new Set(['Account', 'AmoUser', 'Pipeline', 'Step', 'Field', 'Tag', 'Rule', 'Utm', 'SyncJob', 'Delivery']);
 
-/** Relay's own encoding (base64 of "Type:id"), decoded without throwing. */
-export function decodeGlobalIdSafely(globalID: string): { typename: string; id: string } {
-  const decoded = Buffer.from(String(globalID), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) return { typename: '', id: '' };
-  return { typename: decoded.slice(0, colon), id: decoded.slice(colon + 1) };
-}
 
 export const builder = new SchemaBuilder<{
   Context: Context;

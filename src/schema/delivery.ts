@@ -4,9 +4,9 @@ import { retryDelivery } from '../delivery/worker.ts';
 import { leadAtStepWhereById, leadOutcome, leadOutcomeWhere, type LeadOutcome } from '../webhooks/index.ts';
 import { builder } from './builder.ts';
 import { loadOncePerEvent } from './per-event.ts';
-import { StepRef } from './step.ts';
 import { DeliveryStatusEnum } from './enums.ts';
-import { uuidOrNil } from './tenancy.ts';
+import { localId } from '../ids.ts';
+import { NIL_UUID, uuidOrNil } from './tenancy.ts';
 import type { Context } from '../context.ts';
 import type { DeliveryStatus } from '../generated/prisma/enums.ts';
 
@@ -58,7 +58,7 @@ export const DeliveryRef = builder.prismaNode('Delivery', {
 interface DeliveriesFilter {
   quizId?: string | number | null;
   status?: DeliveryStatus | null;
-  stepId?: { id: string } | null;
+  stepId?: string | number | null;
   outcome?: LeadOutcome | null;
 }
 
@@ -68,7 +68,7 @@ async function deliveriesWhere(ctx: Context, args: DeliveriesFilter) {
     ...(args.quizId != null ? { quizId: String(args.quizId) } : {}),
     ...(args.status ? { status: args.status } : {}),
     ...(args.outcome ? leadOutcomeWhere(args.outcome) : {}),
-    ...(args.stepId ? await leadAtStepWhereById(ctx.db, uuidOrNil(args.stepId.id), ctx.caller.quizAccountId) : {}),
+    ...(args.stepId != null ? await leadAtStepWhereById(ctx.db, localId(args.stepId, 'Step') ?? NIL_UUID, ctx.caller.quizAccountId) : {}),
   };
 }
 
@@ -80,7 +80,7 @@ builder.queryField('deliveries', (t) =>
     args: {
       quizId: t.arg.id(),
       status: t.arg({ type: DeliveryStatusEnum }),
-      stepId: t.arg.globalID({ for: StepRef, description: "Only deliveries whose lead is now at this step in amoCRM (as its webhooks reported)." }),
+      stepId: t.arg.id({ description: "Only deliveries whose lead is now at this step in amoCRM (as its webhooks reported)." }),
       outcome: t.arg({ type: LeadOutcomeEnum, description: 'Only deliveries whose lead was won, lost, or is still open.' }),
     },
     totalCount: async (_parent, args, ctx) => ctx.db.delivery.count({ where: await deliveriesWhere(ctx, args) }),
@@ -145,9 +145,10 @@ builder.mutationFields((t) => ({
   retryDelivery: t.prismaField({
     type: 'Delivery',
     description: 'Retries a FAILED delivery (CONFLICT when it is not FAILED).',
-    args: { id: t.arg.globalID({ required: true, for: DeliveryRef }) },
+    args: { id: t.arg.id({ required: true }) },
     resolve: async (query, _root, args, ctx) => {
-      const delivery = await retryDelivery(ctx.services, ctx.caller.quizAccountId, uuidOrNil(args.id.id));
+      // A malformed id or one of another type is a missing delivery (NOT_FOUND), like another tenant's.
+      const delivery = await retryDelivery(ctx.services, ctx.caller.quizAccountId, localId(args.id, 'Delivery') ?? NIL_UUID);
       return ctx.db.delivery.findUniqueOrThrow({ ...query, where: { id: delivery.id } });
     },
   }),

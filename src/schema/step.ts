@@ -1,7 +1,7 @@
 import { builder } from './builder.ts';
 import { notFound } from '../errors.ts';
-import { PipelineRef } from './pipeline.ts';
-import { ofLiveAccount, uuidOrNil } from './tenancy.ts';
+import { localId } from '../ids.ts';
+import { NIL_UUID, ofLiveAccount, uuidOrNil } from './tenancy.ts';
 
 export const stepOrder = [{ sort: 'asc' as const }, { id: 'asc' as const }];
 
@@ -45,12 +45,12 @@ builder.queryField('steps', (t) =>
     type: 'Step',
     cursor: 'id',
     description: "Steps (amoCRM lead statuses) of one pipeline of the caller's account.",
-    args: { pipelineId: t.arg.globalID({ required: true, for: PipelineRef }) },
+    args: { pipelineId: t.arg.id({ required: true }) },
     totalCount: async (_parent, args, ctx) =>
-      ctx.db.step.count({ where: { pipelineId: uuidOrNil(args.pipelineId.id), ...ofLiveAccount(ctx) } }),
+      ctx.db.step.count({ where: { pipelineId: localId(args.pipelineId, 'Pipeline') ?? NIL_UUID, ...ofLiveAccount(ctx) } }),
     resolve: async (query, _root, args, ctx) => {
       const pipeline = await ctx.db.pipeline.findFirst({
-        where: { id: uuidOrNil(args.pipelineId.id), ...ofLiveAccount(ctx) },
+        where: { id: localId(args.pipelineId, 'Pipeline') ?? NIL_UUID, ...ofLiveAccount(ctx) },
         select: { id: true },
       });
       if (!pipeline) throw notFound('Pipeline');

@@ -3,11 +3,9 @@ import { accountNotConnected } from '../errors.ts';
 // that say "of the caller's live account" so no resolver forgets it.
 import type { Context } from '../context.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** A UUID no row has: ids that are not UUIDs find nothing instead of failing in SQL. */
-export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+import { NIL_UUID } from '../ids.ts';
 
-export const uuidOrNil = (id: string | number): string => (UUID.test(String(id)) ? String(id) : NIL_UUID);
+export { NIL_UUID, uuidOrNil } from '../ids.ts';
 
 /** Rows of the caller's live account that are not soft-deleted. */
 export const ofLiveAccount = (ctx: Context) => ({
