@@ -6,7 +6,7 @@
 // Unchanged rows are not rewritten (`WHERE … IS DISTINCT FROM …`), so `updated_at` moves only
 // when amoCRM changed something. Rows are sorted by key, so two syncs of the same account
 // writing at once lock rows in the same order and cannot deadlock.
-import type { Db } from '../db.ts';
+import { Prisma, type Db } from '../db.ts';
 import type { EntityType } from '../generated/prisma/enums.ts';
 
 type Sql = Pick<Db, '$executeRaw' | '$queryRaw'>;
@@ -209,18 +209,29 @@ export async function writeFields(db: Db, accountId: string, entities: EntityTyp
           WHERE (t.name, t.code, t.raw_type, t.sort, t.is_api_only, t.options, t.deleted_at)
                 IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.code, EXCLUDED.raw_type, EXCLUDED.sort, EXCLUDED.is_api_only, EXCLUDED.options, NULL::timestamptz)`;
     }
-    const keyEntities = rows.map((r) => r.entity as string);
-    const keyIds = rows.map((r) => r.amoId);
-    const scope = entities.map((e) => e as string);
-    await tx.$executeRaw`
-      UPDATE custom_field AS t SET deleted_at = now(), updated_at = now()
-      WHERE t.account_id = ${accountId}::uuid AND t.deleted_at IS NULL
-        AND t.entity::text = ANY(${scope}::text[])
-        AND NOT EXISTS (
-          SELECT 1 FROM unnest(${keyEntities}::text[], ${keyIds}::int[]) AS k(entity, id)
-          WHERE k.entity = t.entity::text AND k.id = t.amo_id)`;
+    await softDeleteVanished(tx, 'custom_field', accountId, entities, rows);
   });
   return rows.length;
+}
+
+/** Soft-deletes the account's rows of `entities` (in a per-entity table) that amoCRM no longer has. */
+async function softDeleteVanished(
+  tx: Sql,
+  table: 'custom_field' | 'tag',
+  accountId: string,
+  entities: EntityType[],
+  kept: { entity: EntityType; amoId: number }[],
+): Promise<void> {
+  const keyEntities = kept.map((r) => r.entity as string);
+  const keyIds = kept.map((r) => r.amoId);
+  const scope = entities.map((e) => e as string);
+  await tx.$executeRaw`
+    UPDATE ${Prisma.raw(table)} AS t SET deleted_at = now(), updated_at = now()
+    WHERE t.account_id = ${accountId}::uuid AND t.deleted_at IS NULL
+      AND t.entity::text = ANY(${scope}::text[])
+      AND NOT EXISTS (
+        SELECT 1 FROM unnest(${keyEntities}::text[], ${keyIds}::int[]) AS k(entity, id)
+        WHERE k.entity = t.entity::text AND k.id = t.amo_id)`;
 }
 
 /** Upserts the tags of the given entities; soft-deletes the account's others of those entities. */
@@ -237,16 +248,7 @@ export async function writeTags(db: Db, accountId: string, entities: EntityType[
           SET name = EXCLUDED.name, color = EXCLUDED.color, deleted_at = NULL, updated_at = now()
           WHERE (t.name, t.color, t.deleted_at) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.color, NULL::timestamptz)`;
     }
-    const keyEntities = rows.map((r) => r.entity as string);
-    const keyIds = rows.map((r) => r.amoId);
-    const scope = entities.map((e) => e as string);
-    await tx.$executeRaw`
-      UPDATE tag AS t SET deleted_at = now(), updated_at = now()
-      WHERE t.account_id = ${accountId}::uuid AND t.deleted_at IS NULL
-        AND t.entity::text = ANY(${scope}::text[])
-        AND NOT EXISTS (
-          SELECT 1 FROM unnest(${keyEntities}::text[], ${keyIds}::int[]) AS k(entity, id)
-          WHERE k.entity = t.entity::text AND k.id = t.amo_id)`;
+    await softDeleteVanished(tx, 'tag', accountId, entities, rows);
   });
   return rows.length;
 }
