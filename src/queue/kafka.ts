@@ -15,6 +15,8 @@ import {
   type QueueMessage,
   type Subscription,
   type TopicName,
+  broadcastGroupId,
+  workGroupId,
 } from './types.ts';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -228,13 +230,11 @@ export class KafkaQueue implements Queue {
   }
 
   async consume(topic: TopicName, group: string, handler: Handler, opts?: ConsumeOptions): Promise<Subscription> {
-    return this.subscribe(topic, `${this.opts.topicPrefix}${group}`, handler, opts?.concurrency ?? 1, false);
+    return this.subscribe(topic, workGroupId(this.opts.topicPrefix, group), handler, opts?.concurrency ?? 1, false);
   }
 
   async broadcast(topic: TopicName, handler: Handler): Promise<Subscription> {
-    this.broadcastCount++;
-    const suffix = this.broadcastCount === 1 ? '' : `-${this.broadcastCount}`;
-    const groupId = `${this.opts.topicPrefix}gateway-events-${this.opts.instanceId}${suffix}`;
+    const groupId = broadcastGroupId(this.opts.topicPrefix, this.opts.instanceId, ++this.broadcastCount);
     return this.subscribe(topic, groupId, handler, 1, true);
   }
 

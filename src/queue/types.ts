@@ -90,3 +90,10 @@ export interface QueueOptions {
   /** Called (after it is parked) for every dead-lettered message. */
   onDeadLetter?: (deadLetter: DeadLetter) => void;
 }
+
+/** The Kafka group of a work-sharing consumer: the same for every replica. */
+export const workGroupId = (topicPrefix: string, group: string) => `${topicPrefix}${group}`;
+
+/** The Kafka group of this replica's n-th broadcast subscription: its own, so it hears everything. */
+export const broadcastGroupId = (topicPrefix: string, instanceId: string, n: number) =>
+  `${topicPrefix}gateway-events-${instanceId}${n === 1 ? '' : `-${n}`}`;
