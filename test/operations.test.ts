@@ -9,7 +9,7 @@ import { countAmoCalls } from '../src/http/metrics.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './helpers/amo.ts';
-import { kafkaSettings, startStack, wsClient, type Stack } from './helpers/stack.ts';
+import { kafkaSettings, startStack, untilListening, wsClient, type Stack } from './helpers/stack.ts';
 import type { Client } from 'graphql-ws';
 
 let testDb: TestDatabase;
@@ -332,8 +332,8 @@ describe('shutdown', () => {
       // A live subscription, as the SPA keeps one.
       client.subscribe({ query: 'subscription { syncCompleted { id } }' }, { next: () => {}, error: () => {}, complete: () => {} });
     });
-    // Connected and subscribed.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Connected and subscribed (the server says so).
+    await untilListening(() => own.app.services.pubsub.listening('sync.completed', 'ops-tenant') > 0);
     const first = own.stop();
     const second = own.stop();
     assert.equal(first, second, 'one shutdown');
