@@ -6,8 +6,8 @@ import { MemoryQueue } from './memory.ts';
 import type { RetryPolicy } from './retry.ts';
 import type { Queue, QueueOptions } from './types.ts';
 
-export { TOPICS, ALL_TOPICS, DLQ_SUFFIX } from './types.ts';
-export type { TopicName, QueueMessage, Handler, Subscription, Queue, ConsumeOptions, DeadLetter, QueueOptions } from './types.ts';
+export { TOPICS, ALL_TOPICS, DLQ_SUFFIX, DEFAULT_MAX_BATCH } from './types.ts';
+export type { TopicName, QueueMessage, Handler, BatchHandler, Subscription, ConsumeBatchOptions, Queue, ConsumeOptions, DeadLetter, QueueOptions } from './types.ts';
 export { KafkaQueue } from './kafka.ts';
 export { MemoryQueue } from './memory.ts';
 

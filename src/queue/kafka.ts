@@ -8,7 +8,10 @@ import {
   ALL_TOPICS,
   DLQ_SUFFIX,
   TOPICS,
+  type BatchHandler,
+  type ConsumeBatchOptions,
   type ConsumeOptions,
+  DEFAULT_MAX_BATCH,
   type DeadLetter,
   type Handler,
   type Queue,
@@ -233,6 +236,11 @@ export class KafkaQueue implements Queue {
     return this.subscribe(topic, workGroupId(this.opts.topicPrefix, group), handler, opts?.concurrency ?? 1, false);
   }
 
+  async consumeBatch(topic: TopicName, group: string, handler: BatchHandler, opts?: ConsumeBatchOptions): Promise<Subscription> {
+    const maxBatch = Math.max(1, opts?.maxBatch ?? DEFAULT_MAX_BATCH);
+    return this.subscribe(topic, workGroupId(this.opts.topicPrefix, group), (m) => handler([m]), opts?.concurrency ?? 1, false, { handler, maxBatch });
+  }
+
   async broadcast(topic: TopicName, handler: Handler): Promise<Subscription> {
     const groupId = broadcastGroupId(this.opts.topicPrefix, this.opts.instanceId, ++this.broadcastCount);
     return this.subscribe(topic, groupId, handler, 1, true);
@@ -276,7 +284,14 @@ export class KafkaQueue implements Queue {
 
   // ------------------------------------------------------------------ internals
 
-  private async subscribe(topic: TopicName, groupId: string, handler: Handler, concurrency: number, fromLatest: boolean): Promise<Subscription> {
+  private async subscribe(
+    topic: TopicName,
+    groupId: string,
+    handler: Handler,
+    concurrency: number,
+    fromLatest: boolean,
+    batch?: { handler: BatchHandler; maxBatch: number },
+  ): Promise<Subscription> {
     if (this.closed) throw new Error('queue is closed');
     const realTopic = this.topicName(topic);
     // "Every message published after it subscribed": remember the end of every partition now;
@@ -292,7 +307,7 @@ export class KafkaQueue implements Queue {
       maxWaitTimeInMs: 1_000,
       retry: CLIENT_RETRY,
     });
-    const subscription = new KafkaSubscription(this, consumer, sockets, topic, groupId, handler, this.log, this.opts);
+    const subscription = new KafkaSubscription(this, consumer, sockets, topic, groupId, handler, this.log, this.opts, batch);
     this.subscriptions.add(subscription);
     subscription.onStopped = () => this.subscriptions.delete(subscription);
     try {
@@ -346,6 +361,8 @@ class KafkaSubscription implements Subscription {
     private readonly handler: Handler,
     private readonly log: Logger,
     private readonly opts: KafkaQueueOptions,
+    /** consumeBatch: the batch handler and its largest batch (`handler` is then `batch([m])`). */
+    private readonly batch?: { handler: BatchHandler; maxBatch: number },
   ) {
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
@@ -374,12 +391,78 @@ class KafkaSubscription implements Subscription {
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
+    if (this.batch) return this.eachBatchAtOnce(payload, this.batch);
     for (const raw of batch.messages) {
       if (!isRunning() || isStale() || this.stopping.fired) return;
       const finished = await this.handleOne(batch.partition, raw, heartbeat);
       if (!finished) return; // abandoned at stop: not resolved, so redelivered
       resolveOffset(raw.offset);
       await commitOffsetsIfNecessary();
+    }
+  }
+
+  /**
+   * consumeBatch: up to maxBatch messages per handler call; the last offset is resolved (and
+   * committed) only after the handler finished. A failing chunk (or one holding a value that is
+   * not JSON) goes message by message through handleOne: retries, then dead-letter.
+   */
+  private async eachBatchAtOnce(payload: EachBatchPayload, opts: { handler: BatchHandler; maxBatch: number }): Promise<void> {
+    const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
+    const alive = () => isRunning() && !isStale() && !this.stopping.fired;
+    for (let i = 0; i < batch.messages.length; i += opts.maxBatch) {
+      if (!alive()) return;
+      const chunk = batch.messages.slice(i, i + opts.maxBatch);
+      const messages: QueueMessage[] = [];
+      for (const raw of chunk) {
+        try {
+          const value: unknown = JSON.parse(raw.value?.toString('utf8') ?? 'null');
+          messages.push({ topic: this.topic, key: raw.key?.toString('utf8') ?? '', value, partition: batch.partition, offset: raw.offset, attempt: 1 });
+        } catch {
+          break; // handled (dead-lettered) by handleOne below
+        }
+      }
+      const outcome = messages.length === chunk.length ? await this.handleChunk(messages, opts.handler, heartbeat) : 'failed';
+      if (outcome === 'aborted') return;
+      if (outcome === 'ok') {
+        resolveOffset(chunk[chunk.length - 1].offset);
+        await commitOffsetsIfNecessary();
+        continue;
+      }
+      for (const raw of chunk) {
+        if (!alive()) return;
+        const finished = await this.handleOne(batch.partition, raw, heartbeat);
+        if (!finished) return;
+        resolveOffset(raw.offset);
+        await commitOffsetsIfNecessary();
+      }
+    }
+  }
+
+  /** One try of the batch handler, heartbeating while it runs. */
+  private async handleChunk(messages: QueueMessage[], handler: BatchHandler, heartbeat: () => Promise<void>): Promise<'ok' | 'failed' | 'aborted'> {
+    const beat = setInterval(() => {
+      heartbeat().catch((err: unknown) => this.log.debug({ err, groupId: this.groupId }, 'heartbeat during handler failed'));
+    }, HEARTBEAT_INTERVAL_MS);
+    try {
+      let error: unknown;
+      const run = handler(messages).then(
+        () => true,
+        (err: unknown) => {
+          error = err;
+          return false;
+        },
+      );
+      const done = await Promise.race([run.then(() => true), this.abandon.promise.then(() => false)]);
+      if (!done) return 'aborted';
+      if (await run) return 'ok';
+      if (this.stopping.fired) return 'aborted'; // not resolved: redelivered to the group
+      this.log.warn(
+        { topic: this.topic, partition: messages[0].partition, offset: messages[0].offset, count: messages.length, err: error, groupId: this.groupId },
+        'queue batch handler failed, handling its messages one by one',
+      );
+      return 'failed';
+    } finally {
+      clearInterval(beat);
     }
   }
 

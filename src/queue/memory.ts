@@ -3,7 +3,10 @@ import { handleWithRetries, Latch, type RetryPolicy } from './retry.ts';
 import {
   ALL_TOPICS,
   TOPICS,
+  type BatchHandler,
+  type ConsumeBatchOptions,
   type ConsumeOptions,
+  DEFAULT_MAX_BATCH,
   type DeadLetter,
   type Handler,
   type Queue,
@@ -123,6 +126,8 @@ class Member {
   constructor(
     readonly handler: Handler,
     concurrency: number,
+    /** consumeBatch: the batch handler and its largest batch (`handler` is then `batch([m])`). */
+    readonly batch?: { handler: BatchHandler; maxBatch: number },
   ) {
     this.slots = new Semaphore(concurrency);
   }
@@ -215,6 +220,11 @@ export class MemoryQueue implements Queue {
     return this.subscribe(topic, workGroupId(this.opts.topicPrefix, group), handler, opts?.concurrency ?? 1, false);
   }
 
+  async consumeBatch(topic: TopicName, group: string, handler: BatchHandler, opts?: ConsumeBatchOptions): Promise<Subscription> {
+    const maxBatch = Math.max(1, opts?.maxBatch ?? DEFAULT_MAX_BATCH);
+    return this.subscribe(topic, workGroupId(this.opts.topicPrefix, group), (m) => handler([m]), opts?.concurrency ?? 1, false, { handler, maxBatch });
+  }
+
   async broadcast(topic: TopicName, handler: Handler): Promise<Subscription> {
     const groupId = broadcastGroupId(this.opts.topicPrefix, this.opts.instanceId, ++this.broadcastCount);
     return this.subscribe(topic, groupId, handler, 1, true);
@@ -238,7 +248,14 @@ export class MemoryQueue implements Queue {
     return t;
   }
 
-  private subscribe(topicName: TopicName, groupId: string, handler: Handler, concurrency: number, fromEnd: boolean): Subscription {
+  private subscribe(
+    topicName: TopicName,
+    groupId: string,
+    handler: Handler,
+    concurrency: number,
+    fromEnd: boolean,
+    batch?: { handler: BatchHandler; maxBatch: number },
+  ): Subscription {
     if (this.closed) throw new Error('queue is closed');
     const topic = this.topic(topicName);
     let group = topic.groups.get(groupId);
@@ -246,7 +263,7 @@ export class MemoryQueue implements Queue {
       group = new Group(groupId, topic, fromEnd);
       topic.groups.set(groupId, group);
     }
-    const member = new Member(handler, concurrency);
+    const member = new Member(handler, concurrency, batch);
     group.members.push(member);
     this.rebalance(group);
 
@@ -307,6 +324,29 @@ export class MemoryQueue implements Queue {
       await member.slots.acquire();
       try {
         if (!current()) return;
+        if (member.batch) {
+          // Up to maxBatch queued messages at once; only if the batch fails, one by one below.
+          const messages: QueueMessage[] = [];
+          for (let o = offset; o < partition.end && messages.length < member.batch.maxBatch; o++) {
+            const m = partition.at(o)!;
+            messages.push({ topic: group.topic.name, key: m.key, value: m.value, partition: p, offset: String(o), attempt: 1 });
+          }
+          const outcome = await this.handleBatch(member, messages);
+          if (outcome === 'aborted') return;
+          if (outcome === 'ok') {
+            group.committed[p] = offset + messages.length;
+            group.topic.trim(p);
+            continue;
+          }
+          for (const message of messages) {
+            const one = await handleWithRetries(member.handler, message, this.opts.retry, member, this.log);
+            if (one.kind === 'aborted') return;
+            if (one.kind === 'failed') this.deadLetter(group, message, one.error, one.attempts);
+            group.committed[p] = Number(message.offset) + 1;
+            group.topic.trim(p);
+          }
+          continue;
+        }
         const message: QueueMessage = { topic: group.topic.name, key: stored.key, value: stored.value, partition: p, offset: String(offset) };
         const outcome = await handleWithRetries(member.handler, message, this.opts.retry, member, this.log);
         if (outcome.kind === 'aborted') return;
@@ -319,6 +359,27 @@ export class MemoryQueue implements Queue {
         member.slots.release();
       }
     }
+  }
+
+  /** One try of the batch handler: 'failed' sends the batch down the one-by-one path. */
+  private async handleBatch(member: Member, messages: QueueMessage[]): Promise<'ok' | 'failed' | 'aborted'> {
+    let error: unknown;
+    const run = member.batch!.handler(messages).then(
+      () => true,
+      (err: unknown) => {
+        error = err;
+        return false;
+      },
+    );
+    const done = await Promise.race([run.then(() => true), member.abandon.promise.then(() => false)]);
+    if (!done) return 'aborted';
+    if (await run) return 'ok';
+    if (member.stopping.fired) return 'aborted'; // not committed: the next owner gets them again
+    this.log.warn(
+      { topic: messages[0].topic, partition: messages[0].partition, offset: messages[0].offset, count: messages.length, err: error },
+      'queue batch handler failed, handling its messages one by one',
+    );
+    return 'failed';
   }
 
   private deadLetter(group: Group, message: QueueMessage, error: Error, attempts: number): void {

@@ -23,6 +23,9 @@ export interface QueueMessage {
 
 export type Handler = (message: QueueMessage) => Promise<void>;
 
+/** Handles consecutive messages of one partition at once (in partition order). */
+export type BatchHandler = (messages: QueueMessage[]) => Promise<void>;
+
 export interface Subscription {
   /**
    * Stops fetching, waits up to `shutdownGraceMs` for the handlers in flight, commits
@@ -38,6 +41,13 @@ export interface Queue {
   publishBatch(topic: TopicName, messages: { key: string; value: unknown }[]): Promise<void>;
   /** Work sharing: each message is handled by one consumer of the group (all replicas share `group`). */
   consume(topic: TopicName, group: string, handler: Handler, opts?: ConsumeOptions): Promise<Subscription>;
+  /**
+   * Work sharing like `consume`, but the handler gets up to `maxBatch` consecutive messages of a
+   * partition at once. Same guarantees: offsets are committed only after the handler finished. If
+   * the batch handler throws, that batch's messages are handled one by one (`handler([message])`)
+   * with the usual retries and dead-lettering, so a poison message only parks itself.
+   */
+  consumeBatch(topic: TopicName, group: string, handler: BatchHandler, opts?: ConsumeBatchOptions): Promise<Subscription>;
   /** Fan-out: every replica gets every message published after it subscribed (own group per replica). */
   broadcast(topic: TopicName, handler: Handler): Promise<Subscription>;
   /** For /readyz: broker reachable (memory: not closed). */
@@ -49,6 +59,14 @@ export interface ConsumeOptions {
   /** Partitions handled at the same time by this consumer (default 1). Same key: always one at a time, in order. */
   concurrency?: number;
 }
+
+export interface ConsumeBatchOptions extends ConsumeOptions {
+  /** Most messages per handler call (default 100). */
+  maxBatch?: number;
+}
+
+/** Default of ConsumeBatchOptions.maxBatch. */
+export const DEFAULT_MAX_BATCH = 100;
 
 /** A message whose handler failed `maxAttempts` times (or whose value is not JSON). */
 export interface DeadLetter {
