@@ -4,7 +4,7 @@ import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } f
 import { saveTokens } from '../src/amo/index.ts';
 import { TOPICS } from '../src/queue/index.ts';
 import type { Services } from '../src/services.ts';
-import { acceptResult, NO_ACCOUNT_ERROR } from '../src/delivery/accept.ts';
+import { acceptResult, acceptResults, NO_ACCOUNT_ERROR } from '../src/delivery/accept.ts';
 import {
   claimDueDeliveries,
   createDeliveryRuntime,
@@ -413,6 +413,93 @@ describe('taking results in', () => {
     assert.equal(await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId } }), 1);
     assert.equal(sim.leads(s.amoId).length, 1);
     assert.equal(sim.leads(s.amoId)[0].notes.length, 1);
+  });
+});
+
+describe('taking results in batches (acceptResults)', () => {
+  test('duplicates, a bad item and two tenants in one batch: one Delivery per (tenant, result id), events for the new ones', async () => {
+    const s = await setup(); // a tenant with a live account
+    const other = 'quiz-batch-no-account';
+    await acceptResult(services, s.quizAccountId, simpleResult('b-0', 'quiz-old')); // exists before the batch
+    const events = await recordEvents(services.queue);
+    try {
+      const outcomes = await acceptResults(services, [
+        { quizAccountId: s.quizAccountId, input: simpleResult('b-1', 'quiz-first') },
+        { quizAccountId: other, input: simpleResult('b-1', 'quiz-other') }, // same result id, other tenant
+        { quizAccountId: s.quizAccountId, input: { quizId: 'q', answers: [] } }, // bad: no resultId
+        { quizAccountId: s.quizAccountId, input: simpleResult('b-1', 'quiz-second') }, // duplicate in the batch
+        { quizAccountId: s.quizAccountId, input: simpleResult('b-0', 'quiz-new') }, // duplicate of an older one
+        { quizAccountId: s.quizAccountId, input: simpleResult('b-2') },
+        { quizAccountId: '', input: simpleResult('b-3') }, // bad: no tenant
+      ]);
+      assert.deepEqual(
+        outcomes.map((o) => (o.ok ? o.inserted : 'bad')),
+        [true, true, 'bad', false, false, true, 'bad'],
+      );
+      const bad = outcomes[2];
+      assert.ok(!bad.ok && bad.error.extensions?.code === 'BAD_USER_INPUT' && /resultId/.test(bad.error.message));
+
+      const mine = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId }, orderBy: { resultId: 'asc' } });
+      assert.deepEqual(mine.map((d) => [d.resultId, d.quizId]), [['b-0', 'quiz-old'], ['b-1', 'quiz-first'], ['b-2', 'quiz-1']], 'the first payload wins');
+      assert.ok(mine.every((d) => d.accountId === s.accountId && d.lastError === null && d.status === 'PENDING'));
+      const theirs = await tdb.db.delivery.findMany({ where: { quizAccountId: other } });
+      assert.equal(theirs.length, 1);
+      assert.equal(theirs[0].accountId, null);
+      assert.equal(theirs[0].lastError, NO_ACCOUNT_ERROR);
+      assert.equal(theirs[0].quizId, 'quiz-other');
+      assert.equal((outcomes[1] as { deliveryId?: string }).deliveryId, theirs[0].id);
+
+      const newIds = [outcomes[0], outcomes[1], outcomes[5]].map((o) => (o as { deliveryId?: string }).deliveryId);
+      const until = Date.now() + 10_000;
+      while (events.events.filter((e) => newIds.includes(e.deliveryId)).length < 3) {
+        assert.ok(Date.now() < until, 'delivery.updated for each new Delivery');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      const batchEvents = events.events.filter((e) => e.type === 'delivery.updated' && (e.quizAccountId === other || newIds.includes(e.deliveryId) || e.quizAccountId === s.quizAccountId));
+      assert.equal(batchEvents.length, 3, 'no event for a duplicate');
+      const theirsEvent = batchEvents.find((e) => e.quizAccountId === other);
+      assert.deepEqual(theirsEvent, { type: 'delivery.updated', quizAccountId: other, deliveryId: theirs[0].id, quizId: 'quiz-other', status: 'PENDING' });
+
+      // Again: all duplicates, nothing written, nothing published.
+      const again = await acceptResults(services, [{ quizAccountId: s.quizAccountId, input: simpleResult('b-2') }, { quizAccountId: other, input: simpleResult('b-1') }]);
+      assert.deepEqual(again, [{ ok: true, inserted: false }, { ok: true, inserted: false }]);
+      assert.deepEqual(await acceptResults(services, []), []);
+    } finally {
+      await events.stop();
+    }
+  });
+
+  test('the quiz.results consumer takes a batch with a bad result in: the good ones delivered, only the bad one parked', async () => {
+    const s = await setup();
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    const parkedBefore = (services.queue as { deadLetters?: () => unknown[] }).deadLetters?.().length ?? 0;
+    const worker = await startDeliveryWorker(services, { pollMs: 50, backoffMs: 20, reconcileDelayMs: 0, amoClient: { backoffMs: 20 } });
+    try {
+      await services.queue.publishBatch(TOPICS.quizResults, [
+        ...['w-1', 'w-2', 'w-1'].map((id) => ({ key: s.quizAccountId, value: { ...simpleResult(id), quizAccountId: s.quizAccountId } })),
+        { key: s.quizAccountId, value: { quizAccountId: s.quizAccountId, quizId: 'quiz-1', answers: [] } },
+        { key: s.quizAccountId, value: { ...simpleResult('w-3'), quizAccountId: s.quizAccountId } },
+      ]);
+      const until = Date.now() + 30_000;
+      for (;;) {
+        const delivered = await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId, status: 'DELIVERED' } });
+        if (delivered === 3) break;
+        assert.ok(Date.now() < until, `delivered in time (${delivered})`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (services.queue.kind === 'memory') {
+        const until2 = Date.now() + 30_000;
+        while (((services.queue as unknown as { deadLetters(): unknown[] }).deadLetters().length ?? 0) < parkedBefore + 1) {
+          assert.ok(Date.now() < until2, 'the bad result parked');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    } finally {
+      await worker.stop();
+    }
+    assert.equal(await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId } }), 3);
+    assert.equal(sim.leads(s.amoId).length, 3);
   });
 });
 

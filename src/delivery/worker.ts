@@ -85,7 +85,7 @@ import { MAX_BATCH_NOTES, type AmoBatchNoteInput } from '../amo/api.ts';
 import { abortableSleep } from '../amo/rate-limit.ts';
 import type { AmoNoteCreated } from '../amo/types.ts';
 import { DELIVERY_GROUP } from '../workers/groups.ts';
-import { acceptResult } from './accept.ts';
+import { acceptResults } from './accept.ts';
 import { nudgeDeliveryWorkers, onDeliveryNudge, publishDeliveryUpdated } from './events.ts';
 import type { QuizResult } from './input.ts';
 import { countAmoCalls } from '../http/metrics.ts';
@@ -878,7 +878,7 @@ async function deliveryPass(rt: DeliveryRuntime): Promise<{ claimed: number; ful
 }
 
 /**
- * Starts the delivery worker: the `quiz.results` consumer (→ `acceptResult`) and the loop that
+ * Starts the delivery worker: the `quiz.results` consumer (→ `acceptResults`, a batch at a time) and the loop that
  * delivers due Deliveries. `stop()` stops consuming, aborts amoCRM calls in flight (a send cut
  * short is reconciled later) and waits for the loop.
  */
@@ -889,22 +889,29 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
 
   let sub: Subscription | null = null;
   if (rt.options.consume) {
-    sub = await services.queue.consume(
+    sub = await services.queue.consumeBatch(
       TOPICS.quizResults,
       rt.options.group,
-      async (message) => {
-        const value = (message.value ?? {}) as Record<string, unknown>;
-        const quizAccountId = typeof value.quizAccountId === 'string' && value.quizAccountId ? value.quizAccountId : message.key;
-        // A bad result throws at once: the queue retries it, then parks it in the dead-letter topic.
+      async (messages) => {
+        const items = messages.map((message) => {
+          const value = (message.value ?? {}) as Record<string, unknown>;
+          const quizAccountId = typeof value.quizAccountId === 'string' && value.quizAccountId ? value.quizAccountId : message.key;
+          return { quizAccountId, input: value as unknown };
+        });
+        // A bad result throws (after the good ones of its batch are in): the queue then handles the
+        // batch one message at a time, so the bad one alone is retried and parked in the
+        // dead-letter topic (the good ones are duplicates by then, nothing changes).
         // Anything else (the database restarting, a full pool) is waited out here, however long:
         // a result parked for a passing outage would be a lost lead.
         for (let attempt = 0; ; attempt++) {
           try {
-            await acceptResult(services, quizAccountId, value);
+            const bad = (await acceptResults(services, items)).find((o) => !o.ok);
+            if (bad) throw bad.error;
             return;
           } catch (err) {
             if (err instanceof AppError || abort.signal.aborted) throw err;
-            services.logger.warn({ err: errMessage(err), quizAccountId, attempt }, 'quiz result not taken in yet; retrying');
+            const quizAccountId = items.length === 1 ? items[0].quizAccountId : undefined;
+            services.logger.warn({ err: errMessage(err), quizAccountId, count: items.length, attempt }, 'quiz results not taken in yet; retrying');
             await abortableSleep(Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)), abort.signal).catch(() => {});
           }
         }
