@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SimState } from './state.ts';
 import type {
   Account,
+  AccountOptions,
   CustomField,
   CustomFieldValue,
   EntityType,
@@ -18,12 +19,14 @@ import type {
   Status,
   StoredCompany,
   StoredContact,
+  StoredCustomer,
   Tag,
   TokenRequestEntry,
   User,
   Webhook,
   WebhookDelivery,
 } from './types.ts';
+import { DEFAULT_ACCOUNT_OPTIONS } from './types.ts';
 import { type FieldSpec, STATUS_LOST, STATUS_WON, generateAccount, makeField, makePipeline, makeStatus, makeTag, makeUser } from './generator.ts';
 import { type AuthorizeParams, type TokenPair, authorize, expireAccessTokens, issueTokens, revoke } from './oauth.ts';
 import { addFault, pendingFaults } from './limits.ts';
@@ -44,7 +47,8 @@ export interface ControlApi {
   listAccounts(): AccountSummary[];
   /** Runs `fn` on the live account (any change is visible to the API at once); returns fn's result. Not over HTTP. */
   mutate<T>(accountId: number, fn: (acc: Account) => T): T;
-  setAccountOptions(accountId: number, patch: { name?: string; subdomain?: string; customersEnabled?: boolean; duplicateControl?: boolean }): Account;
+  /** Name, subdomain and the per-account switches (AccountOptions: admin token, field limits, Unsorted, search, 429 blocking …). */
+  setAccountOptions(accountId: number, patch: { name?: string; subdomain?: string; customersEnabled?: boolean; duplicateControl?: boolean } & Partial<AccountOptions>): Account;
   removeAccount(accountId: number): void;
 
   addUser(accountId: number, user?: Partial<User> & { name?: string }): User;
@@ -59,7 +63,7 @@ export interface ControlApi {
   removeStatus(accountId: number, pipelineId: number, statusId: number): void;
   addField(accountId: number, entity: EntityType, spec: FieldSpec): CustomField;
   /** Rename / recode a field or replace its enums (an enum given by `id` keeps its id). */
-  updateField(accountId: number, entity: EntityType, fieldId: number, patch: { name?: string; code?: string | null; is_api_only?: boolean; enums?: Array<string | { id?: number; value: string; sort?: number }> }): CustomField;
+  updateField(accountId: number, entity: EntityType, fieldId: number, patch: { name?: string; code?: string | null; is_api_only?: boolean; required_statuses?: Array<{ status_id: number; pipeline_id: number }>; enums?: Array<string | { id?: number; value: string; sort?: number }> }): CustomField;
   removeField(accountId: number, entity: EntityType, fieldId: number): void;
   addTag(accountId: number, entity: EntityType, name: string, color?: string | null): Tag;
   updateTag(accountId: number, entity: EntityType, tagId: number, patch: { name?: string; color?: string | null }): Tag;
@@ -92,6 +96,8 @@ export interface ControlApi {
   leads(accountId: number): LeadView[];
   contacts(accountId: number): StoredContact[];
   companies(accountId: number): StoredCompany[];
+  /** stored customers with their linked contact/lead/company ids and `raw` as sent */
+  customers(accountId: number): StoredCustomer[];
   notes(accountId: number): Note[];
   webhooks(accountId: number): Webhook[];
 
@@ -139,6 +145,9 @@ export function createControl(state: SimState): ControlApi {
       if (patch.subdomain !== undefined) a.subdomain = patch.subdomain;
       if (patch.customersEnabled !== undefined) a.customersEnabled = patch.customersEnabled;
       if (patch.duplicateControl !== undefined) a.duplicateControl = patch.duplicateControl;
+      for (const k of Object.keys(DEFAULT_ACCOUNT_OPTIONS) as Array<keyof AccountOptions>) {
+        if (patch[k] !== undefined) (a as unknown as Record<string, unknown>)[k] = patch[k];
+      }
       return snapshot(a);
     },
     removeAccount(id) {
@@ -210,6 +219,7 @@ export function createControl(state: SimState): ControlApi {
       if (patch.name !== undefined) f.name = patch.name;
       if (patch.code !== undefined) f.code = patch.code;
       if (patch.is_api_only !== undefined) f.is_api_only = patch.is_api_only;
+      if (patch.required_statuses !== undefined) f.required_statuses = patch.required_statuses.map((r) => ({ status_id: Number(r.status_id), pipeline_id: Number(r.pipeline_id) }));
       if (patch.enums) {
         f.enums = patch.enums.map((e, i) => {
           const v = typeof e === 'string' ? { value: e } : e;
@@ -279,6 +289,7 @@ export function createControl(state: SimState): ControlApi {
     },
     contacts: (id) => snapshot(acc(id).contacts),
     companies: (id) => snapshot(acc(id).companies),
+    customers: (id) => snapshot(acc(id).customers),
     notes: (id) => snapshot(acc(id).notes),
     webhooks: (id) => snapshot(acc(id).webhooks),
 
@@ -305,7 +316,7 @@ const HTTP_METHODS = new Set<keyof ControlApi>([
   'addField', 'updateField', 'removeField', 'addTag', 'updateTag', 'removeTag',
   'authorize', 'issueTokens', 'revoke', 'expireAccessTokens', 'advanceClock', 'tokenRequests', 'refreshCount',
   'injectFault', 'faults', 'clearFaults', 'block', 'unblock', 'isBlocked',
-  'requestLog', 'clearRequestLog', 'maxRequestsInAnySecond', 'leads', 'contacts', 'companies', 'notes', 'webhooks',
+  'requestLog', 'clearRequestLog', 'maxRequestsInAnySecond', 'leads', 'contacts', 'companies', 'customers', 'notes', 'webhooks',
   'sendDisconnectHook', 'changeLeadStatus', 'deleteLead', 'updateContact', 'addNote', 'replayLastWebhook', 'webhookDeliveries', 'reset',
 ]);
 

@@ -2,13 +2,18 @@
 import type { CustomField, EntityType } from './types.ts';
 import { FIELD_TYPES } from './types.ts';
 import { ENUM_TYPES, makeField, makeTag } from './generator.ts';
-import { isRecord } from './http.ts';
+import { isRecord, problemError } from './http.ts';
 import { validationFailed } from './leads.ts';
 import type { ValidationError } from './validate.ts';
 import { type ApiContext, type ApiResult, link, requireArray } from './context.ts';
 import { renderField } from './render.ts';
 
 export function createFields(ctx: ApiContext, entity: EntityType): ApiResult {
+  const { acc } = ctx;
+  // some accounts answer this route with a bare status (e.g. 404 on plans without custom fields)
+  if (acc.customFieldsCreateStatus !== null) throw problemError(acc.customFieldsCreateStatus, 'Custom fields cannot be created in this account');
+  // amoCRM answers a non-admin's attempt with a JSON 403; unlike the limit block it blocks nothing
+  if (!acc.tokenUserIsAdmin) throw problemError(403, 'Access denied: administrator rights are required');
   const list = requireArray(ctx.body);
   const groups: Array<{ request_id: string; errors: ValidationError[] }> = [];
   list.forEach((f, i) => {
@@ -27,6 +32,9 @@ export function createFields(ctx: ApiContext, entity: EntityType): ApiResult {
         if (!isRecord(e) || typeof e.value !== 'string') errors.push({ code: 'FieldMissing', path: `enums.${j}.value`, detail: 'This field is missing.' });
       });
     }
+    if (acc.customFieldLimit !== null && acc.fields[entity].length + i >= acc.customFieldLimit) {
+      errors.push({ code: 'FieldsLimitExceeded', path: '', detail: `The ${entity} entity may have at most ${acc.customFieldLimit} custom fields.` });
+    }
     if (errors.length) groups.push({ request_id: rid, errors });
   });
   if (groups.length) throw validationFailed(groups);
@@ -41,6 +49,7 @@ export function createFields(ctx: ApiContext, entity: EntityType): ApiResult {
       is_required: f.is_required === true,
       enums: Array.isArray(f.enums) ? (f.enums as Array<{ value: string; sort?: number }>) : undefined,
       settings: isRecord(f.settings) ? f.settings : null,
+      required_statuses: Array.isArray(f.required_statuses) ? f.required_statuses.filter(isRecord).map((r) => ({ status_id: Number(r.status_id), pipeline_id: Number(r.pipeline_id) })) : undefined,
     });
     ctx.acc.fields[entity].push(field);
     return { ...(renderField(ctx, field) as object), request_id: f.request_id !== undefined ? String(f.request_id) : undefined };

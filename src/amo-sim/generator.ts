@@ -13,7 +13,7 @@ import type {
   User,
   UserRights,
 } from './types.ts';
-import { ENTITY_TYPES, FIELD_TYPES } from './types.ts';
+import { DEFAULT_ACCOUNT_OPTIONS, ENTITY_TYPES, FIELD_TYPES } from './types.ts';
 
 export const STATUS_WON = 142;
 export const STATUS_LOST = 143;
@@ -98,6 +98,8 @@ export interface FieldSpec {
   /** option values (select, multiselect, radiobutton, category, multitext, smart_address) */
   enums?: Array<string | { value: string; sort?: number }>;
   settings?: Record<string, unknown> | null;
+  /** steps (pipeline, status) where the field must have a value */
+  required_statuses?: Array<{ status_id: number; pipeline_id: number }>;
 }
 
 function translit(s: string): string {
@@ -231,7 +233,7 @@ export function makeField(state: SimState, acc: Account, entity: EntityType, spe
     is_required: spec.is_required ?? false,
     is_api_only: spec.is_api_only ?? false,
     group_id: null,
-    required_statuses: [],
+    required_statuses: (spec.required_statuses ?? []).map((r) => ({ status_id: Number(r.status_id), pipeline_id: Number(r.pipeline_id) })),
     remind: spec.type === 'birthday' ? 'day' : null,
     settings: spec.settings ?? (spec.type === 'monetary' ? { currency: 'RUB' } : null),
     enums,
@@ -301,6 +303,8 @@ export function generateAccount(state: SimState, opts: SeedAccountOptions = {}):
     current_user_id: 0,
     customersEnabled: opts.customersEnabled ?? true,
     duplicateControl: opts.duplicateControl ?? false,
+    ...DEFAULT_ACCOUNT_OPTIONS,
+    ...(opts.options ?? {}),
     users: [],
     pipelines: [],
     fields: state.emptyEntityRecord(() => []),
@@ -308,6 +312,7 @@ export function generateAccount(state: SimState, opts: SeedAccountOptions = {}):
     leads: [],
     contacts: [],
     companies: [],
+    customers: [],
     notes: [],
     webhooks: [],
   };

@@ -102,7 +102,7 @@ export function createAmoSimulator(options: SimulatorOptions = {}): AmoSimulator
       respondBlocked(res);
       return;
     }
-    const faulted = await applyFault(state, accountId, url.pathname + url.search, req, res);
+    const faulted = await applyFault(state, accountId, url.pathname + url.search, req, res, false, () => (via = 'fault'));
     if (faulted !== null) {
       via = 'fault';
       note429(state, accountId, faulted === 429);

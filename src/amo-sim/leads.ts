@@ -1,6 +1,7 @@
 /** POST /api/v4/leads/complex: validation (whole request rejected on any error), duplicate control, storage. */
 import type { SimState } from './state.ts';
-import type { Account, CustomField, CustomFieldValue, LeadMetadata, StoredContact, StoredLead, Tag } from './types.ts';
+import type { Account, CustomFieldValue, LeadMetadata, StoredContact, StoredLead, Tag } from './types.ts';
+import { findDuplicate, mergeValues } from './duplicates.ts';
 import { makeTag } from './generator.ts';
 import { HttpError, isRecord, problem, problemError } from './http.ts';
 import { type ValidationError, validateCustomFieldsValues } from './validate.ts';
@@ -54,6 +55,24 @@ function checkInt(v: unknown, path: string, errors: ValidationError[]): boolean 
   return true;
 }
 
+/** responsible_user_id: a user of the account, and an active one unless the account allows otherwise. */
+export function checkResponsible(acc: Account, v: unknown, path: string, errors: ValidationError[]): void {
+  if (!checkInt(v, path, errors)) return;
+  const user = acc.users.find((u) => u.id === v);
+  if (!user) errors.push({ code: 'NotSupportedChoice', path, detail: 'The value you selected is not a valid choice.' });
+  else if (!user.rights.is_active && acc.rejectInactiveResponsible) errors.push({ code: 'NotSupportedChoice', path, detail: 'User is inactive' });
+}
+
+/** Fields required in the lead's step (`required_statuses`) must come with a value. */
+function checkRequiredFields(acc: Account, target: Target, cfv: unknown, errors: ValidationError[]): void {
+  const status = acc.pipelines.find((p) => p.id === target.pipelineId)?.statuses.find((s) => s.id === target.statusId);
+  for (const f of acc.fields.leads) {
+    if (!f.required_statuses.some((r) => r.pipeline_id === target.pipelineId && r.status_id === target.statusId)) continue;
+    const given = Array.isArray(cfv) && cfv.some((e) => isRecord(e) && (e.field_id === f.id || (f.code !== null && e.field_code === f.code)) && Array.isArray(e.values) && e.values.length > 0);
+    if (!given) errors.push({ code: 'FieldMissing', path: 'custom_fields_values', detail: `Field "${f.name}" (#${f.id}) is required in status "${status?.name ?? target.statusId}"` });
+  }
+}
+
 function checkEmbeddedEntity(
   acc: Account,
   kind: 'contacts' | 'companies',
@@ -83,9 +102,7 @@ function checkEmbeddedEntity(
   for (const k of ['name', 'first_name', 'last_name']) {
     if (e[k] !== undefined && typeof e[k] !== 'string') errors.push({ code: 'InvalidType', path: `${prefix}.0.${k}`, detail: 'This value should be of type string.' });
   }
-  if (checkInt(e.responsible_user_id, `${prefix}.0.responsible_user_id`, errors) && !acc.users.some((u) => u.id === e.responsible_user_id)) {
-    errors.push({ code: 'NotSupportedChoice', path: `${prefix}.0.responsible_user_id`, detail: 'The value you selected is not a valid choice.' });
-  }
+  checkResponsible(acc, e.responsible_user_id, `${prefix}.0.responsible_user_id`, errors);
   validateCustomFieldsValues(acc.fields[kind], e.custom_fields_values, `${prefix}.0.custom_fields_values`, errors);
   if (isRecord(e._embedded)) validateTags(acc, kind, e._embedded.tags, `${prefix}.0._embedded.tags`, errors);
 }
@@ -122,47 +139,6 @@ function resolveTarget(acc: Account, lead: Record<string, unknown>, hasMetadata:
   return { pipelineId: pipeline.id, statusId: first.id };
 }
 
-function normPhone(s: string): string {
-  const d = s.replace(/\D+/g, '');
-  return d.length >= 10 ? d.slice(-10) : d;
-}
-
-function contactKeys(fields: CustomField[], cfv: CustomFieldValue[] | null): { phones: Set<string>; emails: Set<string> } {
-  const phones = new Set<string>();
-  const emails = new Set<string>();
-  for (const entry of cfv ?? []) {
-    const f = fields.find((x) => (entry.field_id !== undefined ? x.id === entry.field_id : x.code === entry.field_code));
-    if (!f) continue;
-    for (const v of entry.values ?? []) {
-      if (typeof v.value !== 'string' || !v.value) continue;
-      if (f.code === 'PHONE') phones.add(normPhone(v.value));
-      if (f.code === 'EMAIL') emails.add(v.value.trim().toLowerCase());
-    }
-  }
-  return { phones, emails };
-}
-
-function findDuplicate(acc: Account, cfv: CustomFieldValue[] | null): StoredContact | undefined {
-  const fields = acc.fields.contacts;
-  const mine = contactKeys(fields, cfv);
-  if (!mine.phones.size && !mine.emails.size) return undefined;
-  return acc.contacts.find((c) => {
-    const theirs = contactKeys(fields, c.custom_fields_values);
-    return [...mine.phones].some((p) => p && theirs.phones.has(p)) || [...mine.emails].some((e) => theirs.emails.has(e));
-  });
-}
-
-function mergeValues(existing: CustomFieldValue[] | null, incoming: CustomFieldValue[] | null): CustomFieldValue[] | null {
-  if (!incoming?.length) return existing;
-  const out = structuredClone(existing ?? []);
-  for (const entry of incoming) {
-    const same = out.find((e) => (entry.field_id !== undefined ? e.field_id === entry.field_id : e.field_code === entry.field_code));
-    if (!same) out.push(structuredClone(entry));
-    else for (const v of entry.values ?? []) if (!same.values.some((x) => x.value === v.value)) same.values.push(structuredClone(v));
-  }
-  return out;
-}
-
 export function createComplexLeads(state: SimState, acc: Account, body: unknown, responsibleDefault: number): ComplexResult[] {
   if (!Array.isArray(body)) throw problemError(400, 'Request body must be an array of leads');
   if (body.length === 0) throw problemError(400, 'Request body must not be empty');
@@ -180,9 +156,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
     }
     if (lead.name !== undefined && typeof lead.name !== 'string') errors.push({ code: 'InvalidType', path: 'name', detail: 'This value should be of type string.' });
     checkInt(lead.price, 'price', errors);
-    if (checkInt(lead.responsible_user_id, 'responsible_user_id', errors) && !acc.users.some((u) => u.id === lead.responsible_user_id)) {
-      errors.push({ code: 'NotSupportedChoice', path: 'responsible_user_id', detail: 'The value you selected is not a valid choice.' });
-    }
+    checkResponsible(acc, lead.responsible_user_id, 'responsible_user_id', errors);
     const emb = lead._embedded === undefined ? {} : lead._embedded;
     if (!isRecord(emb)) errors.push({ code: 'InvalidType', path: '_embedded', detail: 'This value should be of type object.' });
     const e = isRecord(emb) ? emb : {};
@@ -192,8 +166,11 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
       else if (md.category !== undefined && !METADATA_CATEGORIES.includes(String(md.category))) {
         errors.push({ code: 'NotSupportedChoice', path: '_embedded.metadata.category', detail: 'The value you selected is not a valid choice.' });
       }
+      if (!acc.unsortedEnabled) errors.push({ code: 'NotSupportedChoice', path: '_embedded.metadata', detail: 'Unsorted is disabled for this account' });
     }
     const target = resolveTarget(acc, lead, isRecord(md), errors);
+    // amoCRM checks required fields when a lead enters a step; an unsorted lead has not entered one yet
+    if (target && !isRecord(md)) checkRequiredFields(acc, target, lead.custom_fields_values, errors);
     validateCustomFieldsValues(acc.fields.leads, lead.custom_fields_values, 'custom_fields_values', errors);
     validateTags(acc, 'leads', e.tags, '_embedded.tags', errors);
     checkEmbeddedEntity(acc, 'contacts', e.contacts, errors);
@@ -204,6 +181,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
   if (groups.length) throw validationFailed(groups);
 
   const now = state.nowSec();
+  const nowMs = state.now();
   return body.map((lead: Record<string, unknown>, index) => {
     const e = (isRecord(lead._embedded) ? lead._embedded : {}) as Record<string, unknown>;
     const metadata = isRecord(e.metadata) ? (structuredClone(e.metadata) as LeadMetadata) : null;
@@ -222,6 +200,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
           merged = true;
           existing.custom_fields_values = mergeValues(existing.custom_fields_values, cfv);
           existing.updated_at = now;
+          existing.written_ms = nowMs;
         }
         contactId = existing.id;
       } else {
@@ -237,6 +216,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
           tags: resolveTags(state, acc, 'contacts', isRecord(c._embedded) ? c._embedded.tags : undefined),
           created_at: now,
           updated_at: now,
+          written_ms: nowMs,
           raw: structuredClone(c),
         };
         acc.contacts.push(contact);
@@ -255,6 +235,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
           tags: resolveTags(state, acc, 'companies', isRecord(co._embedded) ? co._embedded.tags : undefined),
           created_at: now,
           updated_at: now,
+          written_ms: nowMs,
           raw: structuredClone(co),
         };
         acc.companies.push(company);
@@ -281,6 +262,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
       created_at: now,
       updated_at: now,
       closed_at: target.statusId === 142 || target.statusId === 143 ? now : null,
+      written_ms: nowMs,
       raw: structuredClone(lead),
     };
     acc.leads.push(stored);

@@ -63,7 +63,7 @@ export function respondRateLimited(state: SimState, res: ServerResponse, retryAf
   return 429;
 }
 
-/** Count consecutive 429s; with `blockAfter429s` set, block the account after that many. */
+/** Count consecutive 429s; with `blockAfter429s` set (the account's, else the simulator's), block the account after that many. */
 export function note429(state: SimState, accountId: number, was429: boolean): void {
   if (!was429) {
     state.consecutive429.set(accountId, 0);
@@ -71,7 +71,8 @@ export function note429(state: SimState, accountId: number, was429: boolean): vo
   }
   const n = (state.consecutive429.get(accountId) ?? 0) + 1;
   state.consecutive429.set(accountId, n);
-  if (state.opts.blockAfter429s > 0 && n >= state.opts.blockAfter429s) state.blocked.add(accountId);
+  const limit = state.accounts.get(accountId)?.blockAfter429s ?? state.opts.blockAfter429s;
+  if (limit > 0 && n >= limit) state.blocked.add(accountId);
 }
 
 function takeFault(state: SimState, accountId: number, path: string, explicitOnly: boolean): FaultState | undefined {
@@ -85,9 +86,45 @@ function takeFault(state: SimState, accountId: number, path: string, explicitOnl
   return f;
 }
 
+function send5xx(res: ServerResponse, status: number): void {
+  if (NGINX_5XX[status]) {
+    sendText(res, status, `<html><head><title>${NGINX_5XX[status]}</title></head><body><center><h1>${NGINX_5XX[status]}</h1></center><hr><center>nginx</center></body></html>`);
+  } else if (status >= 500) {
+    sendJson(res, status, problem(status, 'Internal error'), 'application/problem+json');
+  } else {
+    sendEmpty(res, status);
+  }
+}
+
+/**
+ * Lets the handler run to the end, then holds its answer back: `deliver` gets a function that
+ * sends the held answer (or may drop it and answer otherwise). Models "amoCRM stored it, the
+ * client never heard": the gateway timed out, the connection broke, the answer came late.
+ */
+function holdAnswer(res: ServerResponse, deliver: (sendHeld: () => void) => void): void {
+  const writeHead = res.writeHead;
+  const end = res.end;
+  let head: Parameters<ServerResponse['writeHead']> | null = null;
+  res.writeHead = ((...args: Parameters<ServerResponse['writeHead']>) => {
+    head = args;
+    return res;
+  }) as ServerResponse['writeHead'];
+  res.end = ((...args: unknown[]) => {
+    res.writeHead = writeHead;
+    res.end = end;
+    deliver(() => {
+      if (res.destroyed) return;
+      if (head) (writeHead as (...a: unknown[]) => void).apply(res, head);
+      (end as (...a: unknown[]) => void).apply(res, args);
+    });
+    return res;
+  }) as ServerResponse['end'];
+}
+
 /**
  * Applies the next matching fault. Returns the status sent (0 for a reset socket) when the
- * request was answered by the fault, or null when handling should continue (no fault, or 'slow').
+ * request was answered by the fault, or null when handling should continue (no fault, 'slow', or a
+ * fault that acts after processing: 'slowAfter', 'resetAfter', '5xx' with `after`; then `onAfter` is called).
  * `explicitOnly`: only faults with a `path` apply (used on the OAuth token endpoint).
  */
 export async function applyFault(
@@ -97,6 +134,7 @@ export async function applyFault(
   req: IncomingMessage,
   res: ServerResponse,
   explicitOnly = false,
+  onAfter?: () => void,
 ): Promise<number | null> {
   const f = takeFault(state, accountId, path, explicitOnly);
   if (!f) return null;
@@ -113,15 +151,22 @@ export async function applyFault(
     case 'reset':
       req.socket.destroy();
       return 0;
+    case 'slowAfter':
+      onAfter?.();
+      holdAnswer(res, (sendHeld) => void setTimeout(sendHeld, fault.delayMs));
+      return null;
+    case 'resetAfter':
+      onAfter?.();
+      holdAnswer(res, () => req.socket.destroy());
+      return null;
     case '5xx': {
       const status = fault.status ?? 500;
-      if (NGINX_5XX[status]) {
-        sendText(res, status, `<html><head><title>${NGINX_5XX[status]}</title></head><body><center><h1>${NGINX_5XX[status]}</h1></center><hr><center>nginx</center></body></html>`);
-      } else if (status >= 500) {
-        sendJson(res, status, problem(status, 'Internal error'), 'application/problem+json');
-      } else {
-        sendEmpty(res, status);
+      if (fault.after) {
+        onAfter?.();
+        holdAnswer(res, () => send5xx(res, status));
+        return null;
       }
+      send5xx(res, status);
       return status;
     }
   }

@@ -145,6 +145,8 @@ export interface StoredContact {
   tags: Tag[];
   created_at: number;
   updated_at: number;
+  /** simulator clock (epoch ms) of the last write; `query` search sees it `searchDelayMs` later */
+  written_ms?: number;
   /** the contact object exactly as it was received */
   raw: unknown;
 }
@@ -157,6 +159,7 @@ export interface StoredCompany {
   tags: Tag[];
   created_at: number;
   updated_at: number;
+  written_ms?: number;
   raw: unknown;
 }
 
@@ -189,7 +192,28 @@ export interface StoredLead {
   created_at: number;
   updated_at: number;
   closed_at: number | null;
+  written_ms?: number;
   /** the lead object exactly as it was received (POST /api/v4/leads/complex) */
+  raw: unknown;
+}
+
+export interface StoredCustomer {
+  id: number;
+  name: string;
+  next_price: number;
+  next_date: number | null;
+  responsible_user_id: number;
+  custom_fields_values: CustomFieldValue[] | null;
+  tags: Tag[];
+  /** linked entities (POST customers/link) */
+  contact_ids: number[];
+  company_ids: number[];
+  lead_ids: number[];
+  request_id: string | null;
+  created_at: number;
+  updated_at: number;
+  written_ms?: number;
+  /** the customer object exactly as it was received */
   raw: unknown;
 }
 
@@ -212,7 +236,41 @@ export interface Webhook {
   created_by: number;
 }
 
-export interface Account {
+/**
+ * Ways real amoCRM accounts differ, switchable per account (`setAccountOptions`).
+ * The defaults are what the simulator did before these existed.
+ */
+export interface AccountOptions {
+  /** false: the token's user is no admin, so creating custom fields answers 403 (default true) */
+  tokenUserIsAdmin: boolean;
+  /** most custom fields an entity may have; creating past it is a FieldsLimitExceeded validation error (default null = none) */
+  customFieldLimit: number | null;
+  /** POST …/custom_fields answers this status as problem+json (default null = handled normally) */
+  customFieldsCreateStatus: number | null;
+  /** false: no Unsorted (pipelines say is_unsorted_on: false; leads with metadata are rejected) (default true) */
+  unsortedEnabled: boolean;
+  /** a responsible user with rights.is_active false is a validation error (default true) */
+  rejectInactiveResponsible: boolean;
+  /** values of is_api_only fields are found by `query` (default true) */
+  searchIndexesApiOnly: boolean;
+  /** `query` finds an entity only this long after it was written (default 0) */
+  searchDelayMs: number;
+  /** per-account override of the simulator-wide `blockAfter429s` (default null = the simulator's) */
+  blockAfter429s: number | null;
+}
+
+export const DEFAULT_ACCOUNT_OPTIONS: AccountOptions = {
+  tokenUserIsAdmin: true,
+  customFieldLimit: null,
+  customFieldsCreateStatus: null,
+  unsortedEnabled: true,
+  rejectInactiveResponsible: true,
+  searchIndexesApiOnly: true,
+  searchDelayMs: 0,
+  blockAfter429s: null,
+};
+
+export interface Account extends AccountOptions {
   id: number;
   name: string;
   subdomain: string;
@@ -231,6 +289,7 @@ export interface Account {
   leads: StoredLead[];
   contacts: StoredContact[];
   companies: StoredCompany[];
+  customers: StoredCustomer[];
   notes: Note[];
   webhooks: Webhook[];
 }
@@ -248,6 +307,8 @@ export interface SeedAccountOptions {
   tagsPerEntity?: number | Partial<Record<EntityType, number>>;
   customersEnabled?: boolean;
   duplicateControl?: boolean;
+  /** per-account switches (see AccountOptions); also settable later with setAccountOptions */
+  options?: Partial<AccountOptions>;
   /** PRNG seed for the generated data (default: derived from the account id) */
   seed?: number;
 }
@@ -259,8 +320,13 @@ export interface Integration {
 }
 
 export type Fault =
-  | { kind: '5xx'; status?: number; count?: number; path?: string | RegExp }
+  /** `after: true`: the request is processed (a lead is stored), then the 5xx replaces the answer */
+  | { kind: '5xx'; status?: number; count?: number; path?: string | RegExp; after?: boolean }
   | { kind: 'slow'; delayMs: number; count?: number; path?: string | RegExp }
+  /** processed, then the answer waits delayMs */
+  | { kind: 'slowAfter'; delayMs: number; count?: number; path?: string | RegExp }
+  /** processed, then the socket is destroyed without an answer */
+  | { kind: 'resetAfter'; count?: number; path?: string | RegExp }
   | { kind: '429'; count?: number; retryAfterSec?: number; path?: string | RegExp }
   | { kind: 'block'; path?: string | RegExp }
   | { kind: 'reset'; count?: number; path?: string | RegExp };

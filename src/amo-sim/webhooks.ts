@@ -118,6 +118,7 @@ export function changeLeadStatus(state: SimState, accountId: number, leadId: num
   lead.status_id = statusId;
   lead.pipeline_id = pipeline.id;
   lead.updated_at = state.nowSec();
+  lead.written_ms = state.now();
   lead.closed_at = statusId === 142 || statusId === 143 ? lead.updated_at : null;
   const extra = { old_status_id: old.status, old_pipeline_id: old.pipeline };
   return fire(state, acc, [
@@ -154,6 +155,7 @@ export function updateContact(
   if (!c) throw new Error(`amo-sim: unknown contact ${contactId}`);
   Object.assign(c, structuredClone(patch));
   c.updated_at = state.nowSec();
+  c.written_ms = state.now();
   const p = 'contacts[update][0]';
   const pairs: Section = [
     [`${p}[id]`, String(c.id)],
