@@ -1,12 +1,14 @@
 /** amoCRM API v4 routes (the bearer token has already identified the account). */
-import type { Account, StoredLead } from './types.ts';
+import type { StoredLead } from './types.ts';
 import { HttpError, isRecord, problem, problemError } from './http.ts';
 import { createComplexLeads, validationFailed } from './leads.ts';
-import { type ValidationError, textValues } from './validate.ts';
+import type { ValidationError } from './validate.ts';
 import { type ApiContext, type ApiResult, type Handler, entityParam, link, paginate } from './context.ts';
 import { renderAccount, renderCompany, renderContact, renderField, renderLead, renderNote, renderPipeline, renderStatus, renderWebhook } from './render.ts';
 import { createFields, createTags } from './fields.ts';
 import { addNotes, leadOfNote } from './notes.ts';
+import { listEntities } from './search.ts';
+import { createCustomers, getCustomer, linkCustomers, listCustomers } from './customers.ts';
 
 export type { ApiContext, ApiResult } from './context.ts';
 export { DEFAULT_LIMIT, MAX_LIMIT, paginate } from './context.ts';
@@ -22,12 +24,6 @@ export const WEBHOOK_EVENTS = [
   'add_chat_template_review', 'message_received',
 ];
 
-function leadMatches(acc: Account, l: StoredLead, query: string): boolean {
-  const q = query.trim().toLowerCase();
-  if (!q) return true;
-  if (String(l.id) === q) return true;
-  return [l.name, ...textValues(l.custom_fields_values)].some((s) => s.toLowerCase().includes(q));
-}
 
 function lead(ctx: ApiContext, id: string): StoredLead {
   const l = ctx.state.findLead(ctx.acc, Number(id));
@@ -132,11 +128,9 @@ route('POST', '/(leads|contacts|companies|customers)/tags', (ctx, [e]) => create
 
 route('POST', '/leads/complex', (ctx) => ({ status: 200, body: createComplexLeads(ctx.state, ctx.acc, ctx.body, ctx.auth.userId || ctx.acc.current_user_id) }));
 
-route('GET', '/leads', (ctx) => {
-  const query = ctx.url.searchParams.get('query') ?? '';
-  const list = ctx.acc.leads.filter((l) => !l.is_deleted && leadMatches(ctx.acc, l, query));
-  return paginate(ctx, list, 'leads', (l) => renderLead(ctx, l));
-});
+route('GET', '/leads', (ctx) =>
+  listEntities(ctx, { entity: 'leads', key: 'leads', items: ctx.acc.leads.filter((l) => !l.is_deleted), render: (l) => renderLead(ctx, l), pipelineOf: (l) => l.pipeline_id }),
+);
 route('GET', '/leads/(\\d+)', (ctx, [id]) => ({ status: 200, body: renderLead(ctx, lead(ctx, id)) }));
 route('GET', '/leads/(\\d+)/notes', (ctx, [id]) => {
   const l = lead(ctx, id);
@@ -150,11 +144,7 @@ route('POST', '/leads/(\\d+)/notes', (ctx, [id]) => {
 // batch: notes of several leads, each naming its lead in entity_id
 route('POST', '/leads/notes', (ctx) => addNotes(ctx, 'leads', (n) => leadOfNote(ctx, n), '/api/v4/leads/notes'));
 
-route('GET', '/contacts', (ctx) => {
-  const q = (ctx.url.searchParams.get('query') ?? '').trim().toLowerCase();
-  const list = ctx.acc.contacts.filter((c) => !q || [c.name, ...textValues(c.custom_fields_values)].some((s) => s.toLowerCase().includes(q)));
-  return paginate(ctx, list, 'contacts', (c) => renderContact(ctx, c));
-});
+route('GET', '/contacts', (ctx) => listEntities(ctx, { entity: 'contacts', key: 'contacts', items: ctx.acc.contacts, render: (c) => renderContact(ctx, c) }));
 route('GET', '/contacts/(\\d+)', (ctx, [id]) => {
   const c = ctx.acc.contacts.find((x) => x.id === Number(id));
   if (!c) return { status: 204 };
@@ -165,10 +155,12 @@ route('GET', '/companies/(\\d+)', (ctx, [id]) => {
   if (!c) return { status: 204 };
   return { status: 200, body: renderCompany(ctx, c) };
 });
-route('GET', '/customers', (ctx) => {
-  entityParam(ctx, 'customers');
-  return { status: 204 };
-});
+route('GET', '/companies', (ctx) => listEntities(ctx, { entity: 'companies', key: 'companies', items: ctx.acc.companies, render: (c) => renderCompany(ctx, c) }));
+route('GET', '/customers', listCustomers);
+route('POST', '/customers', createCustomers);
+route('GET', '/customers/(\\d+)', (ctx, [id]) => getCustomer(ctx, id));
+route('POST', '/customers/(\\d+)/link', (ctx, [id]) => linkCustomers(ctx, id));
+route('POST', '/customers/link', (ctx) => linkCustomers(ctx));
 
 route('GET', '/webhooks', (ctx) => {
   const dest = ctx.url.searchParams.get('filter[destination]');

@@ -1,6 +1,6 @@
 /** POST /api/v4/leads/complex: validation (whole request rejected on any error), duplicate control, storage. */
 import type { SimState } from './state.ts';
-import type { Account, CustomFieldValue, LeadMetadata, StoredContact, StoredLead, Tag } from './types.ts';
+import type { Account, CustomFieldValue, EntityType, LeadMetadata, StoredContact, StoredLead, Tag } from './types.ts';
 import { findDuplicate, mergeValues } from './duplicates.ts';
 import { makeTag } from './generator.ts';
 import { HttpError, isRecord, problem, problemError } from './http.ts';
@@ -21,7 +21,7 @@ export function validationFailed(groups: Array<{ request_id: string; errors: Val
   return new HttpError(400, problem(400, 'Request validation failed', { 'validation-errors': groups }));
 }
 
-function validateTags(acc: Account, entity: 'leads' | 'contacts' | 'companies', tags: unknown, prefix: string, errors: ValidationError[]): void {
+export function validateTags(acc: Account, entity: EntityType, tags: unknown, prefix: string, errors: ValidationError[]): void {
   if (tags === undefined || tags === null) return;
   if (!Array.isArray(tags)) {
     errors.push({ code: 'InvalidType', path: prefix, detail: 'This value should be of type array.' });
@@ -35,7 +35,7 @@ function validateTags(acc: Account, entity: 'leads' | 'contacts' | 'companies', 
   });
 }
 
-function resolveTags(state: SimState, acc: Account, entity: 'leads' | 'contacts' | 'companies', tags: unknown): Tag[] {
+export function resolveTags(state: SimState, acc: Account, entity: EntityType, tags: unknown): Tag[] {
   if (!Array.isArray(tags)) return [];
   return tags.map((t: Record<string, unknown>) => {
     if (t.id !== undefined) return acc.tags[entity].find((x) => x.id === t.id) as Tag;
@@ -46,7 +46,7 @@ function resolveTags(state: SimState, acc: Account, entity: 'leads' | 'contacts'
   });
 }
 
-function checkInt(v: unknown, path: string, errors: ValidationError[]): boolean {
+export function checkInt(v: unknown, path: string, errors: ValidationError[]): boolean {
   if (v === undefined || v === null) return false;
   if (typeof v !== 'number' || !Number.isInteger(v)) {
     errors.push({ code: 'InvalidType', path, detail: 'This value should be of type int.' });

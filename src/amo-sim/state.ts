@@ -25,7 +25,7 @@ export function prng(seed: number): () => number {
   };
 }
 
-export type IdKind = 'account' | 'user' | 'pipeline' | 'status' | 'field' | 'enum' | 'tag' | 'lead' | 'contact' | 'company' | 'note' | 'webhook' | 'delivery';
+export type IdKind = 'account' | 'user' | 'pipeline' | 'status' | 'field' | 'enum' | 'tag' | 'lead' | 'contact' | 'company' | 'customer' | 'note' | 'webhook' | 'delivery';
 
 /** Where each kind of id starts, so ids look like amoCRM's (ints of the usual magnitude). */
 const ID_BASES: Record<IdKind, number> = {
@@ -39,6 +39,7 @@ const ID_BASES: Record<IdKind, number> = {
   lead: 21_500_000,
   contact: 34_700_000,
   company: 34_100_000,
+  customer: 1_200_000,
   note: 190_300_000,
   webhook: 15_000,
   delivery: 1,
