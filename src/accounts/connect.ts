@@ -1,11 +1,12 @@
 // The account lifecycle: the authorize link, the OAuth callback, disconnect
 // (by the owner or by amoCRM's signed hook).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { amoOrigin, encryptSecret, exchangeCode, isAmoStaleError, AmoError } from '../amo/index.ts';
+import { amoIdOfToken, encryptSecret, exchangeCode, isAmoStaleError, AmoError, type AmoAccountInfo } from '../amo/index.ts';
 import { conflict } from '../errors.ts';
 import type { AmoAccount } from '../generated/prisma/client.ts';
 import { Prisma } from '../db.ts';
 import type { Services } from '../services.ts';
+import { amoSessionClientFor } from '../sync/index.ts';
 import { unsubscribeAccountWebhook } from '../webhooks/index.ts';
 
 /** How long an authorize link stays usable. */
@@ -54,15 +55,6 @@ async function consumeState(services: Services, state: string | null): Promise<s
   return rows[0]?.quiz_account_id ?? null;
 }
 
-interface AmoAccountInfo {
-  id: number;
-  name: string;
-  subdomain: string;
-  country?: string | null;
-  currency?: string | null;
-  drive_url?: string | null;
-}
-
 export async function completeAuthorization(
   services: Services,
   params: URLSearchParams,
@@ -88,13 +80,13 @@ export async function completeAuthorization(
   let tokens;
   let info: AmoAccountInfo;
   try {
-    tokens = await exchangeCode({ config }, referer, code);
-    const res = await fetch(`${amoOrigin(referer, config.amo.allowHttp)}/api/v4/account?with=drive_url`, {
-      headers: { authorization: `Bearer ${tokens.accessToken}` },
-      signal: AbortSignal.timeout(15_000),
-    });
-    if (!res.ok) throw new Error(`GET /api/v4/account answered ${res.status}`);
-    info = (await res.json()) as AmoAccountInfo;
+    // A reconnect: the account's sync and deliveries may be running, so these calls take slots
+    // of its limiter like every other call (amoCRM counts them all against the same 7 per second).
+    const known = await db.amoAccount.findFirst({ where: { quizAccountId, host: referer, deletedAt: null }, select: { amoId: true } });
+    tokens = await exchangeCode({ config }, referer, code, { db, amoId: known?.amoId });
+    const amoId = amoIdOfToken(tokens.accessToken) ?? known?.amoId ?? null;
+    const client = amoSessionClientFor(services, { host: referer, accessToken: tokens.accessToken, amoId }, { timeoutMs: 15_000, maxRetries: 2 });
+    info = await client.getAccount(['drive_url']);
   } catch (err) {
     logger.warn({ err: err instanceof AmoError || isAmoStaleError(err) ? { message: (err as Error).message } : err, referer }, 'amoCRM authorization failed');
     return { ok: false, status: 502, reason: 'amoCRM did not accept the authorization. Try connecting again.' };

@@ -2,7 +2,9 @@
  * The amoCRM API v4 client bound to one gateway account (`AmoAccount.id`). Every amoCRM call of
  * the product goes through `request`: account state checks (stale, blocked, deleted), the bearer
  * token (refreshed single-flight, see tokens.ts), the shared per-account rate limit, retries with
- * backoff, and amoCRM's answers turned into typed errors (errors.ts).
+ * backoff, and amoCRM's answers turned into typed errors (errors.ts, answers.ts). The OAuth
+ * callback's account read, before the account is stored, goes through it too (session.ts), and
+ * token requests take slots of the same limiter (tokens.ts).
  *
  * Retries: 429 (honouring Retry-After, which also pushes back every replica's next slot), 5xx,
  * timeouts and resets are retried up to `maxRetries` times with exponential backoff and full
@@ -20,15 +22,12 @@ import {
   AmoHttpError,
   AmoNetworkError,
   AmoNotConnectedError,
-  AmoNotFoundError,
-  AmoPaymentRequiredError,
   AmoRateLimitedError,
   AmoServerError,
   AmoStaleError,
   AmoUnauthorizedError,
-  AmoValidationError,
-  type AmoValidationIssue,
 } from './errors.ts';
+import { describeNetworkError, isHtml, notSent, parseJson, parseRetryAfter, rejection } from './answers.ts';
 import { amoOrigin } from './host.ts';
 import { abortableSleep, createRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { decryptSecret } from './token-crypto.ts';
@@ -47,7 +46,6 @@ import type {
   AmoPipeline,
   AmoTag,
   AmoUser,
-  AmoValidationErrorGroup,
   AmoWebhook,
   HalPage,
 } from './types.ts';
@@ -56,11 +54,24 @@ export interface AmoClientConfig extends AmoAuthConfig {
   amo: AmoAuthConfig['amo'] & Pick<Config['amo'], 'rateLimitRps'>;
 }
 
+/**
+ * An amoCRM account the gateway has not stored yet (the OAuth callback reads `/api/v4/account`
+ * before the account row exists): the API host, the access token, and the amoCRM account id its
+ * requests are counted under (null when unknown: see `createAmoSessionClient`).
+ */
+export interface AmoSession {
+  host: string;
+  accessToken: string;
+  amoId: number | null;
+}
+
 export interface AmoClientOptions {
   db: Db;
   config: AmoClientConfig;
-  /** the gateway's `AmoAccount.id` */
+  /** the gateway's `AmoAccount.id` ('' for a session client) */
   accountId: string;
+  /** explicit host + token + amoId instead of the stored account (see `AmoSession`) */
+  session?: AmoSession;
   logger?: Logger;
   /** called once when the account turns stale (the caller publishes `token.stale`) */
   onStale?: (accountId: string) => void | Promise<void>;
@@ -103,55 +114,13 @@ export interface PaginateOptions {
 interface AccountState {
   origin: string;
   host: string;
-  amoId: number;
+  amoId: number | null;
   token: StoredAccessToken;
 }
 
 const sleep = abortableSleep;
 
-/** Retry-After: seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** Network failures after which the request certainly never reached amoCRM. */
-function notSent(err: unknown): boolean {
-  const code = (err as { cause?: { code?: string } })?.cause?.code;
-  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT';
-}
-
-function describeNetworkError(err: unknown, timedOut: boolean): string {
-  if (timedOut) return 'timed out';
-  const code = (err as { cause?: { code?: string } })?.cause?.code;
-  return code ? `failed (${code})` : 'failed (network error)';
-}
-
-const isHtml = (contentType: string, text: string) => contentType.includes('text/html') || /^\s*</.test(text);
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function validationIssues(body: unknown): AmoValidationIssue[] {
-  const groups = (body as { 'validation-errors'?: AmoValidationErrorGroup[] } | undefined)?.['validation-errors'];
-  if (!Array.isArray(groups)) return [];
-  const out: AmoValidationIssue[] = [];
-  for (const g of groups) {
-    const requestId = g?.request_id === undefined || g?.request_id === null ? null : String(g.request_id);
-    for (const e of Array.isArray(g?.errors) ? g.errors : []) {
-      out.push({ path: String(e?.path ?? ''), code: String(e?.code ?? ''), detail: String(e?.detail ?? ''), requestId });
-    }
-  }
-  return out;
-}
+export { parseRetryAfter };
 
 export class AmoClient {
   readonly accountId: string;
@@ -166,14 +135,21 @@ export class AmoClient {
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly maxRetryAfterMs: number;
+  private readonly session?: AmoSession;
 
   constructor(options: AmoClientOptions) {
     this.accountId = options.accountId;
+    this.session = options.session;
     this.db = options.db;
     this.config = options.config;
     this.log = options.logger?.child({ amoAccountId: options.accountId });
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
-    this.limiter = options.rateLimiter ?? createRateLimiter(options.db, { rps: options.config.amo.rateLimitRps });
+    this.limiter =
+      options.rateLimiter ??
+      createRateLimiter(options.db, {
+        rps: options.config.amo.rateLimitRps,
+        onLate: (amoId, lateMs) => this.log?.debug({ amoId, lateMs: Math.round(lateMs) }, 'amoCRM request woke late; it takes a new slot'),
+      });
     this.timeoutMs = options.timeoutMs ?? 20_000;
     this.maxRetries = options.maxRetries ?? 4;
     this.backoffMs = options.backoffMs ?? 300;
@@ -186,6 +162,7 @@ export class AmoClient {
       onStale: options.onStale,
       fetch: options.fetch,
       timeoutMs: options.tokenTimeoutMs,
+      rateLimiter: this.limiter,
     };
   }
 
@@ -193,6 +170,11 @@ export class AmoClient {
 
   /** Loads the account and its token; refuses stale, blocked, deleted and unconnected accounts. */
   private async loadState(): Promise<AccountState> {
+    if (this.session) {
+      const { host, accessToken, amoId } = this.session;
+      // never refreshed here (there are no stored tokens): an infinite expiry skips the refresh check
+      return { origin: amoOrigin(host, this.config.amo.allowHttp), host, amoId, token: { accessToken, accessExpiresAt: new Date(8.64e15), version: 0 } };
+    }
     const acc = await this.db.amoAccount.findUnique({
       where: { id: this.accountId },
       select: {
@@ -245,6 +227,15 @@ export class AmoClient {
 
   private async markBlocked(state: AccountState): Promise<void> {
     // the block is amoCRM's, per amoCRM account: every live connection of it stops
+    if (this.session) {
+      if (state.amoId !== null) {
+        await this.db.$executeRaw`
+          UPDATE amo_account SET blocked_at = now(), updated_at = now()
+          WHERE blocked_at IS NULL AND deleted_at IS NULL AND amo_id = ${state.amoId} AND host = ${state.host}`;
+      }
+      this.log?.error({ amoId: state.amoId }, 'amoCRM blocked the account (403 HTML)');
+      return;
+    }
     await this.db.$executeRaw`
       UPDATE amo_account SET blocked_at = now(), updated_at = now()
       WHERE blocked_at IS NULL AND deleted_at IS NULL
@@ -271,8 +262,13 @@ export class AmoClient {
       }
       const url = this.buildUrl(state.origin, path, options.query);
       const logPath = url.pathname;
+      // everything but the send is done before the slot: nothing may delay a send past its slot
+      const headers: Record<string, string> = { authorization: `Bearer ${token.accessToken}`, accept: 'application/json' };
+      if (options.body !== undefined) headers['content-type'] = 'application/json';
+      const payload = options.body !== undefined ? JSON.stringify(options.body) : undefined;
 
-      await this.limiter.acquire(state.amoId, options.signal);
+      // an unknown amoId only in a session client before the account is known (see createAmoSessionClient)
+      if (state.amoId !== null) await this.limiter.acquire(state.amoId, options.signal);
 
       const timeout = AbortSignal.timeout(this.timeoutMs);
       const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
@@ -280,15 +276,7 @@ export class AmoClient {
       let res: Response;
       let text: string;
       try {
-        const headers: Record<string, string> = { authorization: `Bearer ${token.accessToken}`, accept: 'application/json' };
-        if (options.body !== undefined) headers['content-type'] = 'application/json';
-        res = await this.fetchFn(url, {
-          method,
-          headers,
-          body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
-          signal,
-          redirect: 'manual',
-        });
+        res = await this.fetchFn(url, { method, headers, body: payload, signal, redirect: 'manual' });
         text = await res.text();
       } catch (err) {
         if (options.signal?.aborted) throw options.signal.reason;
@@ -318,6 +306,7 @@ export class AmoClient {
       }
 
       if (status === 401) {
+        if (this.session) throw new AmoUnauthorizedError('amoCRM refused the access token', { status, accountId });
         if (!refreshedAfter401) {
           refreshedAfter401 = true;
           await refreshAccessToken(this.tokenCtx, accountId, { knownVersion: token.version });
@@ -335,6 +324,7 @@ export class AmoClient {
           this.log?.warn({ method, path: logPath, retry: retries, waitMs: wait }, 'amoCRM rate limit (429); backing off');
           // every replica waits: the limit is amoCRM's, per account
           try {
+            if (state.amoId === null) throw new Error('no account to penalize');
             await this.limiter.penalize(state.amoId, wait);
           } catch {
             await sleep(wait, options.signal);
@@ -362,21 +352,7 @@ export class AmoClient {
         await this.markBlocked(state);
         throw new AmoBlockedError('amoCRM has blocked this account (API limits); calls are stopped until it is reconnected', { status, accountId });
       }
-      if (status === 402) throw new AmoPaymentRequiredError(`amoCRM: ${detail ?? 'payment required / feature disabled'} (${method} ${logPath})`, { status, accountId });
-      if (status === 404) throw new AmoNotFoundError(`amoCRM: ${detail ?? 'not found'} (${method} ${logPath})`, { status, accountId });
-      if (status === 400 || status === 422) {
-        const issues = validationIssues(body);
-        const listed = issues
-          .slice(0, 5)
-          .map((i) => `${i.path || '(entity)'}: ${i.detail || i.code}${i.code ? ` [${i.code}]` : ''}${i.requestId !== null ? ` (request ${i.requestId})` : ''}`)
-          .join('; ');
-        const more = issues.length > 5 ? `; and ${issues.length - 5} more` : '';
-        const message = issues.length
-          ? `amoCRM rejected ${method} ${logPath}: ${listed}${more}`
-          : `amoCRM rejected ${method} ${logPath}: ${detail ?? `status ${status}`}`;
-        throw new AmoValidationError(message, issues, { status, accountId, detail });
-      }
-      throw new AmoHttpError(`amoCRM answered ${status} to ${method} ${logPath}${detail ? `: ${detail}` : ''}`, { status, accountId });
+      throw rejection(`${method} ${logPath}`, status, body, detail, accountId);
     }
   }
 

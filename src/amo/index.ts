@@ -1,6 +1,7 @@
 /** The amoCRM API v4 client: every amoCRM call of the product goes through here. */
 export { AmoClient, createAmoClient, createAmoClientFactory, parseRetryAfter } from './client.ts';
-export type { AmoClientConfig, AmoClientOptions, PaginateOptions, QueryValue, RequestOptions } from './client.ts';
+export { amoIdOfToken, createAmoSessionClient } from './session.ts';
+export type { AmoClientConfig, AmoClientOptions, AmoSession, PaginateOptions, QueryValue, RequestOptions } from './client.ts';
 export {
   MAX_COMPLEX_LEADS,
   addLeadNotes,
@@ -35,8 +36,8 @@ export {
 } from './errors.ts';
 export type { AmoErrorOptions, AmoValidationIssue } from './errors.ts';
 export { amoOrigin } from './host.ts';
-export { createRateLimiter, reserveSlot, slotSpacingMs } from './rate-limit.ts';
-export type { RateLimiter, RateLimiterOptions } from './rate-limit.ts';
+export { createRateLimiter, reserve, reserveSlot, slotSpacingMs } from './rate-limit.ts';
+export type { RateLimiter, RateLimiterOptions, Reservation } from './rate-limit.ts';
 export { TokenDecryptError, decryptSecret, encryptSecret } from './token-crypto.ts';
 export {
   ACCESS_TOKEN_SKEW_MS,
@@ -58,5 +59,6 @@ export type {
   StoredAccessToken,
   TokenContext,
   TokenPair,
+  TokenSlot,
 } from './tokens.ts';
 export type * from './types.ts';

@@ -26,11 +26,12 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { AmoError, AmoNotConnectedError, AmoStaleError, AmoTokenRefreshError } from './errors.ts';
 import { amoOrigin } from './host.ts';
+import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { decryptSecret, encryptSecret } from './token-crypto.ts';
 
 /** What the token functions need from the settings. `Config` fits. */
 export interface AmoAuthConfig {
-  amo: Pick<Config['amo'], 'clientId' | 'clientSecret' | 'redirectUri' | 'allowHttp'>;
+  amo: Pick<Config['amo'], 'clientId' | 'clientSecret' | 'redirectUri' | 'allowHttp'> & Partial<Pick<Config['amo'], 'rateLimitRps'>>;
   tokenEncryptionKey: Buffer;
 }
 
@@ -46,6 +47,26 @@ export interface TokenContext {
   fetch?: FetchLike;
   /** token endpoint timeout, ms (default 15 000) */
   timeoutMs?: number;
+  /**
+   * The per-amoCRM-account limiter token requests take a slot of (default: one over `db` at
+   * `config.amo.rateLimitRps`, else 7). amoCRM counts requests per account host, and the token
+   * endpoint is on that host, so a refresh is counted like an API call.
+   */
+  rateLimiter?: RateLimiter;
+}
+
+/** What a token endpoint call needs to take a slot of its amoCRM account. */
+export interface TokenSlot {
+  db: Db;
+  rateLimiter?: RateLimiter;
+  /** the amoCRM account id; none: no slot (an account the gateway has never stored) */
+  amoId?: number | null;
+}
+
+async function takeSlot(ctx: { config: AmoAuthConfig }, slot: TokenSlot | undefined): Promise<void> {
+  if (!slot || slot.amoId === undefined || slot.amoId === null) return;
+  const limiter = slot.rateLimiter ?? createRateLimiter(slot.db, { rps: ctx.config.amo.rateLimitRps ?? 7 });
+  await limiter.acquire(slot.amoId);
 }
 
 export interface TokenPair {
@@ -214,11 +235,14 @@ async function classifyGrantError(err: unknown): Promise<GrantFailure> {
 }
 
 /**
- * The authorization-code grant (the OAuth callback). `host` is the redirect's `referer`.
- * Throws `AmoTokenRefreshError` (definitive for a 400/401 answer: a bad, used or expired code).
+ * The authorization-code grant (the OAuth callback). `host` is the redirect's `referer`. With
+ * `slot` (the amoId of an account already stored on that host: a reconnect) the request takes a
+ * slot of that account's limiter. Throws `AmoTokenRefreshError` (definitive for a 400/401
+ * answer: a bad, used or expired code).
  */
-export async function exchangeCode(ctx: Pick<TokenContext, 'config' | 'fetch' | 'timeoutMs'>, host: string, code: string): Promise<TokenPair> {
+export async function exchangeCode(ctx: Pick<TokenContext, 'config' | 'fetch' | 'timeoutMs'>, host: string, code: string, slot?: TokenSlot): Promise<TokenPair> {
   const cfg = tokenConfiguration(ctx, host);
+  await takeSlot(ctx, slot);
   try {
     return toPair(await genericGrantRequest(cfg, 'authorization_code', { code, redirect_uri: ctx.config.amo.redirectUri }));
   } catch (err) {
@@ -277,6 +301,13 @@ async function doRefresh(ctx: TokenContext, accountId: string, options: RefreshO
   const key = ctx.config.tokenEncryptionKey;
   const minValidityMs = options.minValidityMs ?? ACCESS_TOKEN_SKEW_MS;
   const timeoutMs = ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // The slot is taken before the transaction: a second pooled connection taken while the
+  // transaction holds one can deadlock a small pool, and reserving on the transaction's own
+  // connection would hold the account's limiter row until the token request ends. A refresher
+  // that waits for the lock finds the pair refreshed by the holder and sends nothing; only after
+  // a holder's failed refresh does a waiter send later than its slot.
+  const acc = await ctx.db.amoAccount.findUnique({ where: { id: accountId }, select: { amoId: true } });
+  await takeSlot(ctx, { db: ctx.db, rateLimiter: ctx.rateLimiter, amoId: acc?.amoId });
   const outcome = await ctx.db.$transaction(
     async (tx): Promise<Outcome> => {
       // bounded wait for a refresh running elsewhere (it holds the lock for one token request)

@@ -1,6 +1,6 @@
 // One way for every worker to build amoCRM clients: the shared per-account rate limiter over
 // the database, the process logger, and `token.stale` published when an account turns stale.
-import { createAmoClient, type AmoClient, type AmoClientOptions } from '../amo/index.ts';
+import { createAmoClient, createAmoSessionClient, type AmoClient, type AmoClientOptions, type AmoSession } from '../amo/index.ts';
 import { publishEvent } from '../events.ts';
 import { countAmoCalls } from '../http/metrics.ts';
 import type { Services } from '../services.ts';
@@ -34,5 +34,20 @@ export function amoClientFor(services: Services, accountId: string, overrides: A
     fetch: countAmoCalls(services.metrics, overrides.fetch),
     accountId,
     onStale: (id) => publishTokenStale(services, id),
+  });
+}
+
+/**
+ * A client for an amoCRM account not stored yet (the OAuth callback), built like `amoClientFor`:
+ * the same shared per-account limiter (keyed by `session.amoId`), logger and metrics.
+ */
+export function amoSessionClientFor(services: Services, session: AmoSession, overrides: AmoClientOverrides = {}): AmoClient {
+  return createAmoSessionClient({
+    db: services.db,
+    config: services.config,
+    logger: services.logger,
+    ...overrides,
+    fetch: countAmoCalls(services.metrics, overrides.fetch),
+    session,
   });
 }

@@ -1,5 +1,5 @@
 /** The amoCRM catalogue sync: jobs behind the `syncAccount` mutation and the amo.tasks worker. */
-export { amoClientFor, publishTokenStale } from './client.ts';
+export { amoClientFor, amoSessionClientFor, publishTokenStale } from './client.ts';
 export type { AmoClientOverrides } from './client.ts';
 export {
   ALL_SYNC_SCOPES,
