@@ -553,7 +553,8 @@ describe('exactly once across crashes', () => {
     const mid = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(mid.stage, 'SENDING');
     assert.equal(mid.status, 'PENDING');
-    assert.match(mid.lastError ?? '', /timed out/);
+    assert.equal(mid.reason, 'CONFIRMING');
+    assert.match(mid.lastError ?? '', /may have received the lead \(amoCRM did not answer in time/);
     await new Promise((r) => setTimeout(r, 1200)); // amoCRM finishes the request
     await drain(rt, s.quizAccountId);
     const mine = sim.leads(s.amoId).filter((l) => (l.custom_fields_values ?? []).some((v) => v.values.some((x) => x.value === 'slow-1')));
@@ -608,13 +609,15 @@ describe('accounts and amoCRM errors', () => {
     }
   });
 
-  test('a validation error: that lead FAILED with amoCRM\'s reason, the rest of the batch delivered; retryDelivery sends it again', async () => {
+  test('a validation error no repair can fix: that lead FAILED with amoCRM\'s reason, the rest of the batch delivered; retryDelivery sends it again', async () => {
     const s = await setup();
     const acc = sim.account(s.amoId);
-    const doomedTag = acc.tags.leads[3];
-    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-ok', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
-    const badRule = await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-tag', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus, tags: [{ entity: 'LEAD', amoId: doomedTag.id }] });
-    sim.removeTag(s.amoId, 'leads', doomedTag.id); // deleted in amoCRM, the catalogue does not know yet
+    const secondStatus = acc.pipelines[0].statuses.filter((x) => x.type === 0 && x.id !== 142 && x.id !== 143)[1].id;
+    const required = acc.fields.leads.find((f) => f.type === 'text' && !f.code)!;
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-ok', pipelineAmoId: s.pipeline, statusAmoId: secondStatus });
+    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-tag', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    // the first step requires a field the quiz does not fill: without status_id the lead lands there too
+    sim.updateField(s.amoId, 'leads', required.id, { required_statuses: [{ status_id: s.firstStatus, pipeline_id: s.pipeline }] });
     const events = await recordEvents(services.queue);
     try {
       const a = await acceptResult(services, s.quizAccountId, simpleResult('v-1', 'quiz-ok'));
@@ -626,7 +629,8 @@ describe('accounts and amoCRM errors', () => {
       assert.equal(rows.get(c.id)?.status, 'DELIVERED');
       const failed = rows.get(bad.id)!;
       assert.equal(failed.status, 'FAILED');
-      assert.match(failed.lastError ?? '', /amoCRM rejected the lead: _embedded\.tags\.0\.id: .*NotSupportedChoice/);
+      assert.equal(failed.reason, 'AMO_REJECTED');
+      assert.match(failed.lastError ?? '', /amoCRM refused the lead \(custom_fields_values: Field ".*" \(#\d+\) is required in status .*FieldMissing/);
       assert.equal(failed.stage, 'QUEUED');
       assert.equal(sim.leads(s.amoId).length, 2);
 
@@ -635,8 +639,8 @@ describe('accounts and amoCRM errors', () => {
       await assert.rejects(retryDelivery(services, 'someone-else', bad.id), (e: any) => e.extensions?.code === 'NOT_FOUND');
       await assert.rejects(retryDelivery(services, s.quizAccountId, 'not-a-uuid'), (e: any) => e.extensions?.code === 'NOT_FOUND');
 
-      // the rule is fixed, then retried
-      await tdb.db.ruleTag.deleteMany({ where: { ruleId: badRule } });
+      // the account is fixed, then retried
+      sim.updateField(s.amoId, 'leads', required.id, { required_statuses: [] });
       const retried = await retryDelivery(services, s.quizAccountId, bad.id);
       assert.equal(retried.status, 'PENDING');
       assert.equal(retried.attempts, 0);
@@ -755,7 +759,7 @@ describe('notes in batches', () => {
     await runDeliveryPass(rt);
     const mid = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId, status: 'PENDING' } });
     assert.equal(mid.length, 3);
-    assert.ok(mid.every((r) => r.stage === 'LEAD_CREATED' && /timed out/.test(r.lastError ?? '')));
+    assert.ok(mid.every((r) => r.stage === 'LEAD_CREATED' && r.reason === 'ADDING_NOTE' && /note with the answers could not be added yet \(amoCRM did not answer in time/.test(r.lastError ?? '')));
     await new Promise((r) => setTimeout(r, 1200)); // amoCRM finishes the request
     await drain(rt, s.quizAccountId);
     oneNoteEach(s.amoId, 4);

@@ -10,8 +10,9 @@ import type { AmoEvent } from '../events.ts';
 import { TOPICS } from '../queue/index.ts';
 import { nudgeDeliveryWorkers, publishDeliveryUpdated } from './events.ts';
 import { quizResultSchema, toPayloadJson, type QuizResult } from './input.ts';
+import { waitText } from './reasons.ts';
 
-export const NO_ACCOUNT_ERROR = 'no amoCRM account connected';
+export const NO_ACCOUNT_ERROR = waitText('NO_ACCOUNT');
 
 /** Validates a result; a bad one is a BAD_USER_INPUT error naming the offending input. */
 export function parseQuizResult(input: unknown): QuizResult {
@@ -42,8 +43,9 @@ export async function acceptResult(services: Services, quizAccountId: string, in
   const lastError = account ? null : NO_ACCOUNT_ERROR;
 
   const inserted = await db.$queryRaw<{ id: string }[]>`
-    INSERT INTO delivery (quiz_account_id, account_id, quiz_id, result_id, payload, last_error)
-    VALUES (${quizAccountId}, ${accountId}::uuid, ${result.quizId}, ${result.resultId}, ${JSON.stringify(result)}::jsonb, ${lastError})
+    INSERT INTO delivery (quiz_account_id, account_id, quiz_id, result_id, payload, last_error, reason)
+    VALUES (${quizAccountId}, ${accountId}::uuid, ${result.quizId}, ${result.resultId}, ${JSON.stringify(result)}::jsonb, ${lastError},
+      ${account ? 'QUEUED' : 'NO_ACCOUNT'}::"DeliveryReason")
     ON CONFLICT (quiz_account_id, result_id) DO NOTHING
     RETURNING id`;
 
@@ -109,8 +111,9 @@ export async function acceptResults(services: Services, items: { quizAccountId: 
   });
 
   const inserted = await db.$queryRaw<{ id: string; quiz_account_id: string; quiz_id: string; result_id: string; status: Delivery['status'] }[]>`
-    INSERT INTO delivery (quiz_account_id, account_id, quiz_id, result_id, payload, last_error)
-    SELECT r.quiz_account_id, r.account_id, r.quiz_id, r.result_id, r.payload, r.last_error
+    INSERT INTO delivery (quiz_account_id, account_id, quiz_id, result_id, payload, last_error, reason)
+    SELECT r.quiz_account_id, r.account_id, r.quiz_id, r.result_id, r.payload, r.last_error,
+      (CASE WHEN r.account_id IS NULL THEN 'NO_ACCOUNT' ELSE 'QUEUED' END)::"DeliveryReason"
     FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
       AS r(quiz_account_id text, account_id uuid, quiz_id text, result_id text, payload jsonb, last_error text, n int)
     ORDER BY r.n

@@ -134,6 +134,25 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
   });
 
+  new Gauge({
+    name: 'gateway_delivery_oldest_waiting_seconds',
+    help: 'Age of the oldest PENDING delivery, seconds (0 when none waits; all replicas): alert when it grows.',
+    registers: [registry],
+    async collect() {
+      try {
+        const rows = await withTimeout(
+          db.$queryRaw<{ age: number | null }[]>`SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM delivery WHERE status = 'PENDING'`,
+          SCRAPE_TIMEOUT_MS,
+          'oldest waiting delivery',
+        );
+        this.set(Math.max(0, Number(rows[0]?.age ?? 0)));
+      } catch (err) {
+        log.warn({ err }, 'could not read the oldest waiting delivery for /metrics');
+        this.reset();
+      }
+    },
+  });
+
   const syncDuration = new Histogram({
     name: 'gateway_sync_job_duration_seconds',
     help: 'Catalogue sync jobs (started → finished) by final status, as found in the database since this process started (all replicas).',

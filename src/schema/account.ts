@@ -1,8 +1,28 @@
 import { createAuthorizeLink, disconnectAccount } from '../accounts/connect.ts';
 import type { AmoAccount } from '../generated/prisma/client.ts';
+import { deliveryHealth, type DeliveryHealth } from '../delivery/health.ts';
 import { builder } from './builder.ts';
+import { DeliveryReasonEnum, ReconcileModeEnum } from './enums.ts';
 import { loadOncePerEvent } from './per-event.ts';
 import { uuidOrNil } from './tenancy.ts';
+
+const DeliveryReasonCount = builder.objectRef<DeliveryHealth['reasons'][number]>('DeliveryReasonCount').implement({
+  fields: (t) => ({
+    reason: t.field({ type: DeliveryReasonEnum, resolve: (r) => r.reason }),
+    count: t.exposeInt('count'),
+  }),
+});
+
+const DeliveryHealthRef = builder.objectRef<DeliveryHealth>('DeliveryHealth').implement({
+  description: "The state of the tenant's deliveries, so the admin page can warn before an owner misses a lead.",
+  fields: (t) => ({
+    waiting: t.exposeInt('waiting', { description: 'PENDING deliveries.' }),
+    failed: t.exposeInt('failed', { description: 'FAILED deliveries (each can be retried).' }),
+    oldestWaitingAt: t.expose('oldestWaitingAt', { type: 'DateTime', nullable: true, description: 'When the oldest PENDING one came in.' }),
+    mainReason: t.field({ type: DeliveryReasonEnum, nullable: true, description: 'Why most PENDING ones wait.', resolve: (h) => h.mainReason }),
+    reasons: t.field({ type: [DeliveryReasonCount], description: 'PENDING ones by reason, most first.', resolve: (h) => h.reasons }),
+  }),
+});
 
 const AccountRef = builder.prismaNode('AmoAccount', {
   name: 'Account',
@@ -26,6 +46,17 @@ const AccountRef = builder.prismaNode('AmoAccount', {
       resolve: (account) => account.blockedAt != null,
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    reconcileMode: t.field({
+      type: ReconcileModeEnum,
+      description: 'How a lead that may already be in amoCRM is recognised before a resend (RESULT_FIELD until a delivery found otherwise).',
+      resolve: (account) => account.reconcileMode ?? 'RESULT_FIELD',
+    }),
+    reconcileNote: t.exposeString('reconcileNote', { nullable: true, description: 'Why LEAD_CONTENT: what amoCRM answered when the result field was to be created.' }),
+    deliveryHealth: t.field({
+      type: DeliveryHealthRef,
+      description: "The health of this tenant's deliveries (waiting, failed, the oldest, the main reason).",
+      resolve: (account, _args, ctx) => deliveryHealth(ctx.db, account.quizAccountId),
+    }),
     lastSyncAt: t.expose('lastSyncAt', { type: 'DateTime', nullable: true }),
     lastSync: t.prismaField({
       type: 'SyncJob',

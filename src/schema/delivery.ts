@@ -4,11 +4,11 @@ import { retryDelivery } from '../delivery/worker.ts';
 import { leadAtStepWhereById, leadOutcome, leadOutcomeWhere, type LeadOutcome } from '../webhooks/index.ts';
 import { builder } from './builder.ts';
 import { loadOncePerEvent } from './per-event.ts';
-import { DeliveryStatusEnum } from './enums.ts';
+import { DeliveryReasonEnum, DeliveryStatusEnum } from './enums.ts';
 import { localId } from '../ids.ts';
 import { NIL_UUID, uuidOrNil } from './tenancy.ts';
 import type { Context } from '../context.ts';
-import type { DeliveryStatus } from '../generated/prisma/enums.ts';
+import type { DeliveryReason, DeliveryStatus } from '../generated/prisma/enums.ts';
 
 const LeadOutcomeEnum = builder.enumType('LeadOutcome', {
   description: "What became of the lead in amoCRM, as its webhooks tell: won (142), lost (143) or still open.",
@@ -28,7 +28,21 @@ export const DeliveryRef = builder.prismaNode('Delivery', {
     amoLeadId: t.exposeInt('amoLeadId', { nullable: true }),
     amoContactId: t.exposeInt('amoContactId', { nullable: true }),
     amoCompanyId: t.exposeInt('amoCompanyId', { nullable: true }),
-    lastError: t.exposeString('lastError', { nullable: true }),
+    lastError: t.exposeString('lastError', {
+      nullable: true,
+      description: 'Why it is not delivered, in words for the owner (what happened, what to do, when the next try is); null once delivered.',
+    }),
+    reason: t.expose('reason', {
+      type: DeliveryReasonEnum,
+      nullable: true,
+      description: 'Why it is not delivered yet (PENDING) or at all (FAILED); null once delivered.',
+    }),
+    nextAttemptAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a PENDING delivery is tried next (null otherwise).',
+      resolve: (d) => (d.status === 'PENDING' ? d.nextAttemptAt : null),
+    }),
     warnings: t.exposeStringList('warnings', {
       description: 'Answers that did not convert to their amoCRM field and were left out (the lead note lists them too).',
     }),
@@ -58,6 +72,7 @@ export const DeliveryRef = builder.prismaNode('Delivery', {
 interface DeliveriesFilter {
   quizId?: string | number | null;
   status?: DeliveryStatus | null;
+  reason?: DeliveryReason | null;
   stepId?: string | number | null;
   outcome?: LeadOutcome | null;
 }
@@ -67,6 +82,7 @@ async function deliveriesWhere(ctx: Context, args: DeliveriesFilter) {
     quizAccountId: ctx.caller.quizAccountId,
     ...(args.quizId != null ? { quizId: String(args.quizId) } : {}),
     ...(args.status ? { status: args.status } : {}),
+    ...(args.reason ? { reason: args.reason } : {}),
     ...(args.outcome ? leadOutcomeWhere(args.outcome) : {}),
     ...(args.stepId != null ? await leadAtStepWhereById(ctx.db, localId(args.stepId, 'Step') ?? NIL_UUID, ctx.caller.quizAccountId) : {}),
   };
@@ -80,6 +96,7 @@ builder.queryField('deliveries', (t) =>
     args: {
       quizId: t.arg.id(),
       status: t.arg({ type: DeliveryStatusEnum }),
+      reason: t.arg({ type: DeliveryReasonEnum, description: 'Only deliveries waiting or failed for this reason.' }),
       stepId: t.arg.id({ description: "Only deliveries whose lead is now at this step in amoCRM (as its webhooks reported)." }),
       outcome: t.arg({ type: LeadOutcomeEnum, description: 'Only deliveries whose lead was won, lost, or is still open.' }),
     },

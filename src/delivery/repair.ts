@@ -1,0 +1,96 @@
+/**
+ * A lead amoCRM refused is not lost when the refusal names a part the lead can go without. Real
+ * accounts change after our last sync: a field, tag or user deleted, a user deactivated, Unsorted
+ * switched off, a step that requires a field the quiz did not fill. Each such part is taken out
+ * (the answers stay in the note) and the lead is sent again, with a warning saying what changed.
+ * A refusal of anything else, or of a lead already repaired the same way, is final (FAILED).
+ */
+import type { AmoComplexLeadInput, AmoCustomFieldValue, AmoValidationIssue } from '../amo/index.ts';
+
+export interface Repaired {
+  lead: AmoComplexLeadInput;
+  /** one line per part taken out, for the Delivery's warnings and the note */
+  warnings: string[];
+}
+
+type Entity = { custom_fields_values?: AmoCustomFieldValue[]; responsible_user_id?: number; _embedded?: { tags?: unknown[] } };
+
+const why = (i: AmoValidationIssue) => `${i.detail || i.code}${i.code && i.detail ? ` [${i.code}]` : ''}`;
+
+/** Removes the listed indexes of an array (highest first, so the others keep theirs). */
+function dropIndexes<T>(list: T[] | undefined, indexes: number[]): T[] | undefined {
+  if (!list) return list;
+  const out = list.filter((_, k) => !indexes.includes(k));
+  return out.length ? out : undefined;
+}
+
+/**
+ * The lead without the parts `issues` name, or null when one of them is nothing the lead can go
+ * without. `stepAmoId` is the rule's step, used when Unsorted is refused.
+ */
+export function repairLead(sent: AmoComplexLeadInput, issues: AmoValidationIssue[], options: { stepAmoId?: number } = {}): Repaired | null {
+  const lead = structuredClone(sent);
+  const warnings: string[] = [];
+  const fieldDrops = new Map<Entity, number[]>();
+  const tagDrops = new Map<Entity, number[]>();
+  const entityAt = (prefix: string | undefined): Entity | undefined => {
+    if (!prefix) return lead as Entity;
+    const [kind, index] = prefix.split('.');
+    const list = kind === 'contacts' ? lead._embedded?.contacts : lead._embedded?.companies;
+    return list?.[Number(index)] as Entity | undefined;
+  };
+  const word = (prefix: string | undefined) => (!prefix ? 'lead' : prefix.startsWith('contacts') ? 'contact' : 'company');
+
+  for (const issue of issues) {
+    const path = issue.path.replace(/\[(\d+)\]/g, '.$1');
+    const m = /^(?:_embedded\.((?:contacts|companies)\.\d+)\.)?(.*)$/.exec(path);
+    const prefix = m?.[1];
+    const rest = m?.[2] ?? path;
+    const entity = entityAt(prefix);
+    if (!entity) return null;
+    let cf: RegExpExecArray | null;
+    let tag: RegExpExecArray | null;
+    if ((cf = /^custom_fields_values\.(\d+)(\..*)?$/.exec(rest))) {
+      const k = Number(cf[1]);
+      const entry = entity.custom_fields_values?.[k];
+      if (!entry) return null;
+      fieldDrops.set(entity, [...(fieldDrops.get(entity) ?? []), k]);
+      warnings.push(`${word(prefix)} field #${entry.field_id ?? entry.field_code} refused by amoCRM (${why(issue)}): left out, the answer is in the note`);
+    } else if ((tag = /^_embedded\.tags\.(\d+)(\..*)?$/.exec(rest))) {
+      const k = Number(tag[1]);
+      if (!entity._embedded?.tags?.[k]) return null;
+      tagDrops.set(entity, [...(tagDrops.get(entity) ?? []), k]);
+      warnings.push(`${word(prefix)} tag refused by amoCRM (${why(issue)}): not added`);
+    } else if (rest === 'responsible_user_id') {
+      if (entity.responsible_user_id === undefined) return null;
+      // amoCRM then assigns the lead to the integration's own user
+      for (const e of [lead, ...(lead._embedded?.contacts ?? []), ...(lead._embedded?.companies ?? [])]) delete (e as Entity).responsible_user_id;
+      warnings.push(`responsible user #${sent.responsible_user_id} refused by amoCRM (${why(issue)}): amoCRM assigned its default user`);
+    } else if (!prefix && rest === '_embedded.metadata') {
+      if (!lead._embedded?.metadata) return null;
+      delete lead._embedded.metadata;
+      if (options.stepAmoId !== undefined) lead.status_id = options.stepAmoId;
+      warnings.push(`Unsorted refused by amoCRM (${why(issue)}): the lead went straight to the rule's step`);
+    } else if (!prefix && rest === 'pipeline_id') {
+      if (lead.pipeline_id === undefined) return null;
+      delete lead.pipeline_id;
+      delete lead.status_id;
+      if (lead._embedded?.metadata) delete lead._embedded.metadata;
+      warnings.push(`pipeline #${sent.pipeline_id} refused by amoCRM (${why(issue)}): the lead is in the main pipeline's first step; check the quiz's rule`);
+    } else if (!prefix && (rest === 'status_id' || (issue.code === 'FieldMissing' && /^custom_fields_values/.test(rest)))) {
+      // a deleted step, or a step that requires a field the quiz did not fill
+      if (lead.status_id === undefined) return null;
+      delete lead.status_id;
+      warnings.push(`step #${sent.status_id} refused by amoCRM (${why(issue)}): the lead is in the pipeline's first step; check the quiz's rule`);
+    } else {
+      return null;
+    }
+  }
+  for (const [entity, indexes] of fieldDrops) entity.custom_fields_values = dropIndexes(entity.custom_fields_values, indexes);
+  for (const [entity, indexes] of tagDrops) if (entity._embedded) entity._embedded.tags = dropIndexes(entity._embedded.tags, indexes);
+  for (const [entity] of [...fieldDrops, ...tagDrops]) {
+    if (!entity.custom_fields_values) delete entity.custom_fields_values;
+    if (entity._embedded && !entity._embedded.tags) delete entity._embedded.tags;
+  }
+  return warnings.length ? { lead, warnings } : null;
+}
