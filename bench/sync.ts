@@ -1,11 +1,16 @@
 // Scenario 2, the catalogue sync of a large account: 500 users, 50 pipelines × 30 statuses,
 // 1,000 fields and 10,000 tags per entity at the simulator, which allows 7 requests/s. The
 // bound is (amoCRM requests the sync made, counted in the simulator's log) ÷ 7 per second.
-// Runs twice: a first sync (every row inserted) and a re-sync of unchanged data.
+// Runs twice: a first sync (every row inserted) and a re-sync of unchanged data. The sync uses
+// the product's limiter with a counter of late wake-ups (requests that took a new slot), and an
+// over-limit window, if any, is printed request by request.
 //
 //   BENCH_SYNC_TAGS / BENCH_SYNC_FIELDS / BENCH_SYNC_USERS  override the account's size
+//   BENCH_SYNC_STALL_MS  blocks the event loop that long every 2.9 s (a GC pause, a descheduled
+//                        process): the case that made 8 requests in one second before late
+//                        wake-ups took a new slot
 import { createAmoSimulator } from '../src/amo-sim/index.ts';
-import { slotSpacingMs } from '../src/amo/rate-limit.ts';
+import { createRateLimiter, slotSpacingMs } from '../src/amo/rate-limit.ts';
 import { createDb } from '../src/db.ts';
 import { requestSync, runSyncJob } from '../src/sync/index.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from '../test/helpers/amo.ts';
@@ -21,6 +26,14 @@ const size = {
   tagsPerEntity: Number(process.env.BENCH_SYNC_TAGS ?? 10_000),
 };
 
+const stallMs = Number(process.env.BENCH_SYNC_STALL_MS ?? 0);
+if (stallMs > 0) {
+  setInterval(() => {
+    const end = Date.now() + stallMs;
+    while (Date.now() < end);
+  }, 2900).unref();
+}
+
 const sim = createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri: TEST_AMO_REDIRECT, rateLimitRps: RPS });
 await sim.start();
 const bdb = await benchDatabase();
@@ -30,6 +43,18 @@ let sqlMs = 0;
 const db = createDb(bdb.url, { onQuery: () => sqlCount++ });
 (db as unknown as { $on(e: 'query', cb: (e: { duration: number }) => void): void }).$on('query', (e) => (sqlMs += Number(e.duration)));
 const services = await deliveryServices(db);
+// the product's limiter, counting the requests that woke late and took a new slot
+let lateWakeups = 0;
+const rateLimiter = createRateLimiter(db, { rps: RPS, onLate: () => lateWakeups++ });
+
+/** The first 8 requests within one second (none when the limit held): what they were and how far apart. */
+function worstWindow(log: Array<{ at: number; method: string; path: string; status: number }>) {
+  for (let i = 0; i + RPS < log.length; i++) {
+    if (log[i + RPS].at - log[i].at >= 1000) continue;
+    return log.slice(i, i + RPS + 1).map((r, k, w) => `+${k ? r.at - w[k - 1].at : 0}ms ${r.status} ${r.method} ${r.path}`);
+  }
+  return [];
+}
 try {
   const t0 = Date.now();
   const conn = await connectSimAccount(db, sim, testAmoConfig(), { seed: size });
@@ -48,10 +73,11 @@ try {
     sim.clearRequestLog(conn.amoId);
     sqlCount = 0;
     sqlMs = 0;
+    lateWakeups = 0;
     const cpu0 = process.cpuUsage();
     const started = Date.now();
     const job = await requestSync(services, conn.accountId);
-    const done = await runSyncJob(services, job.id);
+    const done = await runSyncJob(services, job.id, { client: { rateLimiter } });
     const wallMs = Date.now() - started;
     if (done?.status !== 'SUCCEEDED') throw new Error(`sync ${done?.status}: ${done?.error}`);
     const log = sim.requestLog(conn.amoId).filter((r) => r.path.startsWith('/api/v4/'));
@@ -71,6 +97,8 @@ try {
       amoRequestsByPath: byKind,
       status429: log.filter((r) => r.status === 429).length,
       maxRequestsInAnySecond: sim.maxRequestsInAnySecond(conn.amoId),
+      overLimitWindow: worstWindow(sim.requestLog(conn.amoId)),
+      lateWakeups,
       wallSeconds: round(wallMs / 1000, 2),
       boundSeconds: round(boundMs / 1000, 2),
       wallOverBound: round(wallMs / boundMs, 3),
@@ -86,7 +114,7 @@ try {
     console.log(`  ${label}: ${JSON.stringify(run)}`);
     runs.push(run);
   }
-  report('sync', { rps: RPS, account: size, seeded, runs });
+  report(stallMs > 0 ? 'sync-stalls' : 'sync', { rps: RPS, account: size, stallMsEvery2900: stallMs, seeded, runs });
 } finally {
   await services.queue.close();
   await bdb.drop();
