@@ -38,6 +38,11 @@ const envSchema = z
     AMO_AUTH_URL: z.url().default('https://www.amocrm.ru/oauth'),
     AMO_ALLOW_HTTP: bool.default(false),
     AMO_RATE_LIMIT_RPS: z.coerce.number().positive().max(100).default(7),
+    DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+    DELIVERY_BACKOFF_MS: z.coerce.number().int().min(1).default(5_000),
+    DELIVERY_MAX_BACKOFF_MS: z.coerce.number().int().min(1).default(600_000),
+    DELIVERY_RECONCILE_DELAY_MS: z.coerce.number().int().min(0).default(30_000),
+    DELIVERY_MAX_WAIT_HOURS: z.coerce.number().positive().default(7 * 24),
     TOKEN_ENCRYPTION_KEY: optionalString,
     GRAPHIQL: bool.optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -84,6 +89,8 @@ export interface Config {
     rateLimitRps: number;
   };
   tokenEncryptionKey: Buffer;
+  /** the delivery worker's retry policy (see src/delivery/options.ts) */
+  delivery: { maxAttempts: number; backoffMs: number; maxBackoffMs: number; reconcileDelayMs: number; maxWaitMs: number };
   graphiql: boolean;
   logLevel: string;
 }
@@ -130,6 +137,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       rateLimitRps: env.AMO_RATE_LIMIT_RPS,
     },
     tokenEncryptionKey: key,
+    delivery: {
+      maxAttempts: env.DELIVERY_MAX_ATTEMPTS,
+      backoffMs: env.DELIVERY_BACKOFF_MS,
+      maxBackoffMs: env.DELIVERY_MAX_BACKOFF_MS,
+      reconcileDelayMs: env.DELIVERY_RECONCILE_DELAY_MS,
+      maxWaitMs: Math.round(env.DELIVERY_MAX_WAIT_HOURS * 60 * 60_000),
+    },
     graphiql: env.GRAPHIQL ?? !isProduction,
     logLevel: env.LOG_LEVEL,
   };

@@ -26,13 +26,20 @@ function dropIndexes<T>(list: T[] | undefined, indexes: number[]): T[] | undefin
 
 /**
  * The lead without the parts `issues` name, or null when one of them is nothing the lead can go
- * without. `stepAmoId` is the rule's step, used when Unsorted is refused.
+ * without. `stepAmoId` is the rule's step, used when Unsorted is refused. Several issues may name
+ * the same part (the responsible user of lead and contact): each part is taken out once.
  */
 export function repairLead(sent: AmoComplexLeadInput, issues: AmoValidationIssue[], options: { stepAmoId?: number } = {}): Repaired | null {
   const lead = structuredClone(sent);
   const warnings: string[] = [];
   const fieldDrops = new Map<Entity, number[]>();
   const tagDrops = new Map<Entity, number[]>();
+  const done = new Set<string>();
+  const once = (key: string, warning: string) => {
+    if (done.has(key)) return;
+    done.add(key);
+    warnings.push(warning);
+  };
   const entityAt = (prefix: string | undefined): Entity | undefined => {
     if (!prefix) return lead as Entity;
     const [kind, index] = prefix.split('.');
@@ -54,41 +61,46 @@ export function repairLead(sent: AmoComplexLeadInput, issues: AmoValidationIssue
       const k = Number(cf[1]);
       const entry = entity.custom_fields_values?.[k];
       if (!entry) return null;
-      fieldDrops.set(entity, [...(fieldDrops.get(entity) ?? []), k]);
-      warnings.push(`${word(prefix)} field #${entry.field_id ?? entry.field_code} refused by amoCRM (${why(issue)}): left out, the answer is in the note`);
+      if (!done.has(`f:${prefix}:${k}`)) fieldDrops.set(entity, [...(fieldDrops.get(entity) ?? []), k]);
+      once(`f:${prefix}:${k}`, `${word(prefix)} field #${entry.field_id ?? entry.field_code} refused by amoCRM (${why(issue)}): left out, the answer is in the note`);
     } else if ((tag = /^_embedded\.tags\.(\d+)(\..*)?$/.exec(rest))) {
       const k = Number(tag[1]);
       if (!entity._embedded?.tags?.[k]) return null;
-      tagDrops.set(entity, [...(tagDrops.get(entity) ?? []), k]);
-      warnings.push(`${word(prefix)} tag refused by amoCRM (${why(issue)}): not added`);
+      if (!done.has(`t:${prefix}:${k}`)) tagDrops.set(entity, [...(tagDrops.get(entity) ?? []), k]);
+      once(`t:${prefix}:${k}`, `${word(prefix)} tag refused by amoCRM (${why(issue)}): not added`);
     } else if (rest === 'responsible_user_id') {
       if (entity.responsible_user_id === undefined) return null;
       // amoCRM then assigns the lead to the integration's own user
-      for (const e of [lead, ...(lead._embedded?.contacts ?? []), ...(lead._embedded?.companies ?? [])]) delete (e as Entity).responsible_user_id;
-      warnings.push(`responsible user #${sent.responsible_user_id} refused by amoCRM (${why(issue)}): amoCRM assigned its default user`);
+      once('responsible', `responsible user #${entity.responsible_user_id} refused by amoCRM (${why(issue)}): amoCRM assigned its default user`);
     } else if (!prefix && rest === '_embedded.metadata') {
-      if (!lead._embedded?.metadata) return null;
-      delete lead._embedded.metadata;
-      if (options.stepAmoId !== undefined) lead.status_id = options.stepAmoId;
-      warnings.push(`Unsorted refused by amoCRM (${why(issue)}): the lead went straight to the rule's step`);
+      if (!sent._embedded?.metadata) return null;
+      once('metadata', `Unsorted refused by amoCRM (${why(issue)}): the lead went straight to the rule's step`);
     } else if (!prefix && rest === 'pipeline_id') {
-      if (lead.pipeline_id === undefined) return null;
-      delete lead.pipeline_id;
-      delete lead.status_id;
-      if (lead._embedded?.metadata) delete lead._embedded.metadata;
-      warnings.push(`pipeline #${sent.pipeline_id} refused by amoCRM (${why(issue)}): the lead is in the main pipeline's first step; check the quiz's rule`);
+      if (sent.pipeline_id === undefined) return null;
+      once('pipeline', `pipeline #${sent.pipeline_id} refused by amoCRM (${why(issue)}): the lead is in the main pipeline's first step; check the quiz's rule`);
     } else if (!prefix && (rest === 'status_id' || (issue.code === 'FieldMissing' && /^custom_fields_values/.test(rest)))) {
       // a deleted step, or a step that requires a field the quiz did not fill
-      if (lead.status_id === undefined) return null;
-      delete lead.status_id;
-      warnings.push(`step #${sent.status_id} refused by amoCRM (${why(issue)}): the lead is in the pipeline's first step; check the quiz's rule`);
+      if (sent.status_id === undefined && !sent._embedded?.metadata) return null;
+      if (!done.has('pipeline')) once('status', `step #${sent.status_id ?? options.stepAmoId} refused by amoCRM (${why(issue)}): the lead is in the pipeline's first step; check the quiz's rule`);
     } else {
       return null;
     }
   }
+  const all = [lead as Entity, ...((lead._embedded?.contacts ?? []) as Entity[]), ...((lead._embedded?.companies ?? []) as Entity[])];
+  if (done.has('responsible')) for (const e of all) delete e.responsible_user_id;
+  if (done.has('metadata') && lead._embedded) {
+    delete lead._embedded.metadata;
+    if (options.stepAmoId !== undefined) lead.status_id = options.stepAmoId;
+  }
+  if (done.has('pipeline')) {
+    delete lead.pipeline_id;
+    delete lead.status_id;
+    if (lead._embedded) delete lead._embedded.metadata;
+  }
+  if (done.has('status')) delete lead.status_id;
   for (const [entity, indexes] of fieldDrops) entity.custom_fields_values = dropIndexes(entity.custom_fields_values, indexes);
   for (const [entity, indexes] of tagDrops) if (entity._embedded) entity._embedded.tags = dropIndexes(entity._embedded.tags, indexes);
-  for (const [entity] of [...fieldDrops, ...tagDrops]) {
+  for (const entity of all) {
     if (!entity.custom_fields_values) delete entity.custom_fields_values;
     if (entity._embedded && !entity._embedded.tags) delete entity._embedded.tags;
   }

@@ -78,7 +78,7 @@ async function startEach(services: Services, stops: (() => Promise<void>)[]): Pr
     },
   });
   stops.push(() => tasks.stop());
-  const deliveries = await startDeliveryWorker(services);
+  const deliveries = await startDeliveryWorker(services, { ...services.config.delivery });
   stops.push(() => deliveries.stop());
   stops.push(startTokenRefresher(services));
   stops.push(startWebhookSweeper(services));
