@@ -2,7 +2,7 @@
 // is SIGKILLed at each step of a delivery, or SIGTERMed while amoCRM is answering, then a fresh
 // process is started on the same database: one lead (and one note) each time.
 //
-// Which kill covers which gap of the protocol (src/delivery/worker.ts):
+// Which kill covers which gap of the protocol (docs/delivery.md):
 //   beforeSend        SENDING committed, leads/complex not called: amoCRM has nothing; the next
 //                     process reconciles (finds no lead) and sends.
 //   (in flight)       killed by the test while leads/complex is at amoCRM (a slow answer): amoCRM
@@ -10,8 +10,9 @@
 //                     only when the lease runs out, reconciles and adopts that lead.
 //   afterSend         amoCRM answered leads/complex (the lead exists there), LEAD_CREATED not yet
 //                     committed: "amoCRM created the lead but the database never learned it". The
-//                     row is SENDING without a lead id; the next process must find the lead by
-//                     the result id instead of sending again.
+//                     row is SENDING without a lead id; the next process must find the lead (by
+//                     the result-id field, or by its content where amoCRM refused that field)
+//                     instead of sending again.
 //   afterLeadCreated  LEAD_CREATED + ids committed, no note yet: the next process checks the
 //                     lead's notes, finds none, adds one.
 //   afterNote         the note is posted, DONE not committed: the next process finds the note
@@ -20,7 +21,8 @@
 //                     leaves the row SENDING (maybe processed) for `reconcileDelayMs`, and the
 //                     process exits 0; after a restart the lead amoCRM created is adopted.
 //
-// Every case counts leads/complex calls at the simulator: exactly one, so "one lead" comes from
+// Every case runs in both reconcile modes (RESULT_FIELD, and LEAD_CONTENT for an account whose
+// user may not create fields), and counts leads/complex calls at the simulator: exactly one, so "one lead" comes from
 // reconciliation and not from luck.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -141,22 +143,30 @@ async function waitFor<T>(fn: () => T | Promise<T>, what: () => string, ms = 30_
   }
 }
 
+type Mode = 'RESULT_FIELD' | 'LEAD_CONTENT';
+
 interface Case extends ConnectedAccount {
   tdb: TestDatabase;
   token: string;
   resultId: string;
+  mode: Mode;
 }
 
-/** A database, an amoCRM account (so the counts below are this case's), its catalogue and a rule. */
-async function setupCase(name: string): Promise<Case> {
+/**
+ * A database, an amoCRM account (so the counts below are this case's), its catalogue and a rule.
+ * LEAD_CONTENT: the account's user is no administrator, so amoCRM refuses the result-id field and
+ * the gateway must recognise its lead by content.
+ */
+async function setupCase(name: string, mode: Mode): Promise<Case> {
   const tdb = await createTestDatabase();
   databases.push(tdb);
   const conn = await connectSimAccount(tdb.db, sim, amoConfig, { seed: { pipelines: 1 } });
+  if (mode === 'LEAD_CONTENT') sim.setAccountOptions(conn.amoId, { tokenUserIsAdmin: false });
   const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
   const p = sim.account(conn.amoId).pipelines[0];
   const status = p.statuses.find((s) => s.type === 0 && s.id !== 142 && s.id !== 143)!;
   await createRule(tdb.db, cat, conn.accountId, { quizId: 'quiz-crash', pipelineAmoId: p.id, statusAmoId: status.id });
-  return { ...conn, tdb, token: await tokenFor(conn.quizAccountId), resultId: `${name}-${randomBytes(3).toString('hex')}` };
+  return { ...conn, tdb, mode, token: await tokenFor(conn.quizAccountId), resultId: `${name}-${randomBytes(3).toString('hex')}` };
 }
 
 /** The `submitQuizResult` mutation through the gateway process's HTTP port. */
@@ -184,9 +194,14 @@ async function submit(gw: GatewayProcess, c: Case): Promise<Delivery> {
 
 const row = (c: Case) => c.tdb.db.delivery.findUniqueOrThrow({ where: { quizAccountId_resultId: { quizAccountId: c.quizAccountId, resultId: c.resultId } } });
 
-/** Leads at the simulator whose result-id field holds this case's result id. */
+/**
+ * The case's leads at the simulator: those whose result-id field holds its result id; without
+ * that field (LEAD_CONTENT) every lead of its account (a case sends one result).
+ */
 const leadsOf = (c: Case) =>
-  sim.leads(c.amoId).filter((l) => (l.custom_fields_values ?? []).some((f) => (f.values ?? []).some((v) => String(v.value) === c.resultId)));
+  c.mode === 'LEAD_CONTENT'
+    ? sim.leads(c.amoId)
+    : sim.leads(c.amoId).filter((l) => (l.custom_fields_values ?? []).some((f) => (f.values ?? []).some((v) => String(v.value) === c.resultId)));
 
 const complexCalls = (c: Case) => sim.requestLog(c.amoId).filter((e) => e.method === 'POST' && e.path.startsWith('/api/v4/leads/complex')).length;
 
@@ -210,6 +225,9 @@ async function restartAndCheck(c: Case, why: string): Promise<void> {
     assert.equal(done.stage, 'DONE');
     assert.equal(complexCalls(c), 1, 'leads/complex was called once: the restart reconciled, it did not send again');
     assert.equal(await c.tdb.db.delivery.count({ where: { quizAccountId: c.quizAccountId } }), 1);
+    const account = await c.tdb.db.amoAccount.findUniqueOrThrow({ where: { id: c.accountId } });
+    assert.equal(account.reconcileMode, c.mode, 'reconciled the way the account allows');
+    if (c.mode === 'LEAD_CONTENT') assert.equal(sim.account(c.amoId).fields.leads.some((f) => f.code === 'QUIZ_RESULT_ID'), false, 'no result-id field');
   } finally {
     const exit = await gw.terminate();
     assert.deepEqual(exit, { code: 0, signal: null }, `the restarted process stops cleanly\n${gw.tail()}`);
@@ -253,7 +271,8 @@ after(async () => {
 
 // The cases are independent (a database and an amoCRM account each) and mostly wait (leases,
 // slow answers, process start-up): they run side by side.
-describe('gateway processes killed during a delivery', { concurrency: 3 }, () => {
+for (const mode of ['RESULT_FIELD', 'LEAD_CONTENT'] as const) {
+describe(`gateway processes killed during a delivery (reconciled by ${mode})`, { concurrency: 3 }, () => {
   const points = [
     { point: 'beforeSend', stage: 'SENDING', leads: 0, notes: 0 },
     // amoCRM answered, the commit of LEAD_CREATED never happened
@@ -264,7 +283,7 @@ describe('gateway processes killed during a delivery', { concurrency: 3 }, () =>
 
   for (const p of points) {
     test(`SIGKILL at ${p.point}, then a restart: one lead`, async () => {
-      const c = await setupCase(p.point);
+      const c = await setupCase(p.point, mode);
       const gw = await startGateway(c, { CRASH_AT: p.point, ...CRASH_ENV });
       const d = await submit(gw, c);
       const exit = await gw.waitExit(30_000);
@@ -286,7 +305,7 @@ describe('gateway processes killed during a delivery', { concurrency: 3 }, () =>
   }
 
   test('SIGKILL while leads/complex is in flight (amoCRM finishes the lead afterwards), then a restart: one lead', async () => {
-    const c = await setupCase('inflight');
+    const c = await setupCase('inflight', mode);
     const gw = await startGateway(c, CRASH_ENV);
     sim.injectFault(c.amoId, { kind: 'slow', delayMs: 1_000, count: 1, path: 'leads/complex' });
     await submit(gw, c);
@@ -305,7 +324,7 @@ describe('gateway processes killed during a delivery', { concurrency: 3 }, () =>
   });
 
   test('SIGTERM with leads/complex in flight: exit 0, and after a restart exactly one lead, DELIVERED', async () => {
-    const c = await setupCase('sigterm');
+    const c = await setupCase('sigterm', mode);
     const slowMs = 5_000;
     // the stopping process leaves the row SENDING for this long: longer than amoCRM takes to
     // finish the request it is cut off from, so the restart finds that lead (worker.ts: "the
@@ -330,3 +349,4 @@ describe('gateway processes killed during a delivery', { concurrency: 3 }, () =>
     await restartAndCheck(c, 'SIGTERM in flight');
   });
 });
+}
