@@ -28,6 +28,10 @@ export const DeliveryRef = builder.prismaNode('Delivery', {
     amoLeadId: t.exposeInt('amoLeadId', { nullable: true }),
     amoContactId: t.exposeInt('amoContactId', { nullable: true }),
     amoCompanyId: t.exposeInt('amoCompanyId', { nullable: true }),
+    amoCustomerId: t.exposeInt('amoCustomerId', {
+      nullable: true,
+      description: "The amoCRM customer created from the rule's customer fields and linked to the lead's contact; null when the rule maps none or amoCRM took none (then a warning says why).",
+    }),
     lastError: t.exposeString('lastError', {
       nullable: true,
       description: 'Why it is not delivered, in words for the owner (what happened, what to do, when the next try is); null once delivered.',
