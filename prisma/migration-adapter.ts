@@ -1,6 +1,6 @@
 // The adapter Prisma's CLI (WebAssembly schema engine) migrates through.
 // It works around three bugs of @prisma/adapter-pg 6.19 on this path
-// (see ../shared/notes/prisma-offline.md); the runtime client needs none of this.
+// (see docs/notes/prisma-offline.md); the runtime client needs none of this.
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 

@@ -1,5 +1,5 @@
 // Settings from the environment, validated once at start-up. The names and
-// defaults are the contract's (../shared/contract/README.md).
+// defaults are the contract's (contract/README.md).
 import { z } from 'zod';
 
 const DEV_JWT_SECRET = 'development-only-jwt-secret-change-me';

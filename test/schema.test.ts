@@ -7,7 +7,7 @@ import { schema } from '../src/schema/index.ts';
 import { printedSchema } from '../src/schema/print.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const contractPath = path.resolve(root, '../shared/contract/schema.graphql');
+const contractPath = path.join(root, 'contract/schema.graphql');
 
 test('schema/schema.graphql is the printed Pothos schema (run `npm run schema:print` after a change)', () => {
   const checkedIn = readFileSync(path.join(root, 'schema/schema.graphql'), 'utf8');

@@ -2,7 +2,7 @@
  * Quiz answers (strings) → amoCRM `custom_fields_values` entries, one field at a time.
  *
  * Pure functions, no I/O. The rules are the contract's ("Quiz answers → amoCRM values" in
- * /work/shared/contract/README.md) and the value shapes are amoCRM's (notes/amocrm-api.md).
+ * contract/README.md) and the value shapes are amoCRM's (docs/notes/amocrm-api.md).
  * Nothing here throws on bad input: a value that does not convert comes back as a reason, and
  * the caller leaves it out of the entity and lists it in the lead's note.
  */
