@@ -16,6 +16,8 @@ export interface DeliveryHooks {
   afterSend?(deliveryIds: string[]): void | Promise<void>;
   /** LEAD_CREATED is committed; the note not yet posted */
   afterLeadCreated?(deliveryIds: string[]): void | Promise<void>;
+  /** amoCRM answered POST customers; the customer ids not yet committed */
+  afterCustomer?(deliveryIds: string[]): void | Promise<void>;
   /** the note is posted; DONE not yet committed */
   afterNote?(deliveryId: string): void | Promise<void>;
 }

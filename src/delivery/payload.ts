@@ -13,13 +13,15 @@
  *   WORK); `name` is always the contact's name.
  * - The company is sent when a COMPANY mapping produced a value or the result has a `company`
  *   property; its name is the `company` property, else the lead's name.
- * - Customers: amoCRM's leads/complex cannot create customers, and a separate customers call
- *   would need its own exactly-once protocol. Customer mappings are therefore NOT sent: their
- *   values are listed in the note and each one adds a warning to the Delivery.
+ * - Customers: leads/complex cannot create them, so `buildLead` also returns the customer
+ *   (CUSTOMER mappings and tags) and the worker creates and links it once the lead exists, with
+ *   its own exactly-once steps (customers.ts). The note says the customer's id, or lists the
+ *   customer answers when it was not created (customers off: 402, or refused).
  * - Two sources filling the same single-value field: the first wins, the other is reported.
  * - At most 40 values per entity (amoCRM's limit): the rest are left out with a warning.
- * - `Rule.mergeDuplicates` is not sent: leads/complex has no per-request switch; amoCRM's
- *   duplicate control merges contacts of Unsorted leads (`toUnsorted`) when the account has it on.
+ * - `Rule.mergeDuplicates`: leads/complex has no per-request switch, so the worker looks the
+ *   contact up by phone / email and the company by name before sending, and attaches the lead to
+ *   the oldest one found (duplicates.ts); `buildLead` always builds a new contact and company.
  */
 import type { Db } from '../db.ts';
 import type { AmoCompanyInput, AmoComplexLeadInput, AmoContactInput, AmoCustomFieldValue, AmoLeadMetadata } from '../amo/index.ts';
@@ -86,9 +88,23 @@ export interface Problem {
   reason: string;
 }
 
+/** A customer for `POST /api/v4/customers` (amoCRM's customer fields). */
+export interface CustomerInput {
+  name: string;
+  responsible_user_id?: number;
+  custom_fields_values?: AmoCustomFieldValue[];
+  _embedded?: { tags?: { id: number }[] };
+  request_id?: string;
+}
+
 export interface BuiltLead {
   lead: AmoComplexLeadInput;
+  /** the note without its customer part (customers.ts adds it once the customer's fate is known) */
   note: string;
+  /** the customer to create once the lead exists; null when the rule gives it no value nor tag */
+  customer: CustomerInput | null;
+  /** `field: answer` lines of the customer mappings, for the note when it is not created */
+  customerAnswers: string[];
   /** one line per value left out (also in the note) and per other deviation from the rule */
   warnings: string[];
   problems: Problem[];
@@ -310,13 +326,20 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
     embedded.companies = [company];
   }
 
-  // customers cannot be created by leads/complex: reported, listed in the note
-  const customerValues = values.CUSTOMER.entries;
+  // the customer goes in its own call once the lead exists (customers.ts)
+  const customerValues = values.CUSTOMER.take();
+  const customerTags = tagsOf('CUSTOMER');
   const customerSources = rule.mappings.filter((m) => m.target === 'CUSTOMER');
-  if (customerValues.length) {
-    warnings.push(`customer fields not sent (${customerValues.length}): amoCRM's leads/complex cannot create customers; the answers are in the note`);
-  }
-  if (rule.tags.some((t) => t.entity === 'CUSTOMER')) warnings.push('customer tags not added: amoCRM\'s leads/complex cannot create customers');
+  const customer: CustomerInput | null =
+    customerValues.length || customerTags.length
+      ? {
+          name: contactName?.trim() || leadName,
+          ...(responsible !== undefined ? { responsible_user_id: responsible } : {}),
+          ...(customerValues.length ? { custom_fields_values: customerValues } : {}),
+          ...(customerTags.length ? { _embedded: { tags: customerTags } } : {}),
+          ...(options.requestId !== undefined ? { request_id: options.requestId } : {}),
+        }
+      : null;
 
   if (rule.toUnsorted) {
     const metadata: AmoLeadMetadata = {
@@ -335,25 +358,20 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
   // the values left out first (in order), then the other deviations
   const ordered = [...problems.map(problemLine), ...warnings];
 
-  const note = buildNote(result, {
-    problems,
-    customer: customerSources.length
-      ? customerSources.flatMap((m) => {
-          const src = m.source === 'QUESTION' ? answers.get(m.key)?.values : [props.get(m.key.trim().toLowerCase())?.value ?? ''];
-          const v = (src ?? []).filter((x) => x.trim() !== '');
-          return v.length ? [`${m.field.name}: ${v.join(', ')}`] : [];
-        })
-      : [],
-    now,
+  const customerAnswers = customerSources.flatMap((m) => {
+    const src = m.source === 'QUESTION' ? answers.get(m.key)?.values : [props.get(m.key.trim().toLowerCase())?.value ?? ''];
+    const v = (src ?? []).filter((x) => x.trim() !== '');
+    return v.length ? [`${m.field.name}: ${v.join(', ')}`] : [];
   });
-  return { lead, note, warnings: ordered, problems };
+  const note = buildNote(result, { problems, now });
+  return { lead, note, customer, customerAnswers, warnings: ordered, problems };
 }
 
 /**
  * The note of a lead: the result id, its time, every question (title or id) with its answer, the
- * contact, the UTMs, customer values not sent, and the values that did not convert with why.
+ * contact, the UTMs, and the values that did not convert with why (the customer part: customers.ts).
  */
-export function buildNote(result: QuizResult, extra: { problems: Problem[]; customer?: string[]; now?: Date }): string {
+export function buildNote(result: QuizResult, extra: { problems: Problem[]; now?: Date }): string {
   const lines: string[] = [];
   lines.push(`Quiz ${result.quizId}`);
   lines.push(noteMarker(result.resultId));
@@ -380,11 +398,6 @@ export function buildNote(result: QuizResult, extra: { problems: Problem[]; cust
     lines.push('');
     lines.push('UTM:');
     for (const u of result.utm) lines.push(`${u.key}: ${u.value}`);
-  }
-  if (extra.customer?.length) {
-    lines.push('');
-    lines.push('Customer (not sent: amoCRM cannot create customers with a lead):');
-    lines.push(...extra.customer);
   }
   if (extra.problems.length) {
     lines.push('');

@@ -96,6 +96,16 @@ export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logg
   return { mode: 'RESULT_FIELD', resultFieldId: winner };
 }
 
+/** The list filter of the reconcile read: created from the earliest send to now, widened by the margin. */
+export function windowQuery(sent: Date[], now = new Date()): Record<string, string | number> {
+  const since = Math.min(...sent.map((d) => d.getTime()));
+  return {
+    'filter[created_at][from]': Math.floor((since - WINDOW_MARGIN_MS) / 1000),
+    'filter[created_at][to]': Math.ceil((now.getTime() + WINDOW_MARGIN_MS) / 1000),
+    'order[id]': 'asc',
+  };
+}
+
 /** One Delivery to confirm: what was sent, and since when. */
 export interface ReconcileTarget {
   deliveryId: string;
@@ -109,10 +119,10 @@ export interface ReconcileTarget {
 const valueKey = (v: { value?: unknown; enum_id?: unknown; enum_code?: unknown }) =>
   v.enum_id !== undefined && v.enum_id !== null ? `e${String(v.enum_id)}` : `v${typeof v.value === 'object' ? JSON.stringify(v.value) : String(v.value ?? '')}`;
 
-/** Every value sent is on the lead (amoCRM may add others, e.g. defaults). */
-function carriesValues(sent: AmoCustomFieldValue[], lead: AmoLead): boolean {
+/** Every value sent is on the entity (amoCRM may add others, e.g. defaults); leads and customers alike. */
+export function carriesValues(sent: AmoCustomFieldValue[], entity: { custom_fields_values?: AmoCustomFieldValue[] | null }): boolean {
   const have = new Map<number, Set<string>>();
-  for (const f of lead.custom_fields_values ?? []) have.set(Number(f.field_id), new Set((f.values ?? []).map(valueKey)));
+  for (const f of entity.custom_fields_values ?? []) have.set(Number(f.field_id), new Set((f.values ?? []).map(valueKey)));
   return sent.every((e) => {
     const got = have.get(Number(e.field_id));
     return got !== undefined && e.values.every((v) => got.has(valueKey(v)));
@@ -149,16 +159,9 @@ export async function findSentLeads(
 ): Promise<Map<string, AmoLead>> {
   const found = new Map<string, AmoLead>();
   if (targets.length === 0) return found;
-  const since = Math.min(...targets.map((t) => t.since.getTime()));
-  const until = (options.now ?? new Date()).getTime();
   const leads: AmoLead[] = [];
   for await (const lead of client.paginate<AmoLead>('leads', 'leads', {
-    query: {
-      'filter[created_at][from]': Math.floor((since - WINDOW_MARGIN_MS) / 1000),
-      'filter[created_at][to]': Math.ceil((until + WINDOW_MARGIN_MS) / 1000),
-      'order[id]': 'asc',
-      with: 'contacts',
-    },
+    query: { ...windowQuery(targets.map((t) => t.since), options.now), with: 'contacts' },
     signal: options.signal,
   })) {
     leads.push(lead);
