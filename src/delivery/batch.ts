@@ -19,7 +19,9 @@ import type { QuizResult } from './input.ts';
 import type { Lease } from './lease.ts';
 import { addNotes } from './notes.ts';
 import type { DeliveryRuntime } from './options.ts';
-import { buildLead, loadPayloadContext, type PayloadContext } from './payload.ts';
+import { ensureCustomers } from './customers.ts';
+import { attachDuplicates, attachedWarnings, repairRefused } from './duplicates.ts';
+import { buildLead, loadPayloadContext, type CustomerInput, type PayloadContext } from './payload.ts';
 import { classify, describeError, describeIssues, errMessage, reasonOfError, retryText, waitText, type Outcome } from './reasons.ts';
 import { ensureReconcileSetup, findSentLeads, type ReconcileSetup } from './reconcile.ts';
 import { repairLead } from './repair.ts';
@@ -43,6 +45,11 @@ export interface Item {
   checkNote?: boolean;
   /** how many times amoCRM's refusals were repaired (bounded: a refusal past that is final) */
   repairs?: number;
+  /** the customer to create once the lead exists (built with the lead; customers.ts) */
+  customer?: CustomerInput | null;
+  customerAnswers?: string[];
+  /** the lead as built, before duplicates.ts attached it to an existing contact or company */
+  unmerged?: AmoComplexLeadInput;
 }
 
 export function backoff(rt: DeliveryRuntime, attempts: number, atLeastMs = 0): number {
@@ -94,7 +101,12 @@ export class AccountRun {
    * anything else spends one, and the last allowed attempt ends FAILED with the reason.
    * `delivery.updated` fires when the reason changes.
    */
-  async reschedule(items: Item[], err: unknown, outcome: Outcome, opts: { stage?: DeliveryStage; attemptsSpent: boolean; reason?: DeliveryReason }): Promise<void> {
+  async reschedule(
+    items: Item[],
+    err: unknown,
+    outcome: Outcome,
+    opts: { stage?: DeliveryStage; attemptsSpent: boolean; reason?: DeliveryReason; text?: (detail: string, nextAt: Date) => string },
+  ): Promise<void> {
     const detail = describeError(err);
     for (const item of items) {
       const stage = opts.stage ? { stage: opts.stage } : {};
@@ -113,7 +125,8 @@ export class AccountRun {
       const retryAfter = err instanceof AmoRateLimitedError ? (err.retryAfterMs ?? 0) : 0;
       const delay = outcome === 'maybe' ? Math.max(this.rt.options.reconcileDelayMs, backoff(this.rt, attempts)) : backoff(this.rt, attempts, retryAfter);
       const nextAttemptAt = at(delay);
-      await this.lease.update(item.d.id, { ...stage, reason, lastError: retryText(reason, detail, nextAttemptAt), attempts, nextAttemptAt }, true);
+      const lastError = opts.text ? opts.text(detail, nextAttemptAt) : retryText(reason, detail, nextAttemptAt);
+      await this.lease.update(item.d.id, { ...stage, reason, lastError, attempts, nextAttemptAt }, true);
       if (item.d.reason !== reason) await this.publish(item.d, 'PENDING');
     }
   }
@@ -162,18 +175,19 @@ export class AccountRun {
       }
       try {
         const built = buildLead(item.result, ctx, { requestId: item.d.id, now: item.result.submittedAt ? undefined : item.d.createdAt });
-        ready.push({ ...item, lead: built.lead, note: built.note, warnings: built.warnings });
+        ready.push({ ...item, lead: built.lead, note: built.note, warnings: built.warnings, customer: built.customer, customerAnswers: built.customerAnswers });
       } catch (err) {
         await this.fail(item, `Not delivered: the lead could not be built (${errMessage(err)}).`, 'AMO_REJECTED', 'QUEUED');
       }
     }
 
+    await attachDuplicates(this, ready);
     for (let i = 0; i < ready.length; i += this.rt.options.batchSize) {
       const created = await this.send(ready.slice(i, i + this.rt.options.batchSize));
       toNote.push(...created);
     }
     if (toNote.length && this.rt.options.hooks.afterLeadCreated) await this.rt.options.hooks.afterLeadCreated(toNote.map((i) => i.d.id));
-    await addNotes(this, toNote);
+    await addNotes(this, await ensureCustomers(this, toNote));
   }
 
   /** Deliveries that may be in amoCRM: found ones are adopted (LEAD_CREATED), the rest are sent again. */
@@ -312,11 +326,13 @@ export class AccountRun {
           again.push(item);
           continue;
         }
-        const repaired = (item.repairs ?? 0) >= MAX_REPAIRS || !item.lead ? null : repairLead(item.lead, issues, { stepAmoId: (await this.context(item.d.quizId))?.rule.stepAmoId });
+        const stepAmoId = (await this.context(item.d.quizId))?.rule.stepAmoId;
+        const repaired = (item.repairs ?? 0) >= MAX_REPAIRS ? null : repairRefused(item, issues, (lead, left) => repairLead(lead, left, { stepAmoId }));
         if (repaired) {
           this.log.warn({ deliveryId: item.d.id, changes: repaired.warnings }, 'amoCRM refused part of the lead: sending it without that part');
           const lines = repaired.warnings.map((w) => `- ${w}`).join('\n');
-          again.push({ ...item, lead: repaired.lead, repairs: (item.repairs ?? 0) + 1, warnings: [...(item.warnings ?? []), ...repaired.warnings], note: item.note ? `${item.note}\n\nChanged to fit amoCRM:\n${lines}` : item.note });
+          const kept = attachedWarnings(item.warnings ?? [], repaired.lead);
+          again.push({ ...item, lead: repaired.lead, repairs: (item.repairs ?? 0) + 1, warnings: [...kept, ...repaired.warnings], note: item.note ? `${item.note}\n\nChanged to fit amoCRM:\n${lines}` : item.note });
         } else {
           const why = issues.length ? describeIssues(issues) : (err.detail ?? err.message);
           await this.fail(item, `Not delivered: amoCRM refused the lead (${why}). Fix the quiz's rule or the account, then retry.`, 'AMO_REJECTED', 'QUEUED');
