@@ -261,10 +261,11 @@ describe('the lead amoCRM gets', () => {
     assert.equal(lead.company?.name, 'ООО Вектор');
     assert.deepEqual(lead.tags.map((t) => t.id), [acc.tags.leads[0].id]);
 
-    // warnings: the file field, the UTM that collided, the customer
+    // warnings: the file field, the UTM that collided; the customer is created (delivery-customers.test.ts)
     assert.ok(row.warnings.some((w) => /file/i.test(w) && /cannot be filled/.test(w)), row.warnings.join('\n'));
     assert.ok(row.warnings.some((w) => /UTM utm_campaign/.test(w) && /already filled/.test(w)), row.warnings.join('\n'));
-    assert.ok(row.warnings.some((w) => /customer fields not sent/.test(w)), row.warnings.join('\n'));
+    assert.ok(!row.warnings.some((w) => /customer/.test(w)), row.warnings.join('\n'));
+    assert.ok(row.amoCustomerId, 'the customer is created');
 
     assert.equal(lead.notes.length, 1);
     const note = String(lead.notes[0].params.text);
@@ -275,7 +276,7 @@ describe('the lead amoCRM gets', () => {
     assert.ok(note.includes('2026-11-21T10:00:00.000Z'));
     for (const u of ['utm_source: yandex', 'utm_campaign: autumn', 'utm_nothing: zzz']) assert.ok(note.includes(u), u);
     assert.match(note, /Not transferred to fields:\n- lead field "Файл".*cannot be filled/);
-    assert.match(note, /Customer \(not sent/);
+    assert.ok(note.endsWith(`Customer: amoCRM customer #${row.amoCustomerId}`), note);
   });
 
   test('a value that does not convert: the lead is created without it, warned on the Delivery, listed in the note', async () => {

@@ -128,6 +128,7 @@ export interface RuleSpec {
   statusAmoId: number;
   performerAmoId?: number;
   toUnsorted?: boolean;
+  mergeDuplicates?: boolean;
   mappings?: { target: EntityType; source: 'QUESTION' | 'PROPERTY'; key: string; fieldAmoId: number }[];
   tags?: { entity: EntityType; amoId: number }[];
   utms?: { name: string; fieldAmoId: number }[];
@@ -143,6 +144,7 @@ export async function createRule(db: Db, cat: Catalogue, accountId: string, spec
       stepId: cat.stepId(spec.pipelineAmoId, spec.statusAmoId),
       performerId: spec.performerAmoId !== undefined ? cat.userId(spec.performerAmoId) : null,
       toUnsorted: spec.toUnsorted ?? false,
+      mergeDuplicates: spec.mergeDuplicates ?? false,
       mappings: {
         create: (spec.mappings ?? []).map((m, position) => ({ target: m.target, source: m.source, key: m.key, fieldId: cat.field(m.target, m.fieldAmoId).id, position })),
       },
