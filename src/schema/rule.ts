@@ -83,7 +83,7 @@ export const RuleRef = builder.prismaNode('Rule', {
       description: "Leads go to amoCRM's Unsorted (incoming leads) with the quiz as their form, instead of straight into the step.",
     }),
     mergeDuplicates: t.exposeBoolean('mergeDuplicates', {
-      description: "amoCRM's duplicate control may merge the lead's contact with an existing one (Unsorted only).",
+      description: "The lead is attached to an existing contact with the same phone or email (and an existing company of the same name) instead of a new one.",
     }),
     problems: t.exposeStringList('problems', {
       description: 'What the last check against amoCRM found missing (pipeline, step, user, fields or tags deleted there).',
@@ -161,7 +161,7 @@ const RuleInput = builder.inputType('RuleInput', {
       description: "Send leads to amoCRM's Unsorted (incoming leads) instead of straight into the step. Default false.",
     }),
     mergeDuplicates: t.boolean({
-      description: "Let amoCRM's duplicate control merge the contact with an existing one (Unsorted only). Default false.",
+      description: "Attach the lead to an existing contact with the same phone or email (and company of the same name) instead of creating one. Default false: always a new contact.",
     }),
   }),
 });
