@@ -61,7 +61,10 @@ async function stop(started: Started): Promise<boolean> {
   process.kill(-started.child.pid!, 'SIGTERM');
   await exited;
   // npm itself dies of the signal; the gateway (its grandchild) reports its own clean stop.
-  await until('the gateway to stop', async () => /gateway stopped cleanly/.test(started.output()), 30_000);
+  // what it logged says which shutdown step hung, should one ever do
+  await until('the gateway to stop', async () => /gateway stopped cleanly/.test(started.output()), 30_000).catch((err: Error) => {
+    throw new Error(`${err.message}\n${started.output().slice(-4000)}`);
+  });
   return true;
 }
 
