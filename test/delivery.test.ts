@@ -18,7 +18,7 @@ import {
 import { noteMarker, RESULT_FIELD_CODE } from '../src/delivery/payload.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
-import { copyCatalogue, createRule, deliveryServices, recordEvents, type Catalogue } from './helpers/delivery.ts';
+import { copyCatalogue, createRule, deliveryServices, drainDeliveries, testDeliveryRuntime, recordEvents, type Catalogue } from './helpers/delivery.ts';
 
 const amoConfig = testAmoConfig();
 let sim: AmoSimulator;
@@ -38,29 +38,8 @@ after(async () => {
   await sim?.stop();
 });
 
-function runtime(hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime {
-  return createDeliveryRuntime(services, {
-    backoffMs: 20,
-    maxBackoffMs: 100,
-    reconcileDelayMs: 0,
-    leaseMs: 20_000,
-    amoClient: { backoffMs: 20, maxBackoffMs: 200 },
-    hooks,
-    ...extra,
-  });
-}
-
-/** Runs passes until no Delivery of the quiz account is PENDING (or the time is up). */
-async function drain(rt: DeliveryRuntime, quizAccountId: string, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const n = await runDeliveryPass(rt);
-    const pending = await tdb.db.delivery.count({ where: { quizAccountId, status: 'PENDING' } });
-    if (pending === 0) return;
-    if (Date.now() > until) throw new Error(`still ${pending} PENDING`);
-    if (n === 0) await new Promise((r) => setTimeout(r, 30));
-  }
-}
+const runtime = (hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime => testDeliveryRuntime(services, hooks, extra);
+const drain = (rt: DeliveryRuntime, quizAccountId: string, timeoutMs?: number) => drainDeliveries(rt, tdb.db, quizAccountId, timeoutMs);
 
 const expireLeases = () => tdb.db.$executeRaw`UPDATE delivery SET locked_until = now() - interval '1 second' WHERE locked_until IS NOT NULL`;
 

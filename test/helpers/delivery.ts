@@ -7,6 +7,7 @@ import { createGatewayPubSub } from '../../src/events.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createQueue, TOPICS, type Queue } from '../../src/queue/index.ts';
 import type { Services } from '../../src/services.ts';
+import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../../src/delivery/worker.ts';
 import type { AmoSimulator, CustomField as SimField } from '../../src/amo-sim/index.ts';
 import type { EntityType } from '../../src/generated/prisma/enums.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, testAmoConfig } from './amo.ts';
@@ -156,4 +157,29 @@ export async function createRule(db: Db, cat: Catalogue, accountId: string, spec
     await db.utm.create({ data: { accountId, quizId: spec.quizId, name: u.name, fieldId: cat.field('LEAD', u.fieldAmoId).id } });
   }
   return rule.id;
+}
+
+/** A delivery runtime with test-short backoffs and no reconcile delay (a long lease, so nothing is taken over). */
+export function testDeliveryRuntime(services: Services, hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime {
+  return createDeliveryRuntime(services, {
+    backoffMs: 20,
+    maxBackoffMs: 100,
+    reconcileDelayMs: 0,
+    leaseMs: 20_000,
+    amoClient: { backoffMs: 20, maxBackoffMs: 200 },
+    hooks,
+    ...extra,
+  });
+}
+
+/** Runs passes until no Delivery of the quiz account is PENDING (or the time is up). */
+export async function drainDeliveries(rt: DeliveryRuntime, db: Db, quizAccountId: string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await runDeliveryPass(rt);
+    const pending = await db.delivery.count({ where: { quizAccountId, status: 'PENDING' } });
+    if (pending === 0) return;
+    if (Date.now() > until) throw new Error(`still ${pending} PENDING`);
+    if (n === 0) await new Promise((r) => setTimeout(r, 30));
+  }
 }
