@@ -10,7 +10,7 @@
 //   BENCH_DELIVERY_DEADLINE   seconds a phase may run before it is cut short and reported (200)
 //   BENCH_CPU_PROF=1          the worker writes a CPU profile to bench/prof/
 import { randomBytes } from 'node:crypto';
-import { createAmoSimulator } from '../src/amo-sim/index.ts';
+import { createAmoSimulator } from '@quiz-gateway/amo-sim';
 import { slotSpacingMs } from '../src/amo/rate-limit.ts';
 import { createLogger } from '../src/logger.ts';
 import { createQueue, TOPICS } from '../src/queue/index.ts';

@@ -9,7 +9,7 @@
 //   BENCH_SYNC_STALL_MS  blocks the event loop that long every 2.9 s (a GC pause, a descheduled
 //                        process): the case that made 8 requests in one second before late
 //                        wake-ups took a new slot
-import { createAmoSimulator } from '../src/amo-sim/index.ts';
+import { createAmoSimulator } from '@quiz-gateway/amo-sim';
 import { createRateLimiter, slotSpacingMs } from '../src/amo/rate-limit.ts';
 import { createDb } from '../src/db.ts';
 import { requestSync, runSyncJob } from '../src/sync/index.ts';

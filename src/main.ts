@@ -8,7 +8,7 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from './dev/embedded-db.
 import { migrate } from './dev/migrate.ts';
 import { createDb } from './db.ts';
 import { createLogger } from './logger.ts';
-import { createAmoSimulator, type AmoSimulator } from './amo-sim/index.ts';
+import type { AmoSimulator } from '@quiz-gateway/amo-sim';
 
 let config: Config;
 try {
@@ -35,6 +35,8 @@ if (!config.isProduction || embedded) {
 // Development without a real amoCRM integration: the simulator plays amoCRM.
 let sim: AmoSimulator | undefined;
 if (!config.isProduction && !process.env.AMO_CLIENT_ID && process.env.AMO_SIMULATOR !== 'off') {
+  // Loaded here only: production never imports the simulator's package.
+  const { createAmoSimulator } = await import('@quiz-gateway/amo-sim');
   sim = createAmoSimulator({
     clientId: config.amo.clientId,
     clientSecret: config.amo.clientSecret,

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAmoSimulator, type AmoSimulator } from '../src/amo-sim/index.ts';
+import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
 import { createDb, type Db } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';

@@ -29,7 +29,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { createAmoSimulator, type AmoSimulator } from '../src/amo-sim/index.ts';
+import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
 import type { Delivery } from '../src/generated/prisma/client.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, type ConnectedAccount } from './helpers/amo.ts';

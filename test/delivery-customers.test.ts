@@ -2,7 +2,7 @@
 // existing contact / company), checked against the simulator's stored entities.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } from '../src/amo-sim/index.ts';
+import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } from '@quiz-gateway/amo-sim';
 import type { Services } from '../src/services.ts';
 import { acceptResult } from '../src/delivery/accept.ts';
 import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../src/delivery/worker.ts';

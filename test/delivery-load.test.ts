@@ -3,7 +3,7 @@
 // (POST leads/notes, up to 50 per call), plus what the 429 bursts cost.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAmoSimulator, type AmoSimulator } from '../src/amo-sim/index.ts';
+import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
 import { TOPICS } from '../src/queue/index.ts';
 import type { Services } from '../src/services.ts';
 import { startDeliveryWorker } from '../src/delivery/worker.ts';

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } from '../src/amo-sim/index.ts';
+import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } from '@quiz-gateway/amo-sim';
 import { saveTokens } from '../src/amo/index.ts';
 import { TOPICS } from '../src/queue/index.ts';
 import type { Services } from '../src/services.ts';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { createAmoSimulator, type AmoSimulator } from '../src/amo-sim/index.ts';
+import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
 import type { Config } from '../src/config.ts';
 import { createDb, type Db } from '../src/db.ts';
 import { bridgeEvents, createGatewayPubSub, type AmoEvent } from '../src/events.ts';

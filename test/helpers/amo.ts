@@ -2,7 +2,7 @@
 // AmoToken rows (tokens from `sim.issueTokens`, encrypted as the product stores them).
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../src/db.ts';
-import type { AmoSimulator, SeedAccountOptions } from '../../src/amo-sim/index.ts';
+import type { AmoSimulator, SeedAccountOptions } from '@quiz-gateway/amo-sim';
 import { saveTokens } from '../../src/amo/index.ts';
 import type { AmoClientConfig } from '../../src/amo/index.ts';
 

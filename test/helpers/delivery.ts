@@ -8,7 +8,7 @@ import { createLogger } from '../../src/logger.ts';
 import { createQueue, TOPICS, type Queue } from '../../src/queue/index.ts';
 import type { Services } from '../../src/services.ts';
 import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../../src/delivery/worker.ts';
-import type { AmoSimulator, CustomField as SimField } from '../../src/amo-sim/index.ts';
+import type { AmoSimulator, CustomField as SimField } from '@quiz-gateway/amo-sim';
 import type { EntityType } from '../../src/generated/prisma/enums.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, testAmoConfig } from './amo.ts';
 

@@ -2,7 +2,7 @@
 // account, wait for the sync, write a rule from the synced catalogue, send results (through the
 // quiz.results topic, as the quiz platform does), and read back deliveries and the account.
 import assert from 'node:assert/strict';
-import type { Account as SimAccount } from '../../src/amo-sim/index.ts';
+import type { Account as SimAccount } from '@quiz-gateway/amo-sim';
 import { TOPICS } from '../../src/queue/index.ts';
 import { tokenFor } from './app.ts';
 import { TEST_AMO_CLIENT_ID } from './amo.ts';

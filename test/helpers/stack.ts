@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { createAmoSimulator, type AmoSimulator, type SimulatorOptions } from '../../src/amo-sim/index.ts';
+import { createAmoSimulator, type AmoSimulator, type SimulatorOptions } from '@quiz-gateway/amo-sim';
 import { redactPaths } from '../../src/logger.ts';
 import { startTestApp, type TestApp } from './app.ts';
 import type { TestDatabase } from './db.ts';

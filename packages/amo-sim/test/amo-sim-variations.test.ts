@@ -2,7 +2,7 @@
 // the faults that act after processing, deterministic lead reads, search, duplicates and customers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAmoSimulator, type AmoSimulator, type SeedAccountOptions } from '../src/amo-sim/index.ts';
+import { createAmoSimulator, type AmoSimulator, type SeedAccountOptions } from '../src/index.ts';
 
 let sim: AmoSimulator;
 let base: string;

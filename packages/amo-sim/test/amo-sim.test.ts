@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAmoSimulator, FIELD_TYPES, type AmoSimulator, type SeedAccountOptions } from '../src/amo-sim/index.ts';
+import { createAmoSimulator, FIELD_TYPES, type AmoSimulator, type SeedAccountOptions } from '../src/index.ts';
 
 const CLIENT_ID = 'test-client';
 const CLIENT_SECRET = 'test-secret';
