@@ -4,7 +4,7 @@
 #
 #   TEST_PG_URL      admin URL of the PostgreSQL server  (postgresql://postgres@127.0.0.1:5432/postgres)
 #   SKIP_KAFKA=1     run without a broker (Kafka-only tests skip themselves)
-#   TEST_FILES       run only these files (default: test/*.test.ts)
+#   TEST_FILES       run only these files (default: test/*.test.ts packages/*/test/*.test.ts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 # shellcheck disable=SC2086
-files=${TEST_FILES:-$(ls test/*.test.ts)}
+files=${TEST_FILES:-$(ls test/*.test.ts packages/*/test/*.test.ts)}
 node --import tsx --test --test-concurrency=2 --test-timeout=600000 $files
 
 # The tests that stop and start the broker run alone, after everything else.
