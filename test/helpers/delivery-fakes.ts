@@ -1,0 +1,217 @@
+// Small fakes for the delivery unit tests (test/delivery-units*.test.ts): a database that keeps
+// Delivery rows in memory and fences writes by `locked_until` like PostgreSQL would, a queue that
+// records what is published, and an amoCRM client scripted per test. No PostgreSQL, no simulator.
+import type { Delivery } from '../../src/generated/prisma/client.ts';
+import type { AmoClient, AmoComplexLeadInput } from '../../src/amo/index.ts';
+import { AccountRun, type Item } from '../../src/delivery/batch.ts';
+import { Lease } from '../../src/delivery/lease.ts';
+import { resolveOptions, type DeliveryRuntime, type DeliveryWorkerOptions } from '../../src/delivery/options.ts';
+import type { QuizResult } from '../../src/delivery/input.ts';
+import { createLogger } from '../../src/logger.ts';
+
+export const NOW = Date.UTC(2027, 0, 15, 8, 0, 0);
+export const ACCOUNT = 'acc-1';
+/** the account's result-id lead field */
+export const RESULT_FIELD = 5;
+/** the rule's responsible user (amoCRM may refuse it: a repairable part of the lead) */
+export const PERFORMER = 7;
+
+type Row = Delivery & Record<string, unknown>;
+type Where = { id?: string | { in: string[] }; lockedUntil?: Date | null; status?: string };
+
+export function delivery(id: string, patch: Partial<Delivery> = {}): Delivery {
+  // as stored in Delivery.payload (JSON: no undefined keys)
+  const result = { resultId: `r-${id}`, quizId: 'q1', contact: { name: `Anna ${id}` }, answers: [{ questionId: 'q', title: 'Area', values: ['42'] }] } as QuizResult;
+  return {
+    id,
+    quizAccountId: 'qa-1',
+    accountId: ACCOUNT,
+    quizId: 'q1',
+    resultId: result.resultId,
+    payload: result as never,
+    status: 'PENDING',
+    stage: 'QUEUED',
+    attempts: 0,
+    nextAttemptAt: new Date(NOW),
+    lockedUntil: null,
+    amoLeadId: null,
+    amoContactId: null,
+    amoCompanyId: null,
+    lastError: null,
+    reason: 'QUEUED',
+    firstSentAt: null,
+    sentLead: null,
+    amoCustomerId: null,
+    customerSentAt: null,
+    sentCustomer: null,
+    customerLinkedAt: null,
+    warnings: [],
+    leadPipelineAmoId: null,
+    leadStatusAmoId: null,
+    leadStatusChangedAt: null,
+    createdAt: new Date(NOW - 60_000),
+    updatedAt: new Date(NOW - 60_000),
+    deliveredAt: null,
+    ...patch,
+  };
+}
+
+/** The in-memory database: `rows` is what PostgreSQL would hold, `writes` every fenced update by id. */
+export function fakeDb(initial: Delivery[], leaseUntil: Date) {
+  const rows = new Map<string, Row>(initial.map((d) => [d.id, { ...d, lockedUntil: leaseUntil } as Row]));
+  const writes: { id: string; data: Record<string, unknown> }[] = [];
+  const sending: { id: string; lead: AmoComplexLeadInput; warnings: string[] }[] = [];
+  const releases: string[][] = [];
+  const renewals: string[][] = [];
+  const accountWrites: Record<string, unknown>[] = [];
+  const fenced = (r: Row | undefined, until: Date | null | undefined) => !!r && r.lockedUntil?.getTime() === until?.getTime();
+  const db = {
+    delivery: {
+      async updateMany({ where, data }: { where: Where; data: Record<string, unknown> }) {
+        if (typeof where.id === 'object') {
+          releases.push(where.id.in);
+          let count = 0;
+          for (const id of where.id.in) {
+            const r = rows.get(id);
+            if (fenced(r, where.lockedUntil)) (Object.assign(r!, data), count++);
+          }
+          return { count };
+        }
+        const r = rows.get(where.id as string);
+        if (!fenced(r, where.lockedUntil) || (where.status && r!.status !== where.status)) return { count: 0 };
+        writes.push({ id: where.id as string, data });
+        Object.assign(r!, data);
+        return { count: 1 };
+      },
+      async findMany() {
+        return [];
+      },
+    },
+    /** the SENDING commit of batch.ts (values: warnings, sent lead, id, lease) */
+    async $executeRaw(strings: TemplateStringsArray, ...values: unknown[]) {
+      if (!strings.join('?').includes("stage = 'SENDING'")) throw new Error(`unexpected $executeRaw: ${strings.join('?')}`);
+      const [warnings, lead, id, until] = values as [string[], string, string, string];
+      const r = rows.get(id);
+      if (!r || r.lockedUntil?.toISOString() !== until || r.status !== 'PENDING' || !['QUEUED', 'SENDING'].includes(r.stage)) return 0;
+      sending.push({ id, lead: JSON.parse(lead), warnings });
+      Object.assign(r, { stage: 'SENDING', attempts: r.attempts + 1, warnings, sentLead: JSON.parse(lead), firstSentAt: r.firstSentAt ?? new Date() });
+      return 1;
+    },
+    /** the lease renewal of lease.ts (values: leaseMs, ids, lease); each renewal moves the lease on by 1 s */
+    async $queryRaw(strings: TemplateStringsArray, ...values: unknown[]) {
+      if (!strings.join('?').includes('SET locked_until')) throw new Error(`unexpected $queryRaw: ${strings.join('?')}`);
+      const [leaseMs, ids, until] = values as [number, string[], string];
+      renewals.push(ids);
+      const out: { id: string; locked_until: Date }[] = [];
+      for (const id of ids) {
+        const r = rows.get(id);
+        if (!r || r.lockedUntil?.toISOString() !== until || r.status !== 'PENDING') continue;
+        r.lockedUntil = new Date(Math.max(Date.now() + leaseMs, r.lockedUntil.getTime() + 1000));
+        out.push({ id, locked_until: r.lockedUntil });
+      }
+      return out;
+    },
+    async $transaction(list: Promise<unknown>[]) {
+      return Promise.all(list);
+    },
+    amoAccount: {
+      async findUnique() {
+        return { resultFieldId: RESULT_FIELD, reconcileMode: 'RESULT_FIELD', reconcileCheckedAt: new Date() };
+      },
+      async updateMany({ data }: { data: Record<string, unknown> }) {
+        accountWrites.push(data);
+        return { count: 1 };
+      },
+    },
+    rule: {
+      async findUnique() {
+        return {
+          pipeline: { amoId: 1 },
+          step: { amoId: 10 },
+          performer: { amoId: PERFORMER, deletedAt: null },
+          toUnsorted: false,
+          mergeDuplicates: false,
+          mappings: [],
+          tags: [],
+        };
+      },
+    },
+    utm: { findMany: async () => [] },
+    customField: { findMany: async () => [] },
+  };
+  /** another process took the row (its lease moved on): every fenced write of ours now misses it */
+  const steal = (id: string) => {
+    rows.get(id)!.lockedUntil = new Date(NOW + 999_999);
+  };
+  const row = (id: string) => rows.get(id)!;
+  return { db, rows, row, writes, sending, releases, renewals, accountWrites, steal };
+}
+
+/** What a test scripts of amoCRM; every call is recorded in `calls`. */
+export interface Script {
+  complex?: (body: AmoComplexLeadInput[], call: number) => unknown;
+  notes?: (body: { entity_id: number; request_id: string; params: { text: string } }[], call: number) => unknown;
+  leadNotes?: (leadId: number) => unknown[];
+}
+
+export function fakeClient(script: Script) {
+  const calls: { path: string; body: unknown }[] = [];
+  const n = { complex: 0, notes: 0 };
+  const client = {
+    async request(method: string, path: string, options: { body?: unknown } = {}) {
+      calls.push({ path: `${method} ${path}`, body: options.body });
+      if (path !== 'leads/complex' || !script.complex) throw new Error(`unexpected request ${method} ${path}`);
+      return script.complex(options.body as AmoComplexLeadInput[], n.complex++);
+    },
+    async addNotesBatch(entity: string, body: never[]) {
+      calls.push({ path: `notes ${entity}`, body });
+      if (!script.notes) throw new Error('unexpected addNotesBatch');
+      return script.notes(body, n.notes++);
+    },
+    async listAll(path: string) {
+      calls.push({ path: `GET ${path}`, body: undefined });
+      const m = /^leads\/(\d+)\/notes$/.exec(path);
+      if (!m) throw new Error(`unexpected listAll ${path}`);
+      return script.leadNotes?.(Number(m[1])) ?? [];
+    },
+    async *paginate(path: string) {
+      calls.push({ path: `GET ${path}`, body: undefined });
+      yield* [];
+    },
+    async listCustomFields() {
+      throw new Error('unexpected listCustomFields: the result field is stored');
+    },
+    async createCustomFields() {
+      throw new Error('unexpected createCustomFields');
+    },
+  };
+  return { client: client as unknown as AmoClient, calls };
+}
+
+/** One account's run over `rows` (all leased), with recording fakes. */
+export function world(rows: Delivery[], options: DeliveryWorkerOptions = {}, script: Script = {}, signal?: AbortSignal) {
+  const published: { topic: string; key: string; value: { deliveryId: string; status: string } }[] = [];
+  const rt0 = resolveOptions(options);
+  const until = new Date(NOW + rt0.leaseMs);
+  const f = fakeDb(rows, until);
+  const { client, calls } = fakeClient(script);
+  const rt: DeliveryRuntime = {
+    services: {
+      db: f.db as never,
+      queue: { publish: async (topic: string, key: string, value: never) => void published.push({ topic, key, value }) } as never,
+      logger: createLogger({ level: 'silent' }),
+    } as never,
+    options: rt0,
+    client: () => client,
+    signal,
+  };
+  const lease = new Lease(rt, until, rows.map((d) => d.id), NOW);
+  const run = new AccountRun(rt, ACCOUNT, lease, client);
+  const items = (...ids: string[]): Item[] => ids.map((id) => ({ d: rows.find((d) => d.id === id)!, result: rows.find((d) => d.id === id)!.payload as unknown as QuizResult }));
+  /** `[deliveryId, status]` of every delivery.updated published, in order */
+  const events = () => published.map((p) => [p.value.deliveryId, p.value.status]);
+  return { ...f, rt, lease, run, client, calls, published, events, items };
+}
+
+/** amoCRM's time format in the owner's sentences (no milliseconds). */
+export const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
