@@ -55,7 +55,8 @@ export interface Item {
 export function backoff(rt: DeliveryRuntime, attempts: number, atLeastMs = 0): number {
   const o = rt.options;
   const base = Math.min(o.maxBackoffMs, o.backoffMs * 2 ** Math.max(0, attempts - 1));
-  return Math.max(atLeastMs, Math.round(base * (0.8 + Math.random() * 0.4)));
+  // jitter within the cap: maxBackoffMs is the longest wait, as its name says
+  return Math.max(atLeastMs, Math.min(o.maxBackoffMs, Math.round(base * (0.8 + Math.random() * 0.4))));
 }
 
 const at = (ms: number) => new Date(Date.now() + ms);
@@ -88,8 +89,9 @@ export class AccountRun {
     return p;
   }
 
-  async fail(item: Item, text: string, reason: DeliveryReason, stage?: DeliveryStage): Promise<void> {
-    const data = { status: 'FAILED' as const, reason, lastError: text, ...(stage ? { stage } : {}), ...(item.warnings ? { warnings: item.warnings } : {}) };
+  /** `attempts`: the count to record when this failure spent one the database does not know of yet. */
+  async fail(item: Item, text: string, reason: DeliveryReason, stage?: DeliveryStage, attempts?: number): Promise<void> {
+    const data = { status: 'FAILED' as const, reason, lastError: text, ...(attempts !== undefined ? { attempts } : {}), ...(stage ? { stage } : {}), ...(item.warnings ? { warnings: item.warnings } : {}) };
     if (await this.lease.update(item.d.id, data, true)) {
       this.log.warn({ deliveryId: item.d.id, reason }, 'delivery failed');
       await this.publish(item.d, 'FAILED');
@@ -112,13 +114,14 @@ export class AccountRun {
       const stage = opts.stage ? { stage: opts.stage } : {};
       if (outcome === 'paused') {
         const reason = reasonOfError(err, false) as 'NO_ACCOUNT' | 'RECONNECT_NEEDED' | 'ACCOUNT_BLOCKED';
-        await this.lease.update(item.d.id, { ...stage, reason, lastError: waitText(reason), attempts: item.d.attempts, nextAttemptAt: new Date() }, true);
-        if (item.d.reason !== reason) await this.publish(item.d, 'PENDING');
+        const written = await this.lease.update(item.d.id, { ...stage, reason, lastError: waitText(reason), attempts: item.d.attempts, nextAttemptAt: new Date() }, true);
+        // a row whose lease was lost is another process's to announce
+        if (written && item.d.reason !== reason) await this.publish(item.d, 'PENDING');
         continue;
       }
       const attempts = item.d.attempts + (opts.attemptsSpent ? 1 : 0);
       if (opts.attemptsSpent && attempts >= this.rt.options.maxAttempts) {
-        await this.fail({ ...item, d: { ...item.d, attempts } }, `Not delivered: amoCRM did not take it after ${attempts} attempts (last: ${detail}). Retry it when amoCRM works again.`, 'RETRIES_EXHAUSTED', opts.stage);
+        await this.fail(item, `Not delivered: amoCRM did not take it after ${attempts} attempts (last: ${detail}). Retry it when amoCRM works again.`, 'RETRIES_EXHAUSTED', opts.stage, attempts);
         continue;
       }
       const reason = opts.reason ?? reasonOfError(err, outcome === 'maybe');
@@ -126,8 +129,8 @@ export class AccountRun {
       const delay = outcome === 'maybe' ? Math.max(this.rt.options.reconcileDelayMs, backoff(this.rt, attempts)) : backoff(this.rt, attempts, retryAfter);
       const nextAttemptAt = at(delay);
       const lastError = opts.text ? opts.text(detail, nextAttemptAt) : retryText(reason, detail, nextAttemptAt);
-      await this.lease.update(item.d.id, { ...stage, reason, lastError, attempts, nextAttemptAt }, true);
-      if (item.d.reason !== reason) await this.publish(item.d, 'PENDING');
+      const written = await this.lease.update(item.d.id, { ...stage, reason, lastError, attempts, nextAttemptAt }, true);
+      if (written && item.d.reason !== reason) await this.publish(item.d, 'PENDING');
     }
   }
 
