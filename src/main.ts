@@ -3,11 +3,11 @@
 // Kafka, and the amoCRM simulator beside it.
 import { SignJWT } from 'jose';
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './platform/config.ts';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './dev/embedded-db.ts';
 import { migrate } from './dev/migrate.ts';
-import { createDb } from './db.ts';
-import { createLogger } from './logger.ts';
+import { createDb } from './platform/db.ts';
+import { createLogger } from './platform/logger.ts';
 import type { AmoSimulator } from '@quiz-gateway/amo-sim';
 
 let config: Config;

@@ -1,9 +1,9 @@
 // Issue 3: owners connect, keep and remove their amoCRM account.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decryptSecret } from '../src/amo/index.ts';
-import { disconnectSignature } from '../src/accounts/connect.ts';
-import { amoClientFor } from '../src/sync/index.ts';
+import { decryptSecret } from '../src/platform/amo/index.ts';
+import { disconnectSignature } from '../src/features/accounts/connect.ts';
+import { amoClientFor } from '../src/platform/amo/clients.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { tokenFor } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './helpers/amo.ts';

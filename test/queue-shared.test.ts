@@ -1,14 +1,14 @@
-// Unit tests of what the Kafka and the in-process queue share (src/queue/codec.ts, deliver.ts,
+// Unit tests of what the Kafka and the in-process queue share (src/platform/queue/codec.ts, deliver.ts,
 // base.ts, retry.ts), with small fakes: records are plain objects, commits and dead letters are
 // recorded, backoff and grace waits run on node:test's mock timers.
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
-import { createLogger } from '../src/logger.ts';
-import { BaseQueue } from '../src/queue/base.ts';
-import { decodeRecord, encodeMessages, type EncodedMessage, type EncodedRecord } from '../src/queue/codec.ts';
-import { deliver, StopSignals, type Delivery, type Position, type SubscribeSpec } from '../src/queue/deliver.ts';
-import { backoffDelay, type RetryPolicy } from '../src/queue/retry.ts';
-import { TOPICS, type BatchHandler, type DeadLetter, type Handler, type QueueMessage, type Subscription, type TopicName } from '../src/queue/types.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { BaseQueue } from '../src/platform/queue/base.ts';
+import { decodeRecord, encodeMessages, type EncodedMessage, type EncodedRecord } from '../src/platform/queue/codec.ts';
+import { deliver, StopSignals, type Delivery, type Position, type SubscribeSpec } from '../src/platform/queue/deliver.ts';
+import { backoffDelay, type RetryPolicy } from '../src/platform/queue/retry.ts';
+import { TOPICS, type BatchHandler, type DeadLetter, type Handler, type QueueMessage, type Subscription, type TopicName } from '../src/platform/queue/types.ts';
 
 const log = createLogger({ level: 'silent', name: 'queue-shared-test' });
 /** Lets every pending promise callback run (setImmediate is not mocked). */

@@ -1,4 +1,4 @@
-// Behavioural tests of src/queue, run against both implementations:
+// Behavioural tests of src/platform/queue, run against both implementations:
 // - memory: always;
 // - kafka: when KAFKA_BROKERS is set (e.g. `eval "$(bash scripts/kafka.sh start)"; export KAFKA_BROKERS`).
 // Every test uses its own topic prefix, so runs (and tests) never see each other's messages.
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, test, type TestContext } from 'node:test';
 import kafkajs from 'kafkajs';
-import { createLogger } from '../src/logger.ts';
+import { createLogger } from '../src/platform/logger.ts';
 import {
   createQueue,
   MemoryQueue,
@@ -22,7 +22,7 @@ import {
   type Queue,
   type QueueMessage,
   type QueueOptions,
-} from '../src/queue/index.ts';
+} from '../src/platform/queue/index.ts';
 
 const brokers = parseBrokers(process.env.KAFKA_BROKERS);
 const runId = `qt-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;

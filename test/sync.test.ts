@@ -1,4 +1,4 @@
-// The amoCRM catalogue sync (src/sync) against real PostgreSQL and the amoCRM simulator over HTTP.
+// The amoCRM catalogue sync (src/features/catalogue) against real PostgreSQL and the amoCRM simulator over HTTP.
 // Most tests use the in-process queue; the Kafka tests run when KAFKA_BROKERS is set, and the
 // broker-restart test only with KAFKA_RESTART_TEST=1 (it stops and starts the broker of
 // scripts/kafka.sh, which must be the one KAFKA_BROKERS points at).
@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
-import type { Config } from '../src/config.ts';
-import { createDb, type Db } from '../src/db.ts';
-import { bridgeEvents, createGatewayPubSub, type AmoEvent } from '../src/events.ts';
+import type { Config } from '../src/platform/config.ts';
+import { createDb, type Db } from '../src/platform/db.ts';
+import { bridgeEvents, createGatewayPubSub, type AmoEvent } from '../src/platform/events.ts';
 import type { EntityType } from '../src/generated/prisma/enums.ts';
-import { createLogger } from '../src/logger.ts';
-import { createQueue, parseBrokers, TOPICS, type Queue, type QueueOptions } from '../src/queue/index.ts';
-import type { Services } from '../src/services.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { createQueue, parseBrokers, TOPICS, type Queue, type QueueOptions } from '../src/platform/queue/index.ts';
+import type { Services } from '../src/platform/services.ts';
 import {
   SYNC_ERRORS,
   handleAmoTask,
@@ -25,7 +25,7 @@ import {
   startSyncWorker,
   type RunSyncOptions,
   type SyncJob,
-} from '../src/sync/index.ts';
+} from '../src/features/catalogue/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
 

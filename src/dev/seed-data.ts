@@ -1,7 +1,7 @@
 // Realistic amoCRM catalogue data written straight into the cache: for the
 // demo tenant (npm run db:seed) and for tests of the read side.
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../db.ts';
+import type { Db } from '../platform/db.ts';
 import type { EntityType } from '../generated/prisma/enums.ts';
 
 const PIPELINE_NAMES = ['Продажи', 'Опт', 'Партнёры', 'Повторные продажи', 'Тендеры', 'Сервис'];

@@ -1,17 +1,11 @@
 // The whole GraphQL schema: every type module registers itself on the builder.
-import { builder } from './builder.ts';
-import './scalars.ts';
-import './enums.ts';
-import './account.ts';
-import './amo-user.ts';
-import './pipeline.ts';
-import './step.ts';
-import './field.ts';
-import './tag.ts';
-import './rule.ts';
-import './utm.ts';
-import './sync-job.ts';
-import './delivery.ts';
+import { builder } from '../platform/graphql/builder.ts';
+import '../platform/graphql/scalars.ts';
+import '../platform/graphql/enums.ts';
+import '../features/accounts/graphql.ts';
+import '../features/catalogue/graphql/index.ts';
+import '../features/rules/graphql/index.ts';
+import '../features/delivery/graphql.ts';
 
 builder.queryType({ authScopes: { tenant: true } });
 builder.mutationType({ authScopes: { tenant: true } });

@@ -1,11 +1,12 @@
 // Everything a gateway process does besides answering requests. Every
 // replica runs the same set; Kafka's consumer groups share the work.
-import { refreshExpiring } from '../amo/index.ts';
-import { startDeliveryWorker } from '../delivery/worker.ts';
-import { checkRule } from '../rules/check.ts';
-import type { Services } from '../services.ts';
-import { publishTokenStale, startSyncWorker } from '../sync/index.ts';
-import { startWebhookSweeper, WEBHOOK_TASK_TYPE, webhookEventTaskHandler } from '../webhooks/index.ts';
+import { refreshExpiring } from '../platform/amo/index.ts';
+import { startDeliveryWorker } from '../features/delivery/index.ts';
+import { checkRule } from '../features/rules/index.ts';
+import type { Services } from '../platform/services.ts';
+import { publishTokenStale } from '../platform/amo/clients.ts';
+import { startSyncWorker } from '../features/catalogue/index.ts';
+import { startWebhookSweeper, WEBHOOK_TASK_TYPE, webhookEventTaskHandler } from '../features/webhooks/index.ts';
 
 export interface Workers {
   stop(): Promise<void>;

@@ -1,0 +1,190 @@
+// The account lifecycle: the authorize link, the OAuth callback, disconnect
+// (by the owner or by amoCRM's signed hook).
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { amoIdOfToken, encryptSecret, exchangeCode, isAmoStaleError, AmoError, type AmoAccountInfo } from '../../platform/amo/index.ts';
+import { conflict } from '../../platform/errors.ts';
+import type { AmoAccount } from '../../generated/prisma/client.ts';
+import { Prisma } from '../../platform/db.ts';
+import type { Services } from '../../platform/services.ts';
+import { amoSessionClientFor } from '../../platform/amo/clients.ts';
+import { unsubscribeAccountWebhook } from '../webhooks/index.ts';
+
+/** How long an authorize link stays usable. */
+export const STATE_TTL_MS = 15 * 60_000;
+
+const hashState = (state: string) => createHash('sha256').update(state).digest('hex');
+
+/** A live account that still works blocks a new connection; a stale or blocked one may be replaced. */
+async function workingAccount(services: Services, quizAccountId: string) {
+  const live = await services.db.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
+  return live && !live.stale && !live.blockedAt ? live : null;
+}
+
+export async function createAuthorizeLink(services: Services, quizAccountId: string): Promise<string> {
+  if (await workingAccount(services, quizAccountId)) {
+    throw conflict('An amoCRM account is already connected: disconnect it first');
+  }
+  const state = randomBytes(32).toString('base64url');
+  await services.db.oAuthState.create({
+    data: { stateHash: hashState(state), quizAccountId, expiresAt: new Date(Date.now() + STATE_TTL_MS) },
+  });
+  const link = new URL(services.config.amo.authUrl);
+  link.searchParams.set('client_id', services.config.amo.clientId);
+  link.searchParams.set('state', state);
+  link.searchParams.set('mode', 'post_message');
+  return link.toString();
+}
+
+export type CallbackOutcome =
+  | { ok: true; account: AmoAccount; reconnected: boolean }
+  | { ok: false; status: 400 | 409 | 502; reason: string };
+
+/** amoCRM hosts look like example.amocrm.ru; a local simulator (AMO_ALLOW_HTTP) is host:port. */
+export function acceptableHost(referer: string, allowHttp: boolean): boolean {
+  if (/^[a-z0-9-]+(\.[a-z0-9-]+)*\.(amocrm\.ru|amocrm\.com|kommo\.com)$/i.test(referer)) return true;
+  return allowHttp && /^[a-z0-9.-]+(:\d{1,5})?$/i.test(referer);
+}
+
+/** Consumes a state: exactly one caller gets the tenant back; forged, expired or reused states get null. */
+async function consumeState(services: Services, state: string | null): Promise<string | null> {
+  if (!state) return null;
+  const rows = await services.db.$queryRaw<{ quiz_account_id: string }[]>`
+    UPDATE oauth_state SET used_at = now()
+    WHERE state_hash = ${hashState(state)} AND used_at IS NULL AND expires_at > now()
+    RETURNING quiz_account_id`;
+  return rows[0]?.quiz_account_id ?? null;
+}
+
+export async function completeAuthorization(
+  services: Services,
+  params: URLSearchParams,
+  onConnected: (account: AmoAccount) => Promise<void>,
+): Promise<CallbackOutcome> {
+  const { config, db, logger } = services;
+  const quizAccountId = await consumeState(services, params.get('state'));
+  if (!quizAccountId) return { ok: false, status: 400, reason: 'This authorization link is invalid, expired or was already used. Start again from the quiz settings.' };
+  if (params.get('error')) return { ok: false, status: 400, reason: 'Access to amoCRM was not granted.' };
+
+  const code = params.get('code');
+  const referer = params.get('referer') ?? '';
+  if (!code || !acceptableHost(referer, config.amo.allowHttp)) {
+    return { ok: false, status: 400, reason: 'amoCRM did not send a usable authorization code and account address.' };
+  }
+  if (params.get('client_id') && params.get('client_id') !== config.amo.clientId) {
+    return { ok: false, status: 400, reason: 'The authorization was issued for another integration.' };
+  }
+  if (await workingAccount(services, quizAccountId)) {
+    return { ok: false, status: 409, reason: 'An amoCRM account is already connected.' };
+  }
+
+  let tokens;
+  let info: AmoAccountInfo;
+  try {
+    // A reconnect: the account's sync and deliveries may be running, so these calls take slots
+    // of its limiter like every other call (amoCRM counts them all against the same 7 per second).
+    const known = await db.amoAccount.findFirst({ where: { quizAccountId, host: referer, deletedAt: null }, select: { amoId: true } });
+    tokens = await exchangeCode({ config }, referer, code, { db, amoId: known?.amoId });
+    const amoId = amoIdOfToken(tokens.accessToken) ?? known?.amoId ?? null;
+    const client = amoSessionClientFor(services, { host: referer, accessToken: tokens.accessToken, amoId }, { timeoutMs: 15_000, maxRetries: 2 });
+    info = await client.getAccount(['drive_url']);
+  } catch (err) {
+    logger.warn({ err: err instanceof AmoError || isAmoStaleError(err) ? { message: (err as Error).message } : err, referer }, 'amoCRM authorization failed');
+    return { ok: false, status: 502, reason: 'amoCRM did not accept the authorization. Try connecting again.' };
+  }
+
+  const key = config.tokenEncryptionKey;
+  const tokenData = {
+    accessTokenEnc: encryptSecret(tokens.accessToken, key),
+    refreshTokenEnc: encryptSecret(tokens.refreshToken, key),
+    accessExpiresAt: tokens.accessExpiresAt,
+    refreshedAt: new Date(),
+    lastRefreshError: null,
+  };
+  const accountData = {
+    amoId: info.id,
+    name: info.name,
+    subdomain: info.subdomain,
+    host: referer,
+    country: info.country ?? null,
+    currency: info.currency ?? null,
+    driveUrl: info.drive_url ?? null,
+  };
+
+  let outcome: { account: AmoAccount; reconnected: boolean };
+  try {
+    outcome = await db.$transaction(async (tx) => {
+      const live = await tx.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
+      if (live && live.amoId === info.id) {
+        // Reconnecting the same amoCRM account keeps its cache, rules and waiting deliveries.
+        const account = await tx.amoAccount.update({
+          where: { id: live.id },
+          data: { ...accountData, stale: false, staleAt: null, blockedAt: null },
+        });
+        await tx.amoToken.upsert({
+          where: { accountId: live.id },
+          create: { accountId: live.id, ...tokenData },
+          update: { ...tokenData, version: { increment: 1 } },
+        });
+        return { account, reconnected: true };
+      }
+      if (live) {
+        await tx.amoAccount.update({ where: { id: live.id }, data: { deletedAt: new Date() } });
+        await tx.amoToken.deleteMany({ where: { accountId: live.id } });
+      }
+      const account = await tx.amoAccount.create({
+        data: { quizAccountId, ...accountData, webhookSecret: randomBytes(24).toString('hex') },
+      });
+      await tx.amoToken.create({ data: { accountId: account.id, ...tokenData } });
+      return { account, reconnected: false };
+    });
+  } catch (err) {
+    // Two callbacks of one owner at once: the unique index lets one account in; the other loses here.
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+      return { ok: false, status: 409, reason: 'An amoCRM account is already connected.' };
+    }
+    throw err;
+  }
+  logger.info({ accountId: outcome.account.id, amoId: info.id, reconnected: outcome.reconnected }, 'amoCRM account connected');
+  try {
+    await onConnected(outcome.account);
+  } catch (err) {
+    // The account is connected; what follows (the first sync) is recovered by the workers.
+    logger.error({ err, accountId: outcome.account.id }, 'after-connect steps failed');
+  }
+  return { ok: true, ...outcome };
+}
+
+/** Soft-deletes the tenant's live account and destroys its tokens; null when none was connected. */
+export async function disconnectAccount(services: Services, quizAccountId: string): Promise<AmoAccount | null> {
+  // The webhook is removed while the tokens still work (never throws; failures are logged).
+  const live = await services.db.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
+  if (live && !live.stale) await unsubscribeAccountWebhook(services, live);
+  return services.db.$transaction(async (tx) => {
+    const live = await tx.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
+    if (!live) return null;
+    await tx.amoToken.deleteMany({ where: { accountId: live.id } });
+    return tx.amoAccount.update({ where: { id: live.id }, data: { deletedAt: new Date() } });
+  });
+}
+
+export function disconnectSignature(clientUuid: string, accountId: string, secret: string): string {
+  return createHmac('sha256', secret).update(`${clientUuid}|${accountId}`).digest('hex');
+}
+
+/** amoCRM's signed "integration removed" hook. Returns how many accounts it disconnected, or null when the signature is wrong. */
+export async function handleDisconnectHook(services: Services, params: URLSearchParams): Promise<number | null> {
+  const accountId = params.get('account_id') ?? '';
+  const clientUuid = params.get('client_uuid') ?? params.get('client_id') ?? '';
+  const signature = params.get('signature') ?? '';
+  if (!/^\d+$/.test(accountId) || !clientUuid || !/^[0-9a-f]{64}$/i.test(signature)) return null;
+  const expected = Buffer.from(disconnectSignature(clientUuid, accountId, services.config.amo.clientSecret), 'hex');
+  if (!timingSafeEqual(expected, Buffer.from(signature.toLowerCase(), 'hex'))) return null;
+  if (clientUuid !== services.config.amo.clientId) return null;
+  return services.db.$transaction(async (tx) => {
+    const live = await tx.amoAccount.findMany({ where: { amoId: Number(accountId), deletedAt: null }, select: { id: true } });
+    const ids = live.map((a) => a.id);
+    await tx.amoToken.deleteMany({ where: { accountId: { in: ids } } });
+    await tx.amoAccount.updateMany({ where: { id: { in: ids } }, data: { deletedAt: new Date() } });
+    return ids.length;
+  });
+}

@@ -1,0 +1,62 @@
+import { builder } from '../../../platform/graphql/builder.ts';
+import { notFound } from '../../../platform/errors.ts';
+import { localId } from '../../../platform/ids.ts';
+import { NIL_UUID, ofLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+
+export const stepOrder = [{ sort: 'asc' as const }, { id: 'asc' as const }];
+
+export const StepRef = builder.prismaNode('Step', {
+  id: { field: 'id' },
+  // Select mode: a page of 50 pipelines × 30 steps reads only the columns asked for.
+  select: { id: true },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
+  findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
+  fields: (t) => ({
+    amoId: t.exposeInt('amoId'),
+    name: t.exposeString('name'),
+    color: t.exposeString('color', { nullable: true }),
+    sort: t.exposeInt('sort'),
+    pipeline: t.relation('pipeline'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+/** Shared by Query.steps and Pipeline.steps, so the contract's one StepConnection type serves both. */
+export const StepConnection = builder.connectionObject(
+  {
+    type: StepRef,
+    name: 'StepConnection',
+    fields: (t) => ({
+      totalCount: t.int({
+        // prismaConnection hands a loader function, relatedConnection the relation's _count.
+        resolve: (connection) => {
+          const total = (connection as { totalCount?: number | (() => number | Promise<number>) }).totalCount;
+          return typeof total === 'function' ? total() : (total ?? 0);
+        },
+      }),
+    }),
+  },
+  { name: 'StepEdge' },
+);
+
+builder.queryField('steps', (t) =>
+  t.prismaConnection({
+    type: 'Step',
+    cursor: 'id',
+    description: "Steps (amoCRM lead statuses) of one pipeline of the caller's account.",
+    args: { pipelineId: t.arg.id({ required: true }) },
+    totalCount: async (_parent, args, ctx) =>
+      ctx.db.step.count({ where: { pipelineId: localId(args.pipelineId, 'Pipeline') ?? NIL_UUID, ...ofLiveAccount(ctx) } }),
+    resolve: async (query, _root, args, ctx) => {
+      const pipeline = await ctx.db.pipeline.findFirst({
+        where: { id: localId(args.pipelineId, 'Pipeline') ?? NIL_UUID, ...ofLiveAccount(ctx) },
+        select: { id: true },
+      });
+      if (!pipeline) throw notFound('Pipeline');
+      return ctx.db.step.findMany({ ...query, where: { pipelineId: pipeline.id, deletedAt: null }, orderBy: stepOrder });
+    },
+  },
+    StepConnection,
+  ),
+);

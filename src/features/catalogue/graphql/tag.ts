@@ -1,0 +1,38 @@
+import { builder } from '../../../platform/graphql/builder.ts';
+import { EntityTypeEnum } from '../../../platform/graphql/enums.ts';
+import { liveCatalogue, ofLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+
+export const TagRef = builder.prismaNode('Tag', {
+  id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
+  findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
+  fields: (t) => ({
+    amoId: t.exposeInt('amoId'),
+    name: t.exposeString('name'),
+    color: t.exposeString('color', { nullable: true }),
+    entity: t.expose('entity', { type: EntityTypeEnum }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryField('tags', (t) =>
+  t.prismaConnection({
+    type: 'Tag',
+    cursor: 'id',
+    args: { entity: t.arg({ type: EntityTypeEnum }) },
+    totalCount: async (_parent, args, ctx) =>
+      ctx.db.tag.count({
+        where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
+      }),
+    resolve: async (query, _root, args, ctx) =>
+      ctx.db.tag.findMany({
+        ...query,
+        where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
+        orderBy: [{ entity: 'asc' }, { name: 'asc' }, { id: 'asc' }],
+      }),
+  },
+    { name: 'TagConnection' },
+    { name: 'TagEdge' },
+  ),
+);

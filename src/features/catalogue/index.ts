@@ -1,0 +1,20 @@
+/** The amoCRM catalogue sync: jobs behind the `syncAccount` mutation and the amo.tasks worker. */
+export {
+  ALL_SYNC_SCOPES,
+  DEFAULT_SYNC_MAX_ATTEMPTS,
+  SYNC_ERRORS,
+  SyncAccountNotFoundError,
+  definitiveSyncError,
+  normalizeScopes,
+  publishSyncTask,
+  recoverStuckJobs,
+  requestSync,
+  runSyncJob,
+  syncCatalogue,
+} from './jobs.ts';
+export type { RecoverOptions, RecoverReport, RunSyncOptions, SyncCounts, SyncJob, SyncScope, SyncTask } from './jobs.ts';
+export { AMO_TASKS_GROUP, handleAmoTask, startSyncWorker, syncTaskHandler } from './worker.ts';
+export type { AmoTask, AmoTaskHandler, AmoTaskHandlers, AmoTaskOptions, SyncWorker, SyncWorkerOptions } from './worker.ts';
+// GraphQL types other features' fields point at (the rule's fields and tags)
+export { FieldRef } from './graphql/field.ts';
+export { TagRef } from './graphql/tag.ts';

@@ -1,0 +1,366 @@
+/**
+ * One account's claimed batch: confirm what may already be in amoCRM, build the leads, send them
+ * up to 50 per `leads/complex`, repair what amoCRM refuses, then add the notes (notes.ts). The
+ * protocol (stages, leases, reconcile, failures) is described in docs/delivery.md.
+ */
+import type { Delivery } from '../../generated/prisma/client.ts';
+import type { DeliveryReason, DeliveryStage, DeliveryStatus } from '../../generated/prisma/enums.ts';
+import {
+  AmoError,
+  AmoRateLimitedError,
+  AmoValidationError,
+  type AmoClient,
+  type AmoComplexLeadAnswer,
+  type AmoComplexLeadInput,
+  type AmoValidationIssue,
+} from '../../platform/amo/index.ts';
+import { publishDeliveryUpdated } from './events.ts';
+import type { QuizResult } from './input.ts';
+import type { Lease } from './lease.ts';
+import { addNotes } from './notes.ts';
+import type { DeliveryRuntime } from './options.ts';
+import { ensureCustomers } from './customers.ts';
+import { attachDuplicates, attachedWarnings, repairRefused } from './duplicates.ts';
+import { buildLead, loadPayloadContext, type CustomerInput, type PayloadContext } from './payload.ts';
+import { classify, describeError, describeIssues, errMessage, reasonOfError, retryText, waitText, type Outcome } from './reasons.ts';
+import { ensureReconcileSetup, findSentLeads, type ReconcileSetup } from './reconcile.ts';
+import { repairLead } from './repair.ts';
+
+export const NO_RULE_ERROR = 'Not delivered: the quiz has no rule in the gateway. Create the rule, then retry.';
+
+/** Rounds of repair per lead: amoCRM names every problem of a request at once, so two is plenty. */
+const MAX_REPAIRS = 3;
+
+export interface Item {
+  d: Delivery;
+  result: QuizResult;
+  lead?: AmoComplexLeadInput;
+  note?: string;
+  warnings?: string[];
+  /** ids once the lead exists */
+  leadId?: number;
+  contactId?: number | null;
+  companyId?: number | null;
+  /** the note may already be there (found in LEAD_CREATED) */
+  checkNote?: boolean;
+  /** how many times amoCRM's refusals were repaired (bounded: a refusal past that is final) */
+  repairs?: number;
+  /** the customer to create once the lead exists (built with the lead; customers.ts) */
+  customer?: CustomerInput | null;
+  customerAnswers?: string[];
+  /** the lead as built, before duplicates.ts attached it to an existing contact or company */
+  unmerged?: AmoComplexLeadInput;
+}
+
+export function backoff(rt: DeliveryRuntime, attempts: number, atLeastMs = 0): number {
+  const o = rt.options;
+  const base = Math.min(o.maxBackoffMs, o.backoffMs * 2 ** Math.max(0, attempts - 1));
+  // jitter within the cap: maxBackoffMs is the longest wait, as its name says
+  return Math.max(atLeastMs, Math.min(o.maxBackoffMs, Math.round(base * (0.8 + Math.random() * 0.4))));
+}
+
+const at = (ms: number) => new Date(Date.now() + ms);
+
+export class AccountRun {
+  private readonly contexts = new Map<string, Promise<PayloadContext | null>>();
+  setup: ReconcileSetup = { mode: 'RESULT_FIELD', resultFieldId: null };
+
+  constructor(
+    readonly rt: DeliveryRuntime,
+    readonly accountId: string,
+    readonly lease: Lease,
+    readonly client: AmoClient,
+  ) {}
+
+  get log() {
+    return this.rt.services.logger;
+  }
+
+  async publish(d: Delivery, status: DeliveryStatus): Promise<void> {
+    await publishDeliveryUpdated(this.rt.services, { id: d.id, quizAccountId: d.quizAccountId, quizId: d.quizId, status });
+  }
+
+  context(quizId: string): Promise<PayloadContext | null> {
+    let p = this.contexts.get(quizId);
+    if (!p) {
+      p = loadPayloadContext(this.rt.services.db, this.accountId, quizId).then((ctx) => (ctx ? { ...ctx, resultFieldId: this.setup.resultFieldId } : null));
+      this.contexts.set(quizId, p);
+    }
+    return p;
+  }
+
+  /** `attempts`: the count to record when this failure spent one the database does not know of yet. */
+  async fail(item: Item, text: string, reason: DeliveryReason, stage?: DeliveryStage, attempts?: number): Promise<void> {
+    const data = { status: 'FAILED' as const, reason, lastError: text, ...(attempts !== undefined ? { attempts } : {}), ...(stage ? { stage } : {}), ...(item.warnings ? { warnings: item.warnings } : {}) };
+    if (await this.lease.update(item.d.id, data, true)) {
+      this.log.warn({ deliveryId: item.d.id, reason }, 'delivery failed');
+      await this.publish(item.d, 'FAILED');
+    }
+  }
+
+  /**
+   * Puts items back to wait, saying why: an account-wide wait (stale, blocked) spends no attempt;
+   * anything else spends one, and the last allowed attempt ends FAILED with the reason.
+   * `delivery.updated` fires when the reason changes.
+   */
+  async reschedule(
+    items: Item[],
+    err: unknown,
+    outcome: Outcome,
+    opts: { stage?: DeliveryStage; attemptsSpent: boolean; reason?: DeliveryReason; text?: (detail: string, nextAt: Date) => string },
+  ): Promise<void> {
+    const detail = describeError(err);
+    for (const item of items) {
+      const stage = opts.stage ? { stage: opts.stage } : {};
+      if (outcome === 'paused') {
+        const reason = reasonOfError(err, false) as 'NO_ACCOUNT' | 'RECONNECT_NEEDED' | 'ACCOUNT_BLOCKED';
+        const written = await this.lease.update(item.d.id, { ...stage, reason, lastError: waitText(reason), attempts: item.d.attempts, nextAttemptAt: new Date() }, true);
+        // a row whose lease was lost is another process's to announce
+        if (written && item.d.reason !== reason) await this.publish(item.d, 'PENDING');
+        continue;
+      }
+      const attempts = item.d.attempts + (opts.attemptsSpent ? 1 : 0);
+      if (opts.attemptsSpent && attempts >= this.rt.options.maxAttempts) {
+        await this.fail(item, `Not delivered: amoCRM did not take it after ${attempts} attempts (last: ${detail}). Retry it when amoCRM works again.`, 'RETRIES_EXHAUSTED', opts.stage, attempts);
+        continue;
+      }
+      const reason = opts.reason ?? reasonOfError(err, outcome === 'maybe');
+      const retryAfter = err instanceof AmoRateLimitedError ? (err.retryAfterMs ?? 0) : 0;
+      const delay = outcome === 'maybe' ? Math.max(this.rt.options.reconcileDelayMs, backoff(this.rt, attempts)) : backoff(this.rt, attempts, retryAfter);
+      const nextAttemptAt = at(delay);
+      const lastError = opts.text ? opts.text(detail, nextAttemptAt) : retryText(reason, detail, nextAttemptAt);
+      const written = await this.lease.update(item.d.id, { ...stage, reason, lastError, attempts, nextAttemptAt }, true);
+      if (written && item.d.reason !== reason) await this.publish(item.d, 'PENDING');
+    }
+  }
+
+  /** Everything that stops the whole account's batch (stale, blocked, …) before a send. */
+  async pauseAll(items: Item[], err: unknown): Promise<void> {
+    const outcome = classify(err, this.rt.signal);
+    this.log.warn({ accountId: this.accountId, err: errMessage(err), outcome }, 'delivery batch interrupted');
+    if (outcome === 'paused') await this.reschedule(items, err, 'paused', { attemptsSpent: false });
+    else await this.reschedule(items, err, outcome === 'maybe' ? 'retry' : outcome, { attemptsSpent: true });
+  }
+
+  async run(rows: Delivery[]): Promise<void> {
+    const items: Item[] = rows.map((d) => ({ d, result: d.payload as unknown as QuizResult }));
+    try {
+      this.setup = await ensureReconcileSetup(this.rt.services, this.client, this.accountId);
+    } catch (err) {
+      await this.pauseAll(items, err);
+      return;
+    }
+
+    const toSend: Item[] = [];
+    const toNote: Item[] = [];
+    const toConfirm: Item[] = [];
+    for (const item of items) {
+      if (item.d.stage === 'QUEUED') toSend.push(item);
+      else if (item.d.stage === 'LEAD_CREATED' && item.d.amoLeadId) toNote.push({ ...item, leadId: item.d.amoLeadId, checkNote: true });
+      else if (item.d.stage === 'SENDING' || item.d.stage === 'LEAD_CREATED') toConfirm.push(item);
+      else {
+        // DONE but still PENDING cannot normally happen: finish it
+        await this.lease.update(item.d.id, { status: 'DELIVERED', reason: null, lastError: null, deliveredAt: new Date() }, true);
+        await this.publish(item.d, 'DELIVERED');
+      }
+    }
+    const confirmed = await this.confirm(toConfirm);
+    toSend.push(...confirmed.resend);
+    toNote.push(...confirmed.found);
+
+    // build the leads
+    const ready: Item[] = [];
+    for (const item of toSend) {
+      const ctx = await this.context(item.d.quizId);
+      if (!ctx) {
+        await this.fail(item, NO_RULE_ERROR, 'NO_RULE', 'QUEUED');
+        continue;
+      }
+      try {
+        const built = buildLead(item.result, ctx, { requestId: item.d.id, now: item.result.submittedAt ? undefined : item.d.createdAt });
+        ready.push({ ...item, lead: built.lead, note: built.note, warnings: built.warnings, customer: built.customer, customerAnswers: built.customerAnswers });
+      } catch (err) {
+        await this.fail(item, `Not delivered: the lead could not be built (${errMessage(err)}).`, 'AMO_REJECTED', 'QUEUED');
+      }
+    }
+
+    await attachDuplicates(this, ready);
+    for (let i = 0; i < ready.length; i += this.rt.options.batchSize) {
+      const created = await this.send(ready.slice(i, i + this.rt.options.batchSize));
+      toNote.push(...created);
+    }
+    if (toNote.length && this.rt.options.hooks.afterLeadCreated) await this.rt.options.hooks.afterLeadCreated(toNote.map((i) => i.d.id));
+    await addNotes(this, await ensureCustomers(this, toNote));
+  }
+
+  /** Deliveries that may be in amoCRM: found ones are adopted (LEAD_CREATED), the rest are sent again. */
+  private async confirm(items: Item[]): Promise<{ found: Item[]; resend: Item[] }> {
+    if (items.length === 0) return { found: [], resend: [] };
+    let leads;
+    try {
+      await this.lease.renew();
+      const mine = items.filter((i) => this.lease.held.has(i.d.id));
+      const db = this.rt.services.db;
+      leads = await findSentLeads(
+        this.client,
+        this.setup,
+        mine.map((i) => ({ deliveryId: i.d.id, resultId: i.result.resultId, since: i.d.firstSentAt ?? i.d.createdAt, sentLead: (i.d.sentLead as AmoComplexLeadInput | null) ?? null })),
+        async (ids) =>
+          new Set(
+            ids.length
+              ? (await db.delivery.findMany({ where: { accountId: this.accountId, amoLeadId: { in: ids }, id: { notIn: mine.map((i) => i.d.id) } }, select: { amoLeadId: true } })).map((d) => d.amoLeadId as number)
+              : [],
+          ),
+        { signal: this.rt.signal },
+      );
+    } catch (err) {
+      await this.pauseAll(items, err);
+      return { found: [], resend: [] };
+    }
+    const found: Item[] = [];
+    const resend: Item[] = [];
+    for (const item of items) {
+      if (!this.lease.held.has(item.d.id)) continue;
+      const lead = leads.get(item.d.id);
+      if (!lead) {
+        resend.push(item);
+        continue;
+      }
+      const contactId = lead._embedded?.contacts?.[0]?.id ?? null;
+      const companyId = lead._embedded?.companies?.[0]?.id ?? null;
+      this.log.info({ deliveryId: item.d.id, leadId: lead.id, mode: this.setup.mode }, 'reconciled: the lead already exists in amoCRM');
+      const ok = await this.lease.update(item.d.id, { stage: 'LEAD_CREATED', amoLeadId: lead.id, amoContactId: contactId, amoCompanyId: companyId, reason: 'ADDING_NOTE', lastError: null }, false);
+      if (ok) found.push({ ...item, leadId: lead.id, contactId, companyId });
+    }
+    return { found, resend };
+  }
+
+  /** One leads/complex call for `chunk`; returns the items whose lead now exists. */
+  private async send(chunk: Item[]): Promise<Item[]> {
+    if (chunk.length === 0) return [];
+    await this.lease.renew();
+    const mine = chunk.filter((i) => this.lease.held.has(i.d.id));
+    if (mine.length === 0) return [];
+    // commit SENDING (+1 attempt) with what is sent, for the whole chunk at once
+    const db = this.rt.services.db;
+    const counts = await db.$transaction(
+      mine.map((i) =>
+        db.$executeRaw`
+          UPDATE delivery SET stage = 'SENDING', attempts = attempts + 1, warnings = ${i.warnings ?? []}::text[],
+            first_sent_at = coalesce(first_sent_at, now()), sent_lead = ${JSON.stringify(i.lead)}::jsonb, updated_at = now()
+          WHERE id = ${i.d.id}::uuid AND locked_until = ${this.lease.until.toISOString()}::timestamptz AND status = 'PENDING' AND stage IN ('QUEUED', 'SENDING')`,
+      ),
+    );
+    const sending = mine.filter((_, k) => counts[k] > 0);
+    for (const i of mine.filter((_, k) => counts[k] === 0)) this.lease.held.delete(i.d.id);
+    if (sending.length === 0) return [];
+    if (this.rt.options.hooks.beforeSend) await this.rt.options.hooks.beforeSend(sending.map((i) => i.d.id));
+
+    const timeout = Math.max(1, Math.min(this.rt.options.sendTimeoutMs, this.lease.remainingMs() - this.rt.options.leaseMs * 0.2));
+    const signal = AbortSignal.any([AbortSignal.timeout(timeout), ...(this.rt.signal ? [this.rt.signal] : [])]);
+    let answer: AmoComplexLeadAnswer[] | null;
+    try {
+      answer = await this.client.request<AmoComplexLeadAnswer[]>('POST', 'leads/complex', { body: sending.map((i) => i.lead), idempotent: false, signal });
+    } catch (err) {
+      const outcome = classify(err, signal);
+      if (outcome === 'validation') return this.onValidation(sending, err as AmoValidationError);
+      this.log.warn({ accountId: this.accountId, n: sending.length, err: errMessage(err), outcome }, 'leads/complex failed');
+      // not processed → back to QUEUED; maybe processed → stays SENDING (reconciled next time)
+      if (outcome === 'paused') await this.reschedule(sending, err, 'paused', { stage: 'QUEUED', attemptsSpent: false });
+      else if (outcome === 'maybe') await this.reschedule(sending, err, 'maybe', { stage: 'SENDING', attemptsSpent: true });
+      else await this.reschedule(sending, err, 'retry', { stage: 'QUEUED', attemptsSpent: true });
+      return [];
+    }
+    if (this.rt.options.hooks.afterSend) await this.rt.options.hooks.afterSend(sending.map((i) => i.d.id));
+
+    const list = Array.isArray(answer) ? answer : [];
+    const byRequest = new Map<string, AmoComplexLeadAnswer>();
+    for (const r of list) {
+      const rid = Array.isArray(r.request_id) ? r.request_id[0] : r.request_id;
+      if (rid !== undefined && rid !== null) byRequest.set(String(rid), r);
+    }
+    const created: Item[] = [];
+    const missing: Item[] = [];
+    sending.forEach((item, k) => {
+      const r = byRequest.get(item.d.id) ?? (list.length === sending.length ? list[k] : undefined);
+      if (!r || !Number.isFinite(Number(r.id))) missing.push(item);
+      else created.push({ ...item, leadId: Number(r.id), contactId: r.contact_id ?? null, companyId: r.company_id ?? null });
+    });
+    // commit LEAD_CREATED + ids
+    const done = await db.$transaction(
+      created.map((i) =>
+        db.delivery.updateMany({
+          where: { id: i.d.id, lockedUntil: this.lease.until, status: 'PENDING' },
+          data: { stage: 'LEAD_CREATED', amoLeadId: i.leadId, amoContactId: i.contactId, amoCompanyId: i.companyId, reason: 'ADDING_NOTE', lastError: null, warnings: i.warnings ?? [] },
+        }),
+      ),
+    );
+    if (missing.length) {
+      // amoCRM answered without these: they may exist; reconcile later
+      await this.reschedule(missing, new AmoError("amoCRM's answer did not list this lead"), 'maybe', { stage: 'SENDING', attemptsSpent: true });
+    }
+    return created.filter((i, k) => {
+      if (done[k]?.count) return true;
+      this.lease.held.delete(i.d.id);
+      return false;
+    });
+  }
+
+  private async onValidation(chunk: Item[], err: AmoValidationError): Promise<Item[]> {
+    // the result-id field itself was deleted in amoCRM: forget it, create it again next time
+    const resultFieldId = this.setup.resultFieldId;
+    if (resultFieldId !== null && err.errors.some((e) => e.path === 'custom_fields_values.0.field_id' && e.code === 'NotSupportedChoice')) {
+      await this.rt.services.db.amoAccount.updateMany({ where: { id: this.accountId, resultFieldId }, data: { resultFieldId: null, reconcileMode: null } });
+      this.log.warn({ accountId: this.accountId }, 'the result-id field is gone in amoCRM: it will be created again');
+      await this.reschedule(chunk, err, 'retry', { stage: 'QUEUED', attemptsSpent: false, reason: 'QUEUED' });
+      return [];
+    }
+    const ids = new Set(chunk.map((i) => i.d.id));
+    const named = new Map<string, AmoValidationIssue[]>();
+    for (const e of err.errors) {
+      if (e.requestId !== null && ids.has(e.requestId)) named.set(e.requestId, [...(named.get(e.requestId) ?? []), e]);
+    }
+    if (named.size === 0 && chunk.length === 1) named.set(chunk[0]!.d.id, err.errors);
+    if (named.size > 0) {
+      const again: Item[] = [];
+      for (const item of chunk) {
+        const issues = named.get(item.d.id);
+        if (!issues) {
+          again.push(item);
+          continue;
+        }
+        const stepAmoId = (await this.context(item.d.quizId))?.rule.stepAmoId;
+        const repaired = (item.repairs ?? 0) >= MAX_REPAIRS ? null : repairRefused(item, issues, (lead, left) => repairLead(lead, left, { stepAmoId }));
+        if (repaired) {
+          this.log.warn({ deliveryId: item.d.id, changes: repaired.warnings }, 'amoCRM refused part of the lead: sending it without that part');
+          const lines = repaired.warnings.map((w) => `- ${w}`).join('\n');
+          const kept = attachedWarnings(item.warnings ?? [], repaired.lead);
+          again.push({ ...item, lead: repaired.lead, repairs: (item.repairs ?? 0) + 1, warnings: [...kept, ...repaired.warnings], note: item.note ? `${item.note}\n\nChanged to fit amoCRM:\n${lines}` : item.note });
+        } else {
+          const why = issues.length ? describeIssues(issues) : (err.detail ?? err.message);
+          await this.fail(item, `Not delivered: amoCRM refused the lead (${why}). Fix the quiz's rule or the account, then retry.`, 'AMO_REJECTED', 'QUEUED');
+        }
+      }
+      // nothing of the request was stored: the others go again (their attempt is given back)
+      await this.rollbackAttempt(again);
+      return this.send(again);
+    }
+    await this.rollbackAttempt(chunk);
+    const half = Math.ceil(chunk.length / 2);
+    return [...(await this.send(chunk.slice(0, half))), ...(await this.send(chunk.slice(half)))];
+  }
+
+  private async rollbackAttempt(items: Item[]): Promise<void> {
+    for (const i of items) await this.lease.update(i.d.id, { stage: 'QUEUED', attempts: i.d.attempts }, false);
+  }
+
+  /** The note is in amoCRM (or given up with a warning): DONE, DELIVERED. */
+  async finish(item: Item, warnings?: string[]): Promise<void> {
+    const ok = await this.lease.update(
+      item.d.id,
+      { stage: 'DONE', status: 'DELIVERED', reason: null, deliveredAt: new Date(), lastError: null, ...(warnings ? { warnings } : {}) },
+      true,
+    );
+    if (ok) await this.publish(item.d, 'DELIVERED');
+  }
+}

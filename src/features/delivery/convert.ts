@@ -1,0 +1,222 @@
+/**
+ * Quiz answers (strings) → amoCRM `custom_fields_values` entries, one field at a time.
+ *
+ * Pure functions, no I/O. The rules are the contract's ("Quiz answers → amoCRM values" in
+ * contract/README.md) and the value shapes are amoCRM's (docs/notes/amocrm-api.md).
+ * Nothing here throws on bad input: a value that does not convert comes back as a reason, and
+ * the caller leaves it out of the entity and lists it in the lead's note.
+ */
+import type { AmoCustomFieldValue } from '../../platform/amo/index.ts';
+
+/** One option (enum) of a select-like field, as the catalogue stores it (`CustomField.options`). */
+export interface FieldOption {
+  amoId: number;
+  value: string;
+  sort?: number | null;
+}
+
+/** What conversion needs to know about a custom field. */
+export interface ConvertField {
+  /** amoCRM field id */
+  amoId: number;
+  /** amoCRM type name as it came (text, select, smart_address, …) */
+  rawType: string;
+  code?: string | null;
+  name?: string | null;
+  options?: readonly FieldOption[] | null;
+}
+
+export type ConvertResult =
+  | {
+      ok: true;
+      entry: AmoCustomFieldValue;
+      /** values of a several-valued answer that were left out (multiselect options that do not exist) */
+      dropped?: { value: string; reason: string }[];
+    }
+  | { ok: false; reason: string };
+
+const TRUE_WORDS = new Set(['true', 'yes', 'да', '1', 'on']);
+const FALSE_WORDS = new Set(['false', 'no', 'нет', '0', 'off']);
+
+/** Field types this gateway can fill from a text answer. */
+export const SUPPORTED_TYPES: ReadonlySet<string> = new Set([
+  'text', 'textarea', 'streetaddress', 'tracking_data',
+  'numeric', 'price', 'monetary',
+  'checkbox',
+  'date', 'date_time', 'birthday',
+  'select', 'radiobutton', 'category', 'multiselect',
+  'multitext', 'url', 'smart_address', 'legal_entity',
+]);
+
+const quote = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
+
+/** `true`, `yes`, `да`, `1`, `on` → true; `false`, `no`, `нет`, `0`, `off` → false (any case); else null. */
+export function parseCheckbox(answer: string): boolean | null {
+  const w = answer.trim().toLowerCase();
+  if (TRUE_WORDS.has(w)) return true;
+  if (FALSE_WORDS.has(w)) return false;
+  return null;
+}
+
+/**
+ * A decimal number with `,` or `.` as the separator and spaces (also no-break and thin spaces)
+ * anywhere: `"1 234,50"` → `"1234.50"`. Returns the canonical string amoCRM takes, or null.
+ */
+export function parseDecimal(answer: string): string | null {
+  const s = answer.replace(/[\s\u00a0\u2007\u202f]+/g, '');
+  const m = /^([+-]?)(\d+)(?:[.,](\d+))?$/.exec(s) ?? /^([+-]?)()[.,](\d+)$/.exec(s);
+  if (!m) return null;
+  const sign = m[1] === '-' ? '-' : '';
+  const int = (m[2] || '0').replace(/^0+(?=\d)/, '');
+  const out = m[3] !== undefined ? `${sign}${int}.${m[3]}` : `${sign}${int}`;
+  return /^-0(\.0+)?$/.test(out) ? out.slice(1) : out;
+}
+
+function utcDay(y: number, mo: number, d: number): number | null {
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1 || y > 9999) return null;
+  const t = Date.UTC(y, mo - 1, d);
+  const back = new Date(t);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d) return null;
+  return Math.floor(t / 1000);
+}
+
+/**
+ * `YYYY-MM-DD`, `DD.MM.YYYY` (midnight UTC) or a full ISO-8601 date-time (with its offset; no
+ * offset = UTC) → unix seconds; null when it is none of these or not a real calendar date.
+ */
+export function parseDate(answer: string): number | null {
+  const s = answer.trim();
+  let m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (m) return utcDay(Number(m[1]), Number(m[2]), Number(m[3]));
+  m = /^(\d{1,2})\.(\d{1,2})\.(\d{4})$/.exec(s);
+  if (m) return utcDay(Number(m[3]), Number(m[2]), Number(m[1]));
+  m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
+  if (m) {
+    if (utcDay(Number(m[1]), Number(m[2]), Number(m[3])) === null) return null;
+    if (Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6] ?? 0) > 59) return null;
+    const iso = `${s.replace(' ', 'T').replace(',', '.')}${m[7] ? '' : 'Z'}`;
+    const t = Date.parse(iso);
+    return Number.isNaN(t) ? null : Math.floor(t / 1000);
+  }
+  return null;
+}
+
+/** An absolute http(s) URL, trimmed; null otherwise. */
+export function parseUrl(answer: string): string | null {
+  const s = answer.trim();
+  if (!/^https?:\/\//i.test(s)) return null;
+  try {
+    const u = new URL(s);
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) return null;
+    return s;
+  } catch {
+    return null;
+  }
+}
+
+const norm = (s: string) => s.trim().toLowerCase();
+
+/** The option whose value equals the answer (trimmed, case-insensitive). */
+export function findOption(options: readonly FieldOption[] | null | undefined, answer: string): FieldOption | undefined {
+  const a = norm(answer);
+  return (options ?? []).find((o) => norm(String(o.value)) === a);
+}
+
+function describeOptions(options: readonly FieldOption[] | null | undefined): string {
+  const list = (options ?? []).map((o) => o.value);
+  if (list.length === 0) return 'the field has no options';
+  const shown = list.slice(0, 10).map(quote).join(', ');
+  return `options are ${shown}${list.length > 10 ? `, … (${list.length})` : ''}`;
+}
+
+/**
+ * Converts one answer (its values, usually one) for one field. Empty values are ignored; an
+ * answer with no non-empty value does not convert.
+ */
+export function convertAnswer(field: ConvertField, values: readonly string[]): ConvertResult {
+  const type = String(field.rawType ?? '').toLowerCase();
+  const vals = values.map((v) => String(v ?? '')).filter((v) => v.trim() !== '');
+  const field_id = field.amoId;
+  if (!SUPPORTED_TYPES.has(type)) return { ok: false, reason: `fields of type "${type || 'unknown'}" cannot be filled from a quiz answer` };
+  if (vals.length === 0) return { ok: false, reason: 'the answer is empty' };
+
+  const single = (): string | null => (vals.length === 1 ? vals[0] : null);
+  const several = `${vals.length} values given, the field takes one`;
+
+  switch (type) {
+    case 'text':
+    case 'textarea':
+    case 'streetaddress':
+    case 'tracking_data':
+      return { ok: true, entry: { field_id, values: [{ value: vals.map((v) => v.trim()).join(', ') }] } };
+
+    case 'numeric':
+    case 'price':
+    case 'monetary': {
+      const v = single();
+      if (v === null) return { ok: false, reason: several };
+      const n = parseDecimal(v);
+      if (n === null) return { ok: false, reason: `${quote(v)} is not a number` };
+      return { ok: true, entry: { field_id, values: [{ value: n }] } };
+    }
+
+    case 'checkbox': {
+      const v = single();
+      if (v === null) return { ok: false, reason: several };
+      const b = parseCheckbox(v);
+      if (b === null) return { ok: false, reason: `${quote(v)} is not yes/no (true, yes, да, 1, on / false, no, нет, 0, off)` };
+      return { ok: true, entry: { field_id, values: [{ value: b }] } };
+    }
+
+    case 'date':
+    case 'date_time':
+    case 'birthday': {
+      const v = single();
+      if (v === null) return { ok: false, reason: several };
+      const t = parseDate(v);
+      if (t === null) return { ok: false, reason: `${quote(v)} is not a date (YYYY-MM-DD, DD.MM.YYYY or ISO-8601)` };
+      return { ok: true, entry: { field_id, values: [{ value: t }] } };
+    }
+
+    case 'select':
+    case 'radiobutton':
+    case 'category': {
+      const v = single();
+      if (v === null) return { ok: false, reason: several };
+      const o = findOption(field.options, v);
+      if (!o) return { ok: false, reason: `${quote(v)} is not an option of the field (${describeOptions(field.options)})` };
+      return { ok: true, entry: { field_id, values: [{ enum_id: o.amoId }] } };
+    }
+
+    case 'multiselect': {
+      const picked: number[] = [];
+      const dropped: { value: string; reason: string }[] = [];
+      for (const v of vals) {
+        const o = findOption(field.options, v);
+        if (!o) dropped.push({ value: v, reason: `${quote(v)} is not an option of the field (${describeOptions(field.options)})` });
+        else if (!picked.includes(o.amoId)) picked.push(o.amoId);
+      }
+      if (picked.length === 0) return { ok: false, reason: dropped.map((d) => d.reason).join('; ') };
+      return { ok: true, entry: { field_id, values: picked.map((enum_id) => ({ enum_id })) }, ...(dropped.length ? { dropped } : {}) };
+    }
+
+    case 'multitext':
+      return { ok: true, entry: { field_id, values: vals.map((v) => ({ value: v.trim(), enum_code: 'WORK' })) } };
+
+    case 'url': {
+      const v = single();
+      if (v === null) return { ok: false, reason: several };
+      const u = parseUrl(v);
+      if (u === null) return { ok: false, reason: `${quote(v)} is not an absolute http(s) URL` };
+      return { ok: true, entry: { field_id, values: [{ value: u }] } };
+    }
+
+    case 'smart_address':
+      // a free-text answer is the first address line
+      return { ok: true, entry: { field_id, values: [{ value: vals.map((v) => v.trim()).join(', '), enum_code: 'address_line_1' }] } };
+
+    case 'legal_entity':
+      return { ok: true, entry: { field_id, values: [{ value: { name: vals.map((v) => v.trim()).join(', ') } }] } };
+  }
+  return { ok: false, reason: `fields of type "${type}" cannot be filled from a quiz answer` };
+}

@@ -1,0 +1,6 @@
+// Delivery: a quiz result → exactly one amoCRM lead (docs/delivery.md). The only way in.
+export { acceptResult, acceptResults } from './accept.ts';
+export { retryDelivery, startDeliveryWorker } from './worker.ts';
+export type { DeliveryWorkerOptions } from './options.ts';
+export { nudgeDeliveryWorkers, publishDeliveryUpdated } from './events.ts';
+export { deliveryHealth, type DeliveryHealth } from './health.ts';

@@ -1,0 +1,3 @@
+// Rules and UTM mappings: their GraphQL types, queries and mutations.
+import './rule.ts';
+import './utm.ts';

@@ -1,0 +1,193 @@
+import type { CustomField, RuleFieldMapping, RuleTag, Tag } from '../../../generated/prisma/client.ts';
+import { builder } from '../../../platform/graphql/builder.ts';
+import { FieldRef, TagRef } from '../../catalogue/index.ts';
+import { quizIdSchema } from '../../../platform/graphql/args.ts';
+import { createRule, publishRuleChanged, resolveRuleInput, updateRule } from '../rules.ts';
+import { ofLiveAccount, requireLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+
+type MappingWithField = RuleFieldMapping & { field: CustomField };
+type RuleTagWithTag = RuleTag & { tag: Tag };
+
+const QuestionFieldMapping = builder.objectRef<MappingWithField>('QuestionFieldMapping').implement({
+  fields: (t) => ({
+    questionId: t.id({ resolve: (m) => m.key }),
+    field: t.field({ type: FieldRef, resolve: (m) => m.field }),
+  }),
+});
+
+const ContactPropertyMapping = builder.objectRef<MappingWithField>('ContactPropertyMapping').implement({
+  description:
+    'How the contact is filled: a contact property of the quiz form (name, phone, email, ...) to a contact field, plus quiz questions to contact fields.',
+  fields: (t) => ({
+    property: t.string({ resolve: (m) => m.key }),
+    field: t.field({ type: FieldRef, resolve: (m) => m.field }),
+  }),
+});
+
+const ContactRules = builder.objectRef<MappingWithField[]>('ContactRules').implement({
+  fields: (t) => ({
+    properties: t.field({ type: [ContactPropertyMapping], resolve: (ms) => ms.filter((m) => m.source === 'PROPERTY') }),
+    questions: t.field({ type: [QuestionFieldMapping], resolve: (ms) => ms.filter((m) => m.source === 'QUESTION') }),
+  }),
+});
+
+const questionsOf = (ms: MappingWithField[], target: RuleFieldMapping['target']) =>
+  ms.filter((m) => m.target === target && m.source === 'QUESTION');
+
+const FieldsRule = builder.objectRef<MappingWithField[]>('FieldsRule').implement({
+  fields: (t) => ({
+    lead: t.field({ type: [QuestionFieldMapping], resolve: (ms) => questionsOf(ms, 'LEAD') }),
+    contact: t.field({ type: ContactRules, resolve: (ms) => ms.filter((m) => m.target === 'CONTACT') }),
+    company: t.field({ type: [QuestionFieldMapping], resolve: (ms) => questionsOf(ms, 'COMPANY') }),
+    customer: t.field({ type: [QuestionFieldMapping], resolve: (ms) => questionsOf(ms, 'CUSTOMER') }),
+  }),
+});
+
+const tagsOf = (tags: RuleTagWithTag[], entity: RuleTag['entity']) => tags.filter((t) => t.entity === entity).map((t) => t.tag);
+
+const TagsToAdd = builder.objectRef<RuleTagWithTag[]>('TagsToAdd').implement({
+  fields: (t) => ({
+    lead: t.field({ type: [TagRef], resolve: (tags) => tagsOf(tags, 'LEAD') }),
+    contact: t.field({ type: [TagRef], resolve: (tags) => tagsOf(tags, 'CONTACT') }),
+    company: t.field({ type: [TagRef], resolve: (tags) => tagsOf(tags, 'COMPANY') }),
+    customer: t.field({ type: [TagRef], resolve: (tags) => tagsOf(tags, 'CUSTOMER') }),
+  }),
+});
+
+export const RuleRef = builder.prismaNode('Rule', {
+  id: { field: 'id' },
+  // node(id) of a missing or foreign object is null, like any missing one.
+  nullable: true,
+  description: 'One quiz has at most one rule.',
+  findUnique: (id, ctx) => ({ id: uuidOrNil(id), account: ofLiveAccount(ctx).account }),
+  fields: (t) => ({
+    quizId: t.exposeID('quizId'),
+    performer: t.relation('performer', {
+      nullable: true,
+      description: "Responsible user of created leads; null: amoCRM's default.",
+    }),
+    pipeline: t.relation('pipeline'),
+    step: t.relation('step'),
+    fieldsRule: t.field({
+      type: FieldsRule,
+      select: { mappings: { include: { field: true }, orderBy: { position: 'asc' } } },
+      resolve: (rule) => rule.mappings,
+    }),
+    tagsToAdd: t.field({
+      type: TagsToAdd,
+      select: { tags: { include: { tag: true }, orderBy: { position: 'asc' } } },
+      resolve: (rule) => rule.tags,
+    }),
+    toUnsorted: t.exposeBoolean('toUnsorted', {
+      description: "Leads go to amoCRM's Unsorted (incoming leads) with the quiz as their form, instead of straight into the step.",
+    }),
+    mergeDuplicates: t.exposeBoolean('mergeDuplicates', {
+      description: "The lead is attached to an existing contact with the same phone or email (and an existing company of the same name) instead of a new one.",
+    }),
+    problems: t.exposeStringList('problems', {
+      description: 'What the last check against amoCRM found missing (pipeline, step, user, fields or tags deleted there).',
+    }),
+    checkedAt: t.expose('checkedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryField('rule', (t) =>
+  t.prismaField({
+    type: 'Rule',
+    nullable: true,
+    description: 'The integration rule of one quiz; null when the quiz has none.',
+    args: { quizId: t.arg.id({ required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const account = await ctx.liveAccount();
+      if (!account) return null;
+      return ctx.db.rule.findUnique({ ...query, where: { accountId_quizId: { accountId: account.id, quizId: String(args.quizId) } } });
+    },
+  }),
+);
+
+// ---------------------------------------------------------------- inputs and mutations
+
+const QuestionFieldInput = builder.inputType('QuestionFieldInput', {
+  fields: (t) => ({
+    questionId: t.id({ required: true }),
+    fieldId: t.id({ required: true, description: "A Field id (global id) of the caller's account." }),
+  }),
+});
+
+const ContactPropertyInput = builder.inputType('ContactPropertyInput', {
+  fields: (t) => ({
+    property: t.string({ required: true }),
+    fieldId: t.id({ required: true }),
+  }),
+});
+
+const ContactRulesInput = builder.inputType('ContactRulesInput', {
+  fields: (t) => ({
+    properties: t.field({ type: [ContactPropertyInput] }),
+    questions: t.field({ type: [QuestionFieldInput] }),
+  }),
+});
+
+const FieldsRuleInput = builder.inputType('FieldsRuleInput', {
+  fields: (t) => ({
+    lead: t.field({ type: [QuestionFieldInput] }),
+    contact: t.field({ type: ContactRulesInput }),
+    company: t.field({ type: [QuestionFieldInput] }),
+    customer: t.field({ type: [QuestionFieldInput] }),
+  }),
+});
+
+const TagsToAddInput = builder.inputType('TagsToAddInput', {
+  description: "Tag ids (global ids) of the caller's account, per entity.",
+  fields: (t) => ({
+    lead: t.idList(),
+    contact: t.idList(),
+    company: t.idList(),
+    customer: t.idList(),
+  }),
+});
+
+const RuleInput = builder.inputType('RuleInput', {
+  fields: (t) => ({
+    performerId: t.id({ description: 'An AmoUser id.' }),
+    pipelineId: t.id({ required: true }),
+    stepId: t.id({ required: true, description: 'A Step of that pipeline.' }),
+    fieldsRule: t.field({ type: FieldsRuleInput }),
+    tagsToAdd: t.field({ type: TagsToAddInput }),
+    toUnsorted: t.boolean({
+      description: "Send leads to amoCRM's Unsorted (incoming leads) instead of straight into the step. Default false.",
+    }),
+    mergeDuplicates: t.boolean({
+      description: "Attach the lead to an existing contact with the same phone or email (and company of the same name) instead of creating one. Default false: always a new contact.",
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createQuizRule: t.prismaField({
+    type: 'Rule',
+    description: 'SetQuizSettings: creates the quiz\'s rule; CONFLICT when it has one.',
+    args: { quizId: t.arg.id({ required: true, validate: quizIdSchema }), input: t.arg({ type: RuleInput, required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const account = await requireLiveAccount(ctx);
+      const resolved = await resolveRuleInput(ctx.db, account, args.input);
+      const rule = await createRule(ctx.db, account, String(args.quizId), resolved);
+      await publishRuleChanged(ctx.services.queue, account, rule);
+      return ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: rule.id } });
+    },
+  }),
+  updateQuizRule: t.prismaField({
+    type: 'Rule',
+    description: "ChangeQuizSettings: replaces the quiz's rule; NOT_FOUND when it has none.",
+    args: { quizId: t.arg.id({ required: true, validate: quizIdSchema }), input: t.arg({ type: RuleInput, required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const account = await requireLiveAccount(ctx);
+      const resolved = await resolveRuleInput(ctx.db, account, args.input);
+      const rule = await updateRule(ctx.db, account, String(args.quizId), resolved);
+      await publishRuleChanged(ctx.services.queue, account, rule);
+      return ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: rule.id } });
+    },
+  }),
+}));

@@ -1,0 +1,221 @@
+// A quiz's rule: where its leads go and which answer fills which field.
+// Every id must be a live object of the caller's account, of the right kind.
+import { badInput, conflict, notFound } from '../../platform/errors.ts';
+import type { Db } from '../../platform/db.ts';
+import { Prisma } from '../../platform/db.ts';
+import type { AmoAccount, EntityType, MappingSource } from '../../generated/prisma/client.ts';
+import { TOPICS, type Queue } from '../../platform/queue/index.ts';
+import { localId } from '../../platform/ids.ts';
+
+export interface QuestionFieldInput { questionId: string | number; fieldId: string | number }
+export interface ContactPropertyInput { property: string; fieldId: string | number }
+export interface RuleInput {
+  performerId?: string | number | null;
+  pipelineId: string | number;
+  stepId: string | number;
+  fieldsRule?: {
+    lead?: QuestionFieldInput[] | null;
+    contact?: { properties?: ContactPropertyInput[] | null; questions?: QuestionFieldInput[] | null } | null;
+    company?: QuestionFieldInput[] | null;
+    customer?: QuestionFieldInput[] | null;
+  } | null;
+  tagsToAdd?: Partial<Record<'lead' | 'contact' | 'company' | 'customer', (string | number)[] | null>> | null;
+  toUnsorted?: boolean | null;
+  mergeDuplicates?: boolean | null;
+}
+
+type Path = (string | number)[];
+interface Issue { path: Path; message: string }
+
+interface PlannedMapping { target: EntityType; source: MappingSource; key: string; fieldId: string; position: number }
+interface PlannedTag { entity: EntityType; tagId: string; position: number }
+export interface ResolvedRule {
+  performerId: string | null;
+  pipelineId: string;
+  stepId: string;
+  toUnsorted: boolean;
+  mergeDuplicates: boolean;
+  mappings: PlannedMapping[];
+  tags: PlannedTag[];
+}
+
+const ENTITY_KEYS = { lead: 'LEAD', contact: 'CONTACT', company: 'COMPANY', customer: 'CUSTOMER' } as const;
+const MAX_LIST = 100;
+const MAX_KEY = 255;
+
+/** One BAD_USER_INPUT naming every offending path (the first also as `field`). */
+function invalid(issues: Issue[]) {
+  const message = issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ');
+  const error = badInput(message, issues[0].path);
+  error.extensions.issues = issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+  return error;
+}
+
+/** Checks a RuleInput against the account's cache; throws BAD_USER_INPUT naming every offending path. */
+export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleInput, base: Path = ['input']): Promise<ResolvedRule> {
+  const issues: Issue[] = [];
+  const live = { accountId: account.id, deletedAt: null };
+
+  // Bounds first: a rule is read on every delivery of its quiz.
+  const lists: [Path, unknown[] | null | undefined][] = [
+    [['fieldsRule', 'lead'], input.fieldsRule?.lead],
+    [['fieldsRule', 'contact', 'properties'], input.fieldsRule?.contact?.properties],
+    [['fieldsRule', 'contact', 'questions'], input.fieldsRule?.contact?.questions],
+    [['fieldsRule', 'company'], input.fieldsRule?.company],
+    [['fieldsRule', 'customer'], input.fieldsRule?.customer],
+    ...Object.entries(input.tagsToAdd ?? {}).map(([k, v]) => [['tagsToAdd', k], v] as [Path, unknown[] | null | undefined]),
+  ];
+  for (const [path, list] of lists) {
+    if ((list?.length ?? 0) > MAX_LIST) issues.push({ path: [...base, ...path], message: `has more than ${MAX_LIST} entries` });
+  }
+  const longKey = [
+    ...(input.fieldsRule?.lead ?? []), ...(input.fieldsRule?.contact?.questions ?? []),
+    ...(input.fieldsRule?.company ?? []), ...(input.fieldsRule?.customer ?? []),
+  ].some((m) => String(m.questionId).length > MAX_KEY) || (input.fieldsRule?.contact?.properties ?? []).some((m) => m.property.length > MAX_KEY);
+  if (longKey) issues.push({ path: [...base, 'fieldsRule'], message: `names a question or property longer than ${MAX_KEY} characters` });
+  if (issues.length) throw invalid(issues);
+
+  let performerId: string | null = null;
+  if (input.performerId != null) {
+    const id = localId(input.performerId, 'AmoUser');
+    const user = id ? await db.amoUser.findFirst({ where: { id, ...live }, select: { id: true } }) : null;
+    if (user) performerId = user.id;
+    else issues.push({ path: [...base, 'performerId'], message: 'is not a user of the connected amoCRM account' });
+  }
+
+  const pipelineId = localId(input.pipelineId, 'Pipeline');
+  const pipeline = pipelineId ? await db.pipeline.findFirst({ where: { id: pipelineId, ...live }, select: { id: true } }) : null;
+  if (!pipeline) issues.push({ path: [...base, 'pipelineId'], message: 'is not a pipeline of the connected amoCRM account' });
+
+  const stepId = localId(input.stepId, 'Step');
+  const step = stepId ? await db.step.findFirst({ where: { id: stepId, ...live }, select: { id: true, pipelineId: true } }) : null;
+  if (!step) issues.push({ path: [...base, 'stepId'], message: 'is not a step of the connected amoCRM account' });
+  else if (pipeline && step.pipelineId !== pipeline.id) issues.push({ path: [...base, 'stepId'], message: 'belongs to another pipeline' });
+
+  // Field mappings: one lookup for every field id named anywhere.
+  const wanted: { target: EntityType; source: MappingSource; key: string; fieldGlobalId: string | number; path: Path }[] = [];
+  const rules = input.fieldsRule ?? {};
+  const questions = (list: QuestionFieldInput[] | null | undefined, target: EntityType, path: Path) =>
+    (list ?? []).forEach((m, i) =>
+      wanted.push({ target, source: 'QUESTION', key: String(m.questionId), fieldGlobalId: m.fieldId, path: [...path, i] }),
+    );
+  questions(rules.lead, 'LEAD', [...base, 'fieldsRule', 'lead']);
+  questions(rules.contact?.questions, 'CONTACT', [...base, 'fieldsRule', 'contact', 'questions']);
+  questions(rules.company, 'COMPANY', [...base, 'fieldsRule', 'company']);
+  questions(rules.customer, 'CUSTOMER', [...base, 'fieldsRule', 'customer']);
+  (rules.contact?.properties ?? []).forEach((m, i) =>
+    wanted.push({
+      target: 'CONTACT',
+      source: 'PROPERTY',
+      key: m.property.trim(),
+      fieldGlobalId: m.fieldId,
+      path: [...base, 'fieldsRule', 'contact', 'properties', i],
+    }),
+  );
+
+  const fieldIds = wanted.map((w) => localId(w.fieldGlobalId, 'Field')).filter((id): id is string => !!id);
+  const fields = new Map(
+    (await db.customField.findMany({ where: { id: { in: fieldIds }, ...live }, select: { id: true, entity: true } })).map((f) => [f.id, f]),
+  );
+  const seen = new Set<string>();
+  const mappings: PlannedMapping[] = [];
+  wanted.forEach((w, position) => {
+    const keyLabel = w.source === 'QUESTION' ? 'questionId' : 'property';
+    if (!w.key) return issues.push({ path: [...w.path, keyLabel], message: 'must not be empty' });
+    const once = `${w.target}/${w.source}/${w.key}`;
+    if (seen.has(once)) {
+      return issues.push({ path: [...w.path, keyLabel], message: `"${w.key}" is mapped more than once for ${w.target.toLowerCase()}` });
+    }
+    seen.add(once);
+    const id = localId(w.fieldGlobalId, 'Field');
+    const field = id ? fields.get(id) : undefined;
+    if (!field) return issues.push({ path: [...w.path, 'fieldId'], message: 'is not a field of the connected amoCRM account' });
+    if (field.entity !== w.target) {
+      return issues.push({ path: [...w.path, 'fieldId'], message: `is a ${field.entity.toLowerCase()} field, not a ${w.target.toLowerCase()} field` });
+    }
+    mappings.push({ target: w.target, source: w.source, key: w.key, fieldId: field.id, position });
+  });
+
+  // Tags, likewise per entity.
+  const tagInputs = Object.entries(input.tagsToAdd ?? {}).flatMap(([key, ids]) =>
+    (ids ?? []).map((globalId, i) => ({ entity: ENTITY_KEYS[key as keyof typeof ENTITY_KEYS], globalId, path: [...base, 'tagsToAdd', key, i] })),
+  );
+  const tagIds = tagInputs.map((t) => localId(t.globalId, 'Tag')).filter((id): id is string => !!id);
+  const tagRows = new Map(
+    (await db.tag.findMany({ where: { id: { in: tagIds }, ...live }, select: { id: true, entity: true } })).map((t) => [t.id, t]),
+  );
+  const tags: PlannedTag[] = [];
+  const seenTags = new Set<string>();
+  tagInputs.forEach((t, position) => {
+    const id = localId(t.globalId, 'Tag');
+    const tag = id ? tagRows.get(id) : undefined;
+    if (!tag) return issues.push({ path: t.path, message: 'is not a tag of the connected amoCRM account' });
+    if (tag.entity !== t.entity) return issues.push({ path: t.path, message: `is a ${tag.entity.toLowerCase()} tag, not a ${t.entity.toLowerCase()} tag` });
+    if (seenTags.has(tag.id)) return;
+    seenTags.add(tag.id);
+    tags.push({ entity: t.entity, tagId: tag.id, position });
+  });
+
+  if (issues.length) throw invalid(issues);
+  return {
+    performerId,
+    pipelineId: pipeline!.id,
+    stepId: step!.id,
+    toUnsorted: input.toUnsorted ?? false,
+    mergeDuplicates: input.mergeDuplicates ?? false,
+    mappings,
+    tags,
+  };
+}
+
+const ruleColumns = (r: ResolvedRule) => ({
+  performerId: r.performerId,
+  pipelineId: r.pipelineId,
+  stepId: r.stepId,
+  toUnsorted: r.toUnsorted,
+  mergeDuplicates: r.mergeDuplicates,
+  // A changed rule is checked against amoCRM again.
+  problems: [],
+  checkedAt: null,
+});
+
+async function writeChildren(tx: Prisma.TransactionClient, ruleId: string, r: ResolvedRule) {
+  await tx.ruleFieldMapping.deleteMany({ where: { ruleId } });
+  await tx.ruleTag.deleteMany({ where: { ruleId } });
+  await tx.ruleFieldMapping.createMany({ data: r.mappings.map((m) => ({ ruleId, ...m })) });
+  await tx.ruleTag.createMany({ data: r.tags.map((t) => ({ ruleId, ...t })) });
+}
+
+export function publishRuleChanged(queue: Queue, account: AmoAccount, rule: { id: string; quizId: string }) {
+  return queue.publish(TOPICS.amoTasks, account.quizAccountId, {
+    type: 'rule.changed',
+    quizAccountId: account.quizAccountId,
+    quizId: rule.quizId,
+    ruleId: rule.id,
+  });
+}
+
+export async function createRule(db: Db, account: AmoAccount, quizId: string, resolved: ResolvedRule) {
+  try {
+    return await db.$transaction(async (tx) => {
+      const rule = await tx.rule.create({ data: { accountId: account.id, quizId, ...ruleColumns(resolved) } });
+      await writeChildren(tx, rule.id, resolved);
+      return rule;
+    });
+  } catch (err) {
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+      throw conflict(`Quiz ${quizId} already has a rule: use updateQuizRule`);
+    }
+    throw err;
+  }
+}
+
+export async function updateRule(db: Db, account: AmoAccount, quizId: string, resolved: ResolvedRule) {
+  return db.$transaction(async (tx) => {
+    const existing = await tx.rule.findUnique({ where: { accountId_quizId: { accountId: account.id, quizId } }, select: { id: true } });
+    if (!existing) throw notFound(`Rule of quiz ${quizId}`);
+    const rule = await tx.rule.update({ where: { id: existing.id }, data: ruleColumns(resolved) });
+    await writeChildren(tx, rule.id, resolved);
+    return rule;
+  });
+}

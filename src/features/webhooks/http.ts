@@ -1,0 +1,47 @@
+/** The node:http side of `POST /webhook/amo/{secret}` (the route calls `handleAmoWebhookRequest`). */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Services } from '../../platform/services.ts';
+import { receiveWebhook, type ReceiveOptions } from './receive.ts';
+import { BodyTooLargeError, readBody } from '../../platform/http/body.ts';
+
+/** amoCRM's bodies are a few KB; anything past this is refused (413) without being read further. */
+export const MAX_WEBHOOK_BODY_BYTES = 1 << 20;
+
+/** The secret of a `/webhook/amo/{secret}` path, else null. */
+export function webhookSecretFromPath(pathname: string): string | null {
+  const m = /^\/webhook\/amo\/([^/]+)\/?$/.exec(pathname);
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+
+function send(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+}
+
+/** Reads the body (at most MAX_WEBHOOK_BODY_BYTES), calls `receiveWebhook` and answers. POST only (else 405). */
+export async function handleAmoWebhookRequest(
+  services: Services,
+  req: IncomingMessage,
+  res: ServerResponse,
+  secret: string,
+  options: ReceiveOptions = {},
+): Promise<void> {
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    return send(res, 405, { error: 'method not allowed' });
+  }
+  let body: Buffer;
+  try {
+    body = await readBody(req, MAX_WEBHOOK_BODY_BYTES);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) return send(res, 413, { error: 'body too large' });
+    throw err;
+  }
+  const answer = await receiveWebhook(services, secret, req.headers['content-type'], body, options);
+  send(res, answer.status, answer.body);
+}

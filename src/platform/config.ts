@@ -1,0 +1,150 @@
+// Settings from the environment, validated once at start-up. The names and
+// defaults are the contract's (contract/README.md).
+import { z } from 'zod';
+
+const DEV_JWT_SECRET = 'development-only-jwt-secret-change-me';
+// 32 bytes of zeros is obviously not a secret; production refuses to start with it.
+const DEV_TOKEN_KEY = Buffer.alloc(32, 7).toString('base64');
+const DEV_AMO_CLIENT_ID = 'dev-client-id';
+const DEV_AMO_CLIENT_SECRET = 'dev-client-secret';
+
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no', ''])
+  .transform((v) => ['1', 'true', 'on', 'yes'].includes(v));
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+    HOST: z.string().default('0.0.0.0'),
+    PUBLIC_URL: optionalString,
+    DATABASE_URL: optionalString,
+    DATA_DIR: z.string().default('.data'),
+    KAFKA_BROKERS: optionalString,
+    KAFKA_TOPIC_PREFIX: z.string().default(''),
+    AUTH_JWT_SECRET: optionalString,
+    AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
+    AUTH_ISSUER: optionalString,
+    AUTH_AUDIENCE: optionalString,
+    AUTH_ACCOUNT_CLAIM: z.string().default('accountId'),
+    AMO_CLIENT_ID: optionalString,
+    AMO_CLIENT_SECRET: optionalString,
+    AMO_REDIRECT_URI: optionalString.pipe(z.url().optional()),
+    AMO_AUTH_URL: z.url().default('https://www.amocrm.ru/oauth'),
+    AMO_ALLOW_HTTP: bool.default(false),
+    AMO_RATE_LIMIT_RPS: z.coerce.number().positive().max(100).default(7),
+    DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+    DELIVERY_BACKOFF_MS: z.coerce.number().int().min(1).default(5_000),
+    DELIVERY_MAX_BACKOFF_MS: z.coerce.number().int().min(1).default(600_000),
+    DELIVERY_RECONCILE_DELAY_MS: z.coerce.number().int().min(0).default(30_000),
+    DELIVERY_MAX_WAIT_HOURS: z.coerce.number().positive().default(7 * 24),
+    TOKEN_ENCRYPTION_KEY: optionalString,
+    GRAPHIQL: bool.optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    // PUBLIC_URL: amoCRM posts each account's lead events there; a default of 127.0.0.1 would silently lose them.
+    const required = ['AMO_CLIENT_ID', 'AMO_CLIENT_SECRET', 'AMO_REDIRECT_URI', 'TOKEN_ENCRYPTION_KEY', 'DATABASE_URL', 'PUBLIC_URL'] as const;
+    for (const key of required) {
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: `${key} is required in production` });
+    }
+    if (!env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production' });
+    }
+  });
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  isProduction: boolean;
+  port: number;
+  host: string;
+  /** Where the gateway is reachable from outside (webhook destinations). */
+  publicUrl: string;
+  databaseUrl?: string;
+  dataDir: string;
+  kafka: { brokers: string[]; topicPrefix: string };
+  auth: {
+    jwtSecret?: string;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+    accountClaim: string;
+    /** true when the built-in development secret is in use */
+    devSecret: boolean;
+  };
+  amo: {
+    clientId: string;
+    clientSecret: string;
+    redirectUri: string;
+    authUrl: string;
+    allowHttp: boolean;
+    rateLimitRps: number;
+  };
+  tokenEncryptionKey: Buffer;
+  /** the delivery worker's retry policy (see src/features/delivery/options.ts) */
+  delivery: { maxAttempts: number; backoffMs: number; maxBackoffMs: number; reconcileDelayMs: number; maxWaitMs: number };
+  graphiql: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(`Invalid settings:\n${lines.join('\n')}`);
+  }
+  const env = parsed.data;
+  const isProduction = env.NODE_ENV === 'production';
+  const key = Buffer.from(env.TOKEN_ENCRYPTION_KEY ?? DEV_TOKEN_KEY, 'base64');
+  if (key.length !== 32) throw new ConfigError('Invalid settings:\n  TOKEN_ENCRYPTION_KEY: must be 32 bytes, base64-encoded');
+  const publicUrl = (env.PUBLIC_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, '');
+  return {
+    env: env.NODE_ENV,
+    isProduction,
+    port: env.PORT,
+    host: env.HOST,
+    publicUrl,
+    databaseUrl: env.DATABASE_URL,
+    dataDir: env.DATA_DIR,
+    kafka: {
+      brokers: (env.KAFKA_BROKERS ?? '').split(',').map((b) => b.trim()).filter(Boolean),
+      topicPrefix: env.KAFKA_TOPIC_PREFIX,
+    },
+    auth: {
+      jwtSecret: env.AUTH_JWT_SECRET ?? (env.AUTH_JWKS_URL ? undefined : DEV_JWT_SECRET),
+      jwksUrl: env.AUTH_JWKS_URL,
+      issuer: env.AUTH_ISSUER,
+      audience: env.AUTH_AUDIENCE,
+      accountClaim: env.AUTH_ACCOUNT_CLAIM,
+      devSecret: !env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL,
+    },
+    amo: {
+      clientId: env.AMO_CLIENT_ID ?? DEV_AMO_CLIENT_ID,
+      clientSecret: env.AMO_CLIENT_SECRET ?? DEV_AMO_CLIENT_SECRET,
+      redirectUri: env.AMO_REDIRECT_URI ?? `${publicUrl}/webhook/create`,
+      authUrl: env.AMO_AUTH_URL,
+      allowHttp: env.AMO_ALLOW_HTTP,
+      rateLimitRps: env.AMO_RATE_LIMIT_RPS,
+    },
+    tokenEncryptionKey: key,
+    delivery: {
+      maxAttempts: env.DELIVERY_MAX_ATTEMPTS,
+      backoffMs: env.DELIVERY_BACKOFF_MS,
+      maxBackoffMs: env.DELIVERY_MAX_BACKOFF_MS,
+      reconcileDelayMs: env.DELIVERY_RECONCILE_DELAY_MS,
+      maxWaitMs: Math.round(env.DELIVERY_MAX_WAIT_HOURS * 60 * 60_000),
+    },
+    graphiql: env.GRAPHIQL ?? !isProduction,
+    logLevel: env.LOG_LEVEL,
+  };
+}

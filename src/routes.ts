@@ -1,0 +1,56 @@
+// The non-GraphQL routes of the contract.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { afterConnect, completeAuthorization, handleDisconnectHook, oauthResultPage } from './features/accounts/index.ts';
+import type { Services } from './platform/services.ts';
+import { handleAmoWebhookRequest, webhookSecretFromPath } from './features/webhooks/index.ts';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+}
+
+/** Answers the request when it is one of ours; false lets the caller answer 404. */
+export async function handleRoute(services: Services, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+  // amoCRM's event webhooks: POST /webhook/amo/{per-account secret}
+  const webhookSecret = webhookSecretFromPath(url.pathname);
+  if (webhookSecret !== null) {
+    await handleAmoWebhookRequest(services, req, res, webhookSecret);
+    return true;
+  }
+  switch (`${req.method} ${url.pathname}`) {
+    case 'GET /healthz':
+      sendJson(res, 200, { status: 'ok' });
+      return true;
+    case 'GET /readyz': {
+      const [database, queue] = await Promise.all([
+        services.db.$queryRaw`SELECT 1`.then(() => true, () => false),
+        services.queue.ready().catch(() => false),
+      ]);
+      sendJson(res, database && queue ? 200 : 503, { database, queue });
+      return true;
+    }
+    case 'GET /metrics': {
+      if (!services.metrics) return false;
+      const { contentType, body } = await services.metrics.scrape();
+      res.writeHead(200, { 'content-type': contentType }).end(body);
+      return true;
+    }
+    case 'GET /webhook/create': {
+      const outcome = await completeAuthorization(services, url.searchParams, (account) => afterConnect(services, account));
+      const message = outcome.ok
+        ? `${outcome.account.name} (${outcome.account.subdomain}) is connected; its pipelines, fields and tags are being loaded.`
+        : outcome.reason;
+      res
+        .writeHead(outcome.ok ? 200 : outcome.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+        .end(oauthResultPage({ ok: outcome.ok, message }));
+      return true;
+    }
+    case 'GET /webhook/delete': {
+      const disconnected = await handleDisconnectHook(services, url.searchParams);
+      if (disconnected === null) sendJson(res, 401, { error: 'invalid signature' });
+      else sendJson(res, 200, { disconnected });
+      return true;
+    }
+    default:
+      return false;
+  }
+}
