@@ -1,10 +1,10 @@
 // Child process of bench/delivery.ts: one gateway process's delivery worker (the quiz.results
 // consumer and the delivery loop, production defaults) on the real Kafka broker, so its CPU and
 // RSS are its own. stdin `{"cmd":"cpu"}` → `MSG {cpuMs, rssMiB}`.
-import { createQueue } from '../src/queue/index.ts';
-import { createLogger } from '../src/logger.ts';
-import { createDb } from '../src/db.ts';
-import { startDeliveryWorker } from '../src/delivery/worker.ts';
+import { createQueue } from '../src/platform/queue/index.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { createDb } from '../src/platform/db.ts';
+import { startDeliveryWorker } from '../src/features/delivery/worker.ts';
 import { deliveryServices } from '../test/helpers/delivery.ts';
 import { onStdinLines, rssMiB } from './lib.ts';
 

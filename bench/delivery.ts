@@ -11,9 +11,9 @@
 //   BENCH_CPU_PROF=1          the worker writes a CPU profile to bench/prof/
 import { randomBytes } from 'node:crypto';
 import { createAmoSimulator } from '@quiz-gateway/amo-sim';
-import { slotSpacingMs } from '../src/amo/rate-limit.ts';
-import { createLogger } from '../src/logger.ts';
-import { createQueue, TOPICS } from '../src/queue/index.ts';
+import { slotSpacingMs } from '../src/platform/amo/rate-limit.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { createQueue, TOPICS } from '../src/platform/queue/index.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from '../test/helpers/amo.ts';
 import { benchDatabase, cpuMs, report, round, sleep, startChild, summary } from './lib.ts';
 

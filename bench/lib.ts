@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createDb, type Db, type DbOptions } from '../src/db.ts';
+import { createDb, type Db, type DbOptions } from '../src/platform/db.ts';
 import { databaseUrl, ensureTemplate } from '../test/helpers/db.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
 import pg from 'pg';
 import { buildApp } from '../src/app.ts';
-import { createDb } from '../src/db.ts';
+import { createDb } from '../src/platform/db.ts';
 import { testConfig, TEST_JWT_SECRET } from '../test/helpers/app.ts';
 
 const [mode] = process.argv.slice(2);

@@ -7,7 +7,7 @@
 //   BENCH_CPU_PROF=1    the gateway child writes a CPU profile to bench/prof/ (bench/prof-summary.ts reads it)
 import autocannon from 'autocannon';
 import { buildApp } from '../src/app.ts';
-import { createDb } from '../src/db.ts';
+import { createDb } from '../src/platform/db.ts';
 import { seedDemoAccount } from '../src/dev/seed-data.ts';
 import { testConfig, tokenFor } from '../test/helpers/app.ts';
 import { benchDatabase, report, round, startChild } from './lib.ts';

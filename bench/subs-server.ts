@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { jwtVerify } from 'jose';
 import { buildApp } from '../src/app.ts';
-import { createDb } from '../src/db.ts';
+import { createDb } from '../src/platform/db.ts';
 import { testConfig, TEST_JWT_SECRET } from '../test/helpers/app.ts';
 import { onStdinLines, rssMiB } from './lib.ts';
 

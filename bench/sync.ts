@@ -10,9 +10,9 @@
 //                        process): the case that made 8 requests in one second before late
 //                        wake-ups took a new slot
 import { createAmoSimulator } from '@quiz-gateway/amo-sim';
-import { createRateLimiter, slotSpacingMs } from '../src/amo/rate-limit.ts';
-import { createDb } from '../src/db.ts';
-import { requestSync, runSyncJob } from '../src/sync/index.ts';
+import { createRateLimiter, slotSpacingMs } from '../src/platform/amo/rate-limit.ts';
+import { createDb } from '../src/platform/db.ts';
+import { requestSync, runSyncJob } from '../src/features/catalogue/index.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from '../test/helpers/amo.ts';
 import { deliveryServices } from '../test/helpers/delivery.ts';
 import { benchDatabase, cpuMs, report, round } from './lib.ts';

@@ -1,6 +1,6 @@
 // `npm run db:seed`: a demo tenant with a realistic amoCRM catalogue in the cache
 // (DATABASE_URL, tenant from DEMO_TENANT or "demo-seed"), for trying the read side.
-import { createDb } from '../src/db.ts';
+import { createDb } from '../src/platform/db.ts';
 import { seedDemoAccount } from '../src/dev/seed-data.ts';
 
 const url = process.env.DATABASE_URL;

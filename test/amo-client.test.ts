@@ -1,8 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
-import { createDb, type Db } from '../src/db.ts';
-import { createLogger } from '../src/logger.ts';
+import { createDb, type Db } from '../src/platform/db.ts';
+import { createLogger } from '../src/platform/logger.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
 import {
@@ -22,7 +22,7 @@ import {
   refreshExpiring,
   saveTokens,
   type AmoClientOptions,
-} from '../src/amo/index.ts';
+} from '../src/platform/amo/index.ts';
 
 const config = testAmoConfig();
 const logger = createLogger({ level: 'silent' });

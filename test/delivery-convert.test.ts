@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { convertAnswer, parseCheckbox, parseDate, parseDecimal, parseUrl, type ConvertField } from '../src/delivery/convert.ts';
+import { convertAnswer, parseCheckbox, parseDate, parseDecimal, parseUrl, type ConvertField } from '../src/features/delivery/convert.ts';
 
 const f = (rawType: string, options: string[] = []): ConvertField => ({
   amoId: 100,

@@ -3,9 +3,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } from '@quiz-gateway/amo-sim';
-import type { Services } from '../src/services.ts';
-import { acceptResult } from '../src/delivery/accept.ts';
-import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../src/delivery/worker.ts';
+import type { Services } from '../src/platform/services.ts';
+import { acceptResult } from '../src/features/delivery/accept.ts';
+import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
 import { copyCatalogue, createRule, deliveryServices, drainDeliveries, testDeliveryRuntime, type Catalogue, type RuleSpec } from './helpers/delivery.ts';

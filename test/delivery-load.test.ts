@@ -4,9 +4,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
-import { TOPICS } from '../src/queue/index.ts';
-import type { Services } from '../src/services.ts';
-import { startDeliveryWorker } from '../src/delivery/worker.ts';
+import { TOPICS } from '../src/platform/queue/index.ts';
+import type { Services } from '../src/platform/services.ts';
+import { startDeliveryWorker } from '../src/features/delivery/worker.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
 import { copyCatalogue, createRule, deliveryServices } from './helpers/delivery.ts';

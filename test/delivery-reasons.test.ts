@@ -2,11 +2,11 @@
 // sweep that makes waiting deliveries follow their account's state (real PostgreSQL).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmoBlockedError, AmoNetworkError, AmoNotConnectedError, AmoRateLimitedError, AmoServerError, AmoStaleError } from '../src/amo/index.ts';
-import { acceptResult } from '../src/delivery/accept.ts';
-import { deliveryHealth } from '../src/delivery/health.ts';
-import { describeError, reasonOfError, retryText, sweepAccountReasons } from '../src/delivery/reasons.ts';
-import type { Services } from '../src/services.ts';
+import { AmoBlockedError, AmoNetworkError, AmoNotConnectedError, AmoRateLimitedError, AmoServerError, AmoStaleError } from '../src/platform/amo/index.ts';
+import { acceptResult } from '../src/features/delivery/accept.ts';
+import { deliveryHealth } from '../src/features/delivery/health.ts';
+import { describeError, reasonOfError, retryText, sweepAccountReasons } from '../src/features/delivery/reasons.ts';
+import type { Services } from '../src/platform/services.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { deliveryServices, recordEvents } from './helpers/delivery.ts';
 

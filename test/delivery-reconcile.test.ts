@@ -2,10 +2,10 @@
 // a lead can go without, and how the reconcile mode is chosen from amoCRM's answer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmoHttpError, AmoNotFoundError, AmoServerError, AmoValidationError, type AmoClient, type AmoComplexLeadInput, type AmoLead } from '../src/amo/index.ts';
-import { ensureReconcileSetup, findSentLeads, isLeadOf, WINDOW_MARGIN_MS, type ReconcileTarget } from '../src/delivery/reconcile.ts';
-import { repairLead } from '../src/delivery/repair.ts';
-import { createLogger } from '../src/logger.ts';
+import { AmoHttpError, AmoNotFoundError, AmoServerError, AmoValidationError, type AmoClient, type AmoComplexLeadInput, type AmoLead } from '../src/platform/amo/index.ts';
+import { ensureReconcileSetup, findSentLeads, isLeadOf, WINDOW_MARGIN_MS, type ReconcileTarget } from '../src/features/delivery/reconcile.ts';
+import { repairLead } from '../src/features/delivery/repair.ts';
+import { createLogger } from '../src/platform/logger.ts';
 
 const lead = (id: number, patch: Partial<AmoLead> = {}): AmoLead => ({
   id,

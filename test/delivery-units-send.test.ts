@@ -3,7 +3,7 @@
 // published. classify, reschedule and the lease: delivery-units.test.ts. No PostgreSQL, no simulator.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmoNetworkError, AmoNotFoundError, AmoServerError, AmoUnauthorizedError, AmoValidationError, type AmoComplexLeadInput, type AmoValidationIssue } from '../src/amo/index.ts';
+import { AmoNetworkError, AmoNotFoundError, AmoServerError, AmoUnauthorizedError, AmoValidationError, type AmoComplexLeadInput, type AmoValidationIssue } from '../src/platform/amo/index.ts';
 import type { Delivery } from '../src/generated/prisma/client.ts';
 import { delivery, iso, NOW, PERFORMER, RESULT_FIELD, world, type Script } from './helpers/delivery-fakes.ts';
 

@@ -13,9 +13,9 @@ import {
   AmoTokenRefreshError,
   AmoUnauthorizedError,
   AmoValidationError,
-} from '../src/amo/index.ts';
-import { backoff } from '../src/delivery/batch.ts';
-import { classify, reasonOfError, retryText, waitText } from '../src/delivery/reasons.ts';
+} from '../src/platform/amo/index.ts';
+import { backoff } from '../src/features/delivery/batch.ts';
+import { classify, reasonOfError, retryText, waitText } from '../src/features/delivery/reasons.ts';
 import { delivery, iso, NOW, world } from './helpers/delivery-fakes.ts';
 
 /** Frozen clock at NOW and Math.random = `random` (0.5: no jitter, the factor is exactly 1). */

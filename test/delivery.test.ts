@@ -1,10 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } from '@quiz-gateway/amo-sim';
-import { saveTokens } from '../src/amo/index.ts';
-import { TOPICS } from '../src/queue/index.ts';
-import type { Services } from '../src/services.ts';
-import { acceptResult, acceptResults, NO_ACCOUNT_ERROR } from '../src/delivery/accept.ts';
+import { saveTokens } from '../src/platform/amo/index.ts';
+import { TOPICS } from '../src/platform/queue/index.ts';
+import type { Services } from '../src/platform/services.ts';
+import { acceptResult, acceptResults, NO_ACCOUNT_ERROR } from '../src/features/delivery/accept.ts';
 import {
   claimDueDeliveries,
   createDeliveryRuntime,
@@ -14,8 +14,8 @@ import {
   startDeliveryWorker,
   type DeliveryHooks,
   type DeliveryRuntime,
-} from '../src/delivery/worker.ts';
-import { noteMarker, RESULT_FIELD_CODE } from '../src/delivery/payload.ts';
+} from '../src/features/delivery/worker.ts';
+import { noteMarker, RESULT_FIELD_CODE } from '../src/features/delivery/payload.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
 import { copyCatalogue, createRule, deliveryServices, drainDeliveries, testDeliveryRuntime, recordEvents, type Catalogue } from './helpers/delivery.ts';

@@ -2,10 +2,10 @@
 // production mode, body limits, log redaction and shutdown.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decryptSecret } from '../src/amo/index.ts';
+import { decryptSecret } from '../src/platform/amo/index.ts';
 import { ARMOR_LIMITS } from '../src/app.ts';
-import { createDb } from '../src/db.ts';
-import { countAmoCalls } from '../src/http/metrics.ts';
+import { createDb } from '../src/platform/db.ts';
+import { countAmoCalls } from '../src/platform/http/metrics.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './helpers/amo.ts';

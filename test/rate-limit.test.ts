@@ -4,8 +4,8 @@
 // requests in any second, as the simulator's own log counts them.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRateLimiter } from '../src/amo/index.ts';
-import type { Db } from '../src/db.ts';
+import { createRateLimiter } from '../src/platform/amo/index.ts';
+import type { Db } from '../src/platform/db.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { tokenFor } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID } from './helpers/amo.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { seedDemoAccount } from '../src/dev/seed-data.ts';
-import { createDb } from '../src/db.ts';
+import { createDb } from '../src/platform/db.ts';
 import { FieldsPageDocument, PipelinesWithStepsDocument } from './generated/graphql.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApp, TEST_JWT_SECRET, tokenFor, type GraphQLResponse, type TestApp } from './helpers/app.ts';

@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seedDemoAccount } from '../src/dev/seed-data.ts';
-import { createQueue, TOPICS, type Queue, type QueueMessage } from '../src/queue/index.ts';
+import { createQueue, TOPICS, type Queue, type QueueMessage } from '../src/platform/queue/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
 

@@ -24,11 +24,11 @@ import {
   webhookSecretFromPath,
   WebhookParseError,
   WEBHOOK_EVENTS,
-} from '../src/webhooks/index.ts';
-import { handleAmoTask } from '../src/sync/worker.ts';
-import { TOPICS, type Subscription } from '../src/queue/index.ts';
-import type { Services } from '../src/services.ts';
-import { amoClientFor } from '../src/sync/client.ts';
+} from '../src/features/webhooks/index.ts';
+import { handleAmoTask } from '../src/features/catalogue/worker.ts';
+import { TOPICS, type Subscription } from '../src/platform/queue/index.ts';
+import type { Services } from '../src/platform/services.ts';
+import { amoClientFor } from '../src/platform/amo/clients.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, type ConnectedAccount } from './helpers/amo.ts';
 import { kafkaSettings, nextEvent, startStack, wsClient, type Stack } from './helpers/stack.ts';

@@ -1,10 +1,10 @@
 // Test helper: a connected amoCRM account — a simulator account plus the gateway's AmoAccount and
 // AmoToken rows (tokens from `sim.issueTokens`, encrypted as the product stores them).
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../../src/db.ts';
+import type { Db } from '../../src/platform/db.ts';
 import type { AmoSimulator, SeedAccountOptions } from '@quiz-gateway/amo-sim';
-import { saveTokens } from '../../src/amo/index.ts';
-import type { AmoClientConfig } from '../../src/amo/index.ts';
+import { saveTokens } from '../../src/platform/amo/index.ts';
+import type { AmoClientConfig } from '../../src/platform/amo/index.ts';
 
 export const TEST_AMO_CLIENT_ID = 'amo-test-client';
 export const TEST_AMO_CLIENT_SECRET = 'amo-test-secret';

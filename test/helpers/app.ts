@@ -4,9 +4,9 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { SignJWT } from 'jose';
 import { buildApp, type App } from '../../src/app.ts';
-import { loadConfig, type Config } from '../../src/config.ts';
-import { createLogger, type Logger } from '../../src/logger.ts';
-import type { Queue } from '../../src/queue/index.ts';
+import { loadConfig, type Config } from '../../src/platform/config.ts';
+import { createLogger, type Logger } from '../../src/platform/logger.ts';
+import type { Queue } from '../../src/platform/queue/index.ts';
 import type { TestDatabase } from './db.ts';
 
 export const TEST_JWT_SECRET = 'test-secret-for-the-gateway-tests';

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { createDb, type Db, type DbOptions } from '../../src/db.ts';
+import { createDb, type Db, type DbOptions } from '../../src/platform/db.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');

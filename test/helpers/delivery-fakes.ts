@@ -2,12 +2,12 @@
 // Delivery rows in memory and fences writes by `locked_until` like PostgreSQL would, a queue that
 // records what is published, and an amoCRM client scripted per test. No PostgreSQL, no simulator.
 import type { Delivery } from '../../src/generated/prisma/client.ts';
-import type { AmoClient, AmoComplexLeadInput } from '../../src/amo/index.ts';
-import { AccountRun, type Item } from '../../src/delivery/batch.ts';
-import { Lease } from '../../src/delivery/lease.ts';
-import { resolveOptions, type DeliveryRuntime, type DeliveryWorkerOptions } from '../../src/delivery/options.ts';
-import type { QuizResult } from '../../src/delivery/input.ts';
-import { createLogger } from '../../src/logger.ts';
+import type { AmoClient, AmoComplexLeadInput } from '../../src/platform/amo/index.ts';
+import { AccountRun, type Item } from '../../src/features/delivery/batch.ts';
+import { Lease } from '../../src/features/delivery/lease.ts';
+import { resolveOptions, type DeliveryRuntime, type DeliveryWorkerOptions } from '../../src/features/delivery/options.ts';
+import type { QuizResult } from '../../src/features/delivery/input.ts';
+import { createLogger } from '../../src/platform/logger.ts';
 
 export const NOW = Date.UTC(2027, 0, 15, 8, 0, 0);
 export const ACCOUNT = 'acc-1';

@@ -1,13 +1,13 @@
 // Test helpers for delivery: services built by hand over a throwaway database and the in-process
 // queue, the catalogue copied from a simulator account, rules written straight into the database.
 import { randomBytes } from 'node:crypto';
-import { loadConfig, type Config } from '../../src/config.ts';
-import type { Db } from '../../src/db.ts';
-import { createGatewayPubSub } from '../../src/events.ts';
-import { createLogger } from '../../src/logger.ts';
-import { createQueue, TOPICS, type Queue } from '../../src/queue/index.ts';
-import type { Services } from '../../src/services.ts';
-import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../../src/delivery/worker.ts';
+import { loadConfig, type Config } from '../../src/platform/config.ts';
+import type { Db } from '../../src/platform/db.ts';
+import { createGatewayPubSub } from '../../src/platform/events.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { createQueue, TOPICS, type Queue } from '../../src/platform/queue/index.ts';
+import type { Services } from '../../src/platform/services.ts';
+import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../../src/features/delivery/worker.ts';
 import type { AmoSimulator, CustomField as SimField } from '@quiz-gateway/amo-sim';
 import type { EntityType } from '../../src/generated/prisma/enums.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, testAmoConfig } from './amo.ts';

@@ -3,7 +3,7 @@
 // quiz.results topic, as the quiz platform does), and read back deliveries and the account.
 import assert from 'node:assert/strict';
 import type { Account as SimAccount } from '@quiz-gateway/amo-sim';
-import { TOPICS } from '../../src/queue/index.ts';
+import { TOPICS } from '../../src/platform/queue/index.ts';
 import { tokenFor } from './app.ts';
 import { TEST_AMO_CLIENT_ID } from './amo.ts';
 import type { Stack } from './stack.ts';

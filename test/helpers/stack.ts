@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createAmoSimulator, type AmoSimulator, type SimulatorOptions } from '@quiz-gateway/amo-sim';
-import { redactPaths } from '../../src/logger.ts';
+import { redactPaths } from '../../src/platform/logger.ts';
 import { startTestApp, type TestApp } from './app.ts';
 import type { TestDatabase } from './db.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './amo.ts';
