@@ -23,6 +23,7 @@ npx --no-install prisma generate >/dev/null
 npx --no-install graphql-codegen --config codegen.ts >/dev/null
 
 npx --no-install tsc --noEmit -p .
+npx --no-install tsc --noEmit -p packages/amo-sim
 
 started_kafka=0
 if [[ "${SKIP_KAFKA:-0}" != "1" ]]; then

@@ -73,8 +73,24 @@ function upsertWebhook(ctx: ApiContext): ApiResult {
   return { status: 200, body: renderWebhook(hook) };
 }
 
+/** One string per capture group of a route pattern: `'/leads/(\\d+)/notes'` gives `[string]`. */
+type Captures<P extends string> = P extends `${string}(${infer Rest}` ? [string, ...Captures<Rest>] : [];
+
+/** True when a match has the pattern's number of groups and every group took part (the patterns have no optional groups). */
+function isCaptures<P extends string>(groups: Array<string | undefined>, pattern: P): groups is Captures<P> {
+  return groups.length === pattern.split('(').length - 1 && groups.every((g) => g !== undefined);
+}
+
 const routes: Array<{ method: string; re: RegExp; handler: Handler }> = [];
-const route = (method: string, pattern: string, handler: Handler) => routes.push({ method, re: new RegExp(`^/api/v4${pattern}/?$`), handler });
+const route = <P extends string>(method: string, pattern: P, handler: (ctx: ApiContext, params: Captures<P>) => ApiResult) =>
+  routes.push({
+    method,
+    re: new RegExp(`^/api/v4${pattern}/?$`),
+    handler: (ctx, groups) => {
+      if (!isCaptures(groups, pattern)) throw new Error(`amo-sim: route ${pattern} matched without all of its groups`);
+      return handler(ctx, groups);
+    },
+  });
 
 route('GET', '/account', (ctx) => ({ status: 200, body: renderAccount(ctx) }));
 

@@ -21,7 +21,8 @@ export interface ApiResult {
   body?: unknown;
 }
 
-export type Handler = (ctx: ApiContext, params: string[]) => ApiResult;
+/** A route handler given the match's capture groups (a group that took no part is undefined). */
+export type Handler = (ctx: ApiContext, groups: Array<string | undefined>) => ApiResult;
 
 export const MAX_LIMIT = 250;
 export const DEFAULT_LIMIT = 50;

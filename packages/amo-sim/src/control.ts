@@ -122,8 +122,9 @@ export function maxInAnySecond(times: number[]): number {
   const t = [...times].sort((a, b) => a - b);
   let best = 0;
   let j = 0;
-  for (let i = 0; i < t.length; i++) {
-    while (t[i] - t[j] >= 1000) j++;
+  for (const [i, ti] of t.entries()) {
+    // j ≤ i, so t[j] is there; the fallback only ends the loop
+    while (ti - (t[j] ?? ti) >= 1000) j++;
     best = Math.max(best, i - j + 1);
   }
   return best;
@@ -252,6 +253,7 @@ export function createControl(state: SimState): ControlApi {
     issueTokens(id, clientId) {
       const a = acc(id);
       const user = a.users.find((u) => u.rights.is_admin) ?? a.users[0];
+      if (!user) throw new Error(`amo-sim: account ${a.id} has no users`);
       return issueTokens(state, a.id, clientId ?? state.mainIntegration().clientId, user.id);
     },
     revoke: (id, clientId) => revoke(state, Number(id), clientId),

@@ -106,8 +106,15 @@ function translit(s: string): string {
   return [...s.toLowerCase()].map((c) => TRANSLIT[c] ?? c).join('');
 }
 
+/** list[index]; throws when the list has no such item (the lists here are constants, never empty). */
+function item<T>(list: readonly T[], index: number): T {
+  const v = list[index];
+  if (v === undefined) throw new Error(`amo-sim: no item ${index} in a list of ${list.length}`);
+  return v;
+}
+
 function pick<T>(rnd: () => number, list: readonly T[]): T {
-  return list[Math.floor(rnd() * list.length)];
+  return item(list, Math.floor(rnd() * list.length));
 }
 
 function rights(isAdmin: boolean, isActive: boolean, groupId: number | null, roleId: number | null): UserRights {
@@ -158,7 +165,7 @@ export function makeStatus(state: SimState, acc: Account, pipelineId: number, pa
     sort: partial.sort ?? sort,
     is_editable: partial.is_editable ?? true,
     pipeline_id: pipelineId,
-    color: partial.color ?? STATUS_COLORS[(sort / 10) % STATUS_COLORS.length | 0],
+    color: partial.color ?? item(STATUS_COLORS, Math.abs((sort / 10) % STATUS_COLORS.length | 0)),
     type: partial.type ?? 0,
     account_id: acc.id,
   };
@@ -250,7 +257,7 @@ export function makeField(state: SimState, acc: Account, entity: EntityType, spe
 
 export function makeTag(state: SimState, name: string, color?: string | null): Tag {
   const id = state.nextId('tag');
-  return { id, name, color: color === undefined ? TAG_COLORS[id % TAG_COLORS.length] : color };
+  return { id, name, color: color === undefined ? item(TAG_COLORS, id % TAG_COLORS.length) : color };
 }
 
 function predefinedFields(entity: EntityType): FieldSpec[] {
@@ -320,27 +327,31 @@ export function generateAccount(state: SimState, opts: SeedAccountOptions = {}):
   const users = opts.users ?? 3;
   if (typeof users === 'number') for (let i = 0; i < Math.max(1, users); i++) acc.users.push(makeUser(state, acc, {}, i));
   else users.forEach((u, i) => acc.users.push(makeUser(state, acc, u, i)));
-  acc.current_user_id = (acc.users.find((u) => u.rights.is_admin) ?? acc.users[0]).id;
+  const currentUser = acc.users.find((u) => u.rights.is_admin) ?? acc.users[0];
+  if (!currentUser) throw new Error('amo-sim: an account needs at least one user');
+  acc.current_user_id = currentUser.id;
 
   const pipelines = opts.pipelines ?? 2;
   const statusCount = opts.statusesPerPipeline ?? 4;
   if (typeof pipelines === 'number') for (let i = 0; i < Math.max(1, pipelines); i++) acc.pipelines.push(makePipeline(state, acc, {}, statusCount));
   else for (const p of pipelines) acc.pipelines.push(makePipeline(state, acc, p, statusCount));
-  if (!acc.pipelines.some((p) => p.is_main)) acc.pipelines[0].is_main = true;
+  const firstPipeline = acc.pipelines[0];
+  if (!firstPipeline) throw new Error('amo-sim: an account needs at least one pipeline');
+  if (!acc.pipelines.some((p) => p.is_main)) firstPipeline.is_main = true;
 
   for (const entity of ENTITY_TYPES) {
     for (const spec of predefinedFields(entity)) acc.fields[entity].push(makeField(state, acc, entity, spec));
     const types = userFieldTypes(entity);
     const n = perEntity(opts.fieldsPerEntity, entity, types.length);
     for (let i = 0; i < n; i++) {
-      const type = types[i % types.length];
+      const type = item(types, i % types.length);
       const round = Math.floor(i / types.length);
       acc.fields[entity].push(makeField(state, acc, entity, { name: FIELD_NAMES[type] + (round ? ` ${round + 1}` : ''), type }));
     }
     const t = perEntity(opts.tagsPerEntity, entity, 5);
     for (let i = 0; i < t; i++) {
       const round = Math.floor(i / TAG_NAMES.length);
-      acc.tags[entity].push(makeTag(state, TAG_NAMES[i % TAG_NAMES.length] + (round ? ` ${round + 1}` : '')));
+      acc.tags[entity].push(makeTag(state, item(TAG_NAMES, i % TAG_NAMES.length) + (round ? ` ${round + 1}` : '')));
     }
   }
   state.accounts.set(id, acc);

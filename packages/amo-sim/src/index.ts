@@ -77,8 +77,8 @@ export function createAmoSimulator(options: SimulatorOptions = {}): AmoSimulator
       accountId = auth.accountId;
     } catch (e) {
       // a known but dead token still tells which account was called: log it there
-      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-      const payload = m ? verifyJwt(state.opts.jwtSecret, m[1]) : null;
+      const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const payload = token ? verifyJwt(state.opts.jwtSecret, token) : null;
       if (payload && typeof payload.account_id === 'number') logOnClose(payload.account_id, 'api');
       return sendError(res, e as HttpError);
     }

@@ -125,6 +125,7 @@ function resolveTarget(acc: Account, lead: Record<string, unknown>, hasMetadata:
   } else if (typeof lead.status_id === 'number' && lead.status_id !== 142 && lead.status_id !== 143) {
     pipeline = acc.pipelines.find((p) => p.statuses.some((s) => s.id === lead.status_id)) ?? main;
   }
+  if (!pipeline) throw new Error(`amo-sim: account ${acc.id} has no pipelines`);
   const unsorted = pipeline.statuses.find((s) => s.type === 1) ?? pipeline.statuses[0];
   if (checkInt(lead.status_id, 'status_id', errors)) {
     const s = pipeline.statuses.find((x) => x.id === lead.status_id);
@@ -134,6 +135,7 @@ function resolveTarget(acc: Account, lead: Record<string, unknown>, hasMetadata:
     }
     if (!hasMetadata) return { pipelineId: pipeline.id, statusId: s.id };
   }
+  if (!unsorted) throw new Error(`amo-sim: pipeline ${pipeline.id} has no statuses`);
   if (hasMetadata) return { pipelineId: pipeline.id, statusId: unsorted.id };
   const first = pipeline.statuses.find((s) => s.type === 0 && s.id !== 142 && s.id !== 143) ?? unsorted;
   return { pipelineId: pipeline.id, statusId: first.id };
@@ -176,7 +178,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
     checkEmbeddedEntity(acc, 'contacts', e.contacts, errors);
     checkEmbeddedEntity(acc, 'companies', e.companies, errors);
     if (errors.length) groups.push({ request_id: requestId, errors });
-    else targets[index] = target as Target;
+    else if (target) targets[index] = target;
   });
   if (groups.length) throw validationFailed(groups);
 
@@ -243,6 +245,8 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
       }
     }
     const target = targets[index];
+    // every lead passed validation, so each has its target
+    if (!target) throw new Error(`amo-sim: lead ${index} has no target`);
     const id = state.nextId('lead');
     const stored: StoredLead = {
       id,

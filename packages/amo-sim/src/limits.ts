@@ -36,7 +36,7 @@ export function takeRateSlot(state: SimState, accountId: number): boolean {
   const now = performance.timeOrigin + performance.now();
   let win = state.rateWindows.get(accountId);
   if (!win) state.rateWindows.set(accountId, (win = []));
-  while (win.length && win[0] <= now - 1000) win.shift();
+  while (win[0] !== undefined && win[0] <= now - 1000) win.shift();
   const allowed = win.length < state.opts.rateLimitRps;
   if (allowed || state.opts.rateLimitCountsRejected) win.push(now);
   return allowed;
@@ -79,8 +79,8 @@ function takeFault(state: SimState, accountId: number, path: string, explicitOnl
   const list = state.faults.get(accountId);
   if (!list) return undefined;
   const i = list.findIndex((f) => (f.path ? f.path.test(path) : !explicitOnly));
-  if (i < 0) return undefined;
   const f = list[i];
+  if (!f) return undefined;
   f.remaining -= 1;
   if (f.remaining <= 0) list.splice(i, 1);
   return f;

@@ -39,6 +39,8 @@ export function addNotes(ctx: ApiContext, entityType: 'leads' | 'contacts', enti
   const created = list.map((raw, i) => {
     const n = raw as Record<string, unknown>;
     const entityId = entityIds[i];
+    // every note passed validation, so each has its entity id
+    if (entityId === undefined) throw new Error(`amo-sim: note ${i} has no entity id`);
     const note: Note = {
       id: ctx.state.nextId('note'),
       entity_id: entityId,

@@ -43,13 +43,13 @@ export function signJwt(secret: string, payload: Record<string, unknown>): strin
 
 /** Verifies an HS256 JWT's signature and returns its payload (null when malformed or forged). */
 export function verifyJwt(secret: string, token: string): Record<string, unknown> | null {
-  const parts = token.split('.');
-  if (parts.length !== 3) return null;
-  const expected = Buffer.from(createHmac('sha256', secret).update(`${parts[0]}.${parts[1]}`).digest('base64url'));
-  const got = Buffer.from(parts[2]);
+  const [header, body, sig, ...rest] = token.split('.');
+  if (header === undefined || body === undefined || sig === undefined || rest.length) return null;
+  const expected = Buffer.from(createHmac('sha256', secret).update(`${header}.${body}`).digest('base64url'));
+  const got = Buffer.from(sig);
   if (expected.length !== got.length || !timingSafeEqual(expected, got)) return null;
   try {
-    const payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    const payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
     return isRecord(payload) ? payload : null;
   } catch {
     return null;
@@ -292,9 +292,9 @@ function safeEqual(a: string, b: string): boolean {
 
 /** Resolves a `Bearer` header to the account; throws a 401 problem otherwise. */
 export function authenticate(state: SimState, header: string | undefined): AuthContext {
-  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-  if (!m) throw problemError(401, 'Authorization header is missing or is not a Bearer token');
-  const payload = verifyJwt(state.opts.jwtSecret, m[1]);
+  const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+  if (!token) throw problemError(401, 'Authorization header is missing or is not a Bearer token');
+  const payload = verifyJwt(state.opts.jwtSecret, token);
   const rec = payload && typeof payload.jti === 'string' ? state.accessTokens.get(payload.jti) : undefined;
   if (!payload || !rec) throw problemError(401, 'Access token is invalid');
   if (rec.revoked || !state.accounts.has(rec.accountId)) throw problemError(401, 'Access token has been revoked');

@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAmoSimulator, type AmoSimulator, type SeedAccountOptions } from '../src/index.ts';
+import { nth } from './helpers.ts';
 
 let sim: AmoSimulator;
 let base: string;
@@ -124,8 +125,8 @@ describe('lead validation per account', () => {
 
   test('required_statuses: a lead entering that step needs the field; unsorted leads are exempt', async () => {
     const { acc, api, complex } = connect();
-    const p = acc.pipelines[0];
-    const step = p.statuses[2];
+    const p = nth(acc.pipelines, 0);
+    const step = nth(p.statuses, 2);
     const f = sim.addField(acc.id, 'leads', { name: 'Бюджет квиза', type: 'text', required_statuses: [{ status_id: step.id, pipeline_id: p.id }] });
     const rendered = (await (await api(`/api/v4/leads/custom_fields/${f.id}`)).json()).required_statuses;
     assert.deepEqual(rendered, [{ status_id: step.id, pipeline_id: p.id }]);
@@ -134,12 +135,12 @@ describe('lead validation per account', () => {
     assert.deepEqual(body['validation-errors'], [{ request_id: '0', errors: [{ code: 'FieldMissing', path: 'custom_fields_values', detail: `Field "Бюджет квиза" (#${f.id}) is required in status "${step.name}"` }] }]);
     assert.equal(sim.leads(acc.id).length, 0);
     assert.equal((await complex([{ pipeline_id: p.id, status_id: step.id, custom_fields_values: [{ field_id: f.id, values: [{ value: '100' }] }] }]))[0], 200);
-    assert.equal((await complex([{ pipeline_id: p.id, status_id: p.statuses[1].id }]))[0], 200);
+    assert.equal((await complex([{ pipeline_id: p.id, status_id: nth(p.statuses, 1).id }]))[0], 200);
     assert.equal((await complex([{ pipeline_id: p.id, status_id: step.id, _embedded: { metadata: { category: 'forms' } } }]))[0], 200);
     // updateField moves the requirement to another step
-    sim.updateField(acc.id, 'leads', f.id, { required_statuses: [{ status_id: p.statuses[1].id, pipeline_id: p.id }] });
+    sim.updateField(acc.id, 'leads', f.id, { required_statuses: [{ status_id: nth(p.statuses, 1).id, pipeline_id: p.id }] });
     assert.equal((await complex([{ pipeline_id: p.id, status_id: step.id }]))[0], 200);
-    assert.equal((await complex([{ pipeline_id: p.id, status_id: p.statuses[1].id }]))[0], 400);
+    assert.equal((await complex([{ pipeline_id: p.id, status_id: nth(p.statuses, 1).id }]))[0], 400);
     // and POST custom_fields takes required_statuses too
     const created = await (await api('/api/v4/leads/custom_fields', { json: [{ name: 'Город', type: 'text', required_statuses: [{ status_id: 142, pipeline_id: p.id }] }] })).json();
     assert.deepEqual(created._embedded.custom_fields[0].required_statuses, [{ status_id: 142, pipeline_id: p.id }]);
@@ -151,11 +152,11 @@ describe('lead validation per account', () => {
     const leadField = acc.fields.leads.find((f) => f.type === 'text')!;
     const contactField = acc.fields.contacts.find((f) => f.type === 'text' && !f.code)!;
     const companyField = acc.fields.companies.find((f) => f.type === 'text' && !f.code)!;
-    const [p0, p1] = acc.pipelines;
-    const goneStatus = p0.statuses[3];
+    const [p0, p1] = [nth(acc.pipelines, 0), nth(acc.pipelines, 1)];
+    const goneStatus = nth(p0.statuses, 3);
     for (const [e, id] of [['leads', leadField.id], ['contacts', contactField.id], ['companies', companyField.id]] as const) sim.removeField(acc.id, e, id);
-    sim.removeTag(acc.id, 'leads', acc.tags.leads[0].id);
-    sim.removeUser(acc.id, acc.users[2].id);
+    sim.removeTag(acc.id, 'leads', nth(acc.tags.leads, 0).id);
+    sim.removeUser(acc.id, nth(acc.users, 2).id);
     sim.removePipeline(acc.id, p1.id);
     sim.removeStatus(acc.id, p0.id, goneStatus.id);
     const v = (id: number) => [{ field_id: id, values: [{ value: 'x' }] }];
@@ -163,11 +164,11 @@ describe('lead validation per account', () => {
       [{ custom_fields_values: [{ field_code: 'UTM_SOURCE', values: [{ value: 'ya' }] }, ...v(leadField.id)] }, 'custom_fields_values.1.field_id'],
       [{ _embedded: { contacts: [{ name: 'К', custom_fields_values: v(contactField.id) }] } }, '_embedded.contacts.0.custom_fields_values.0.field_id'],
       [{ _embedded: { companies: [{ name: 'О', custom_fields_values: v(companyField.id) }] } }, '_embedded.companies.0.custom_fields_values.0.field_id'],
-      [{ _embedded: { tags: [{ name: 'ok' }, { id: acc.tags.leads[0].id }] } }, '_embedded.tags.1.id'],
-      [{ responsible_user_id: acc.users[2].id }, 'responsible_user_id'],
+      [{ _embedded: { tags: [{ name: 'ok' }, { id: nth(acc.tags.leads, 0).id }] } }, '_embedded.tags.1.id'],
+      [{ responsible_user_id: nth(acc.users, 2).id }, 'responsible_user_id'],
       [{ pipeline_id: p1.id }, 'pipeline_id'],
       [{ pipeline_id: p0.id, status_id: goneStatus.id }, 'status_id'],
-      [{ pipeline_id: p0.id, status_id: p1.statuses[1].id }, 'status_id'],
+      [{ pipeline_id: p0.id, status_id: nth(p1.statuses, 1).id }, 'status_id'],
     ];
     for (const [lead, path] of cases) {
       const [status, body] = await complex([{ name: 'x', ...lead }]);
@@ -185,7 +186,7 @@ describe('lead validation per account', () => {
 
   test('inactive responsible user → "User is inactive" for lead, contact and company; switchable', async () => {
     const { acc, api, complex } = connect();
-    const u = acc.users[1];
+    const u = nth(acc.users, 1);
     sim.updateUser(acc.id, u.id, { rights: { is_active: false } });
     const users = (await (await api('/api/v4/users')).json())._embedded.users;
     assert.equal(users.find((x: Json) => x.id === u.id).rights.is_active, false);
@@ -198,7 +199,7 @@ describe('lead validation per account', () => {
     assert.equal(sim.leads(acc.id).length + sim.contacts(acc.id).length + sim.companies(acc.id).length, 0);
     sim.setAccountOptions(acc.id, { rejectInactiveResponsible: false });
     assert.equal((await complex([{ name: 'l', responsible_user_id: u.id }]))[0], 200);
-    assert.equal(sim.leads(acc.id)[0].responsible_user_id, u.id);
+    assert.equal(nth(sim.leads(acc.id), 0).responsible_user_id, u.id);
   });
 });
 
@@ -227,7 +228,7 @@ describe('search and deterministic reads', () => {
 
   test('GET leads: created_at range, id and pipeline filters, order, with=contacts, pagination, 204', async () => {
     const { acc, api, complex } = connect({ pipelines: 2 });
-    const [p0, p1] = acc.pipelines;
+    const [p0, p1] = [nth(acc.pipelines, 0), nth(acc.pipelines, 1)];
     const made: Json[] = [];
     for (const [i, p] of [p0, p1, p0].entries()) {
       const [, [out]] = await complex([{ name: `L${i}`, price: 10 * i, pipeline_id: p.id, _embedded: { contacts: [{ name: `C${i}` }], tags: [{ name: 'квиз' }] } }]);
@@ -236,7 +237,7 @@ describe('search and deterministic reads', () => {
     }
     const stored = sim.leads(acc.id);
     const at = stored.map((l) => l.created_at);
-    assert.ok(at[0] < at[1] && at[1] < at[2]);
+    assert.ok(nth(at, 0) < nth(at, 1) && nth(at, 1) < nth(at, 2));
     const get = async (q: string) => {
       const res = await api(`/api/v4/leads?${q}`);
       return res.status === 204 ? null : ((await res.json()) as Json);
@@ -248,7 +249,7 @@ describe('search and deterministic reads', () => {
     assert.deepEqual(idsOf(await get(`filter[id]=${made[1].id}`)), [made[1].id]);
     assert.deepEqual(idsOf(await get(`filter[pipeline_id]=${p0.id}&order[created_at]=desc`)), [made[2].id, made[0].id]);
     assert.deepEqual(idsOf(await get(`filter[pipeline_id][]=${p1.id}`)), [made[1].id]);
-    assert.equal(await get(`filter[created_at][from]=${at[2] + 1}`), null);
+    assert.equal(await get(`filter[created_at][from]=${nth(at, 2) + 1}`), null);
     assert.equal((await api('/api/v4/leads?order[id]=sideways')).status, 400);
 
     const page1 = (await get('order[created_at]=asc&limit=2&with=contacts'))!;
@@ -277,7 +278,7 @@ describe('faults that act after processing', () => {
     const res = await api('/api/v4/leads/complex', { json: [{ name: 'дождалась' }] });
     assert.equal(res.status, 200);
     assert.ok(Date.now() - t0 >= 190);
-    assert.equal((await res.json())[0].id, sim.leads(acc.id)[1].id);
+    assert.equal((await res.json())[0].id, nth(sim.leads(acc.id), 1).id);
   });
 
   test('resetAfter and 5xx after: stored, then no answer / a gateway page; plain 5xx stores nothing', async () => {
@@ -323,7 +324,7 @@ describe('duplicates and customers', () => {
     assert.equal(second.company_id, first.company_id);
     assert.equal(sim.contacts(acc.id).length, 1);
     assert.equal(sim.companies(acc.id).length, 1);
-    assert.equal(sim.leads(acc.id)[1].contact!.id, first.contact_id);
+    assert.equal(nth(sim.leads(acc.id), 1).contact!.id, first.contact_id);
     const [bad, body] = await complex([{ name: 'c', _embedded: { contacts: [{ id: 1 }], companies: [{ id: 2 }] } }]);
     assert.equal(bad, 400);
     assert.deepEqual(errorsOf(body), [['NotSupportedChoice', '_embedded.contacts.0.id', NSC], ['NotSupportedChoice', '_embedded.companies.0.id', NSC]]);
@@ -380,7 +381,7 @@ describe('duplicates and customers', () => {
     assert.equal((await api('/api/v4/customers/link', { json: [{ entity_id: id, to_entity_id: lead.id, to_entity_type: 'leads' }] })).status, 200);
     const badLink = await api('/api/v4/customers/link', { json: [{ entity_id: id, to_entity_id: 1, to_entity_type: 'contacts' }] });
     assert.deepEqual(errorsOf(await badLink.json()), [['NotSupportedChoice', '0.to_entity_id', NSC]]);
-    const [stored] = sim.customers(acc.id);
+    const stored = nth(sim.customers(acc.id), 0);
     assert.deepEqual([stored.contact_ids, stored.lead_ids], [[lead.contact_id], [lead.id]]);
     assert.deepEqual(stored.raw, customer);
 
@@ -409,9 +410,9 @@ describe('control API over HTTP', () => {
     assert.deepEqual([updated.tokenUserIsAdmin, updated.searchDelayMs, updated.blockAfter429s, updated.customFieldLimit, updated.unsortedEnabled], [false, 10, 3, 99, true]);
     assert.equal((await api('/api/v4/leads/custom_fields', { json: newField('x') })).status, 403);
     const f = acc.fields.leads.find((x) => x.type === 'text')!;
-    const p = acc.pipelines[0];
-    const field = await control('updateField', acc.id, 'leads', f.id, { required_statuses: [{ status_id: p.statuses[1].id, pipeline_id: p.id }] });
-    assert.deepEqual(field.required_statuses, [{ status_id: p.statuses[1].id, pipeline_id: p.id }]);
+    const p = nth(acc.pipelines, 0);
+    const field = await control('updateField', acc.id, 'leads', f.id, { required_statuses: [{ status_id: nth(p.statuses, 1).id, pipeline_id: p.id }] });
+    assert.deepEqual(field.required_statuses, [{ status_id: nth(p.statuses, 1).id, pipeline_id: p.id }]);
     await api('/api/v4/customers', { json: [{ name: 'через HTTP' }] });
     assert.deepEqual((await control('customers', acc.id)).map((c: Json) => c.name), ['через HTTP']);
     const seeded = await control('seedAccount', { options: { unsortedEnabled: false } });

@@ -4,6 +4,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAmoSimulator, FIELD_TYPES, type AmoSimulator, type SeedAccountOptions } from '../src/index.ts';
+import { nth } from './helpers.ts';
 
 const CLIENT_ID = 'test-client';
 const CLIENT_SECRET = 'test-secret';
@@ -192,7 +193,7 @@ describe('account data and pagination', () => {
       assert.ok(statuses.some((s: { id: number; name: string }) => s.id === 143 && s.name === 'Закрыто и не реализовано'));
       assert.equal(statuses.length, 6);
     }
-    const st = await (await api(`/api/v4/leads/pipelines/${acc.pipelines[1].id}/statuses`)).json();
+    const st = await (await api(`/api/v4/leads/pipelines/${nth(acc.pipelines, 1).id}/statuses`)).json();
     assert.equal(st._embedded.statuses.length, 6);
 
     const users = await (await api('/api/v4/users')).json();
@@ -219,8 +220,8 @@ describe('account data and pagination', () => {
     assert.equal((await created.json())._embedded.custom_fields[0].is_api_only, true);
 
     // mutations are visible at once
-    sim.updateStatus(acc.id, acc.pipelines[0].id, acc.pipelines[0].statuses[1].id, { name: 'Переименован' });
-    sim.removePipeline(acc.id, acc.pipelines[1].id);
+    sim.updateStatus(acc.id, nth(acc.pipelines, 0).id, nth(nth(acc.pipelines, 0).statuses, 1).id, { name: 'Переименован' });
+    sim.removePipeline(acc.id, nth(acc.pipelines, 1).id);
     const after = (await (await api('/api/v4/leads/pipelines')).json())._embedded.pipelines;
     assert.equal(after.length, 1);
     assert.equal(after[0]._embedded.statuses[1].name, 'Переименован');
@@ -315,20 +316,20 @@ describe('leads', () => {
     const utm = acc.fields.leads.find((f) => f.code === 'UTM_SOURCE')!;
     const numeric = acc.fields.leads.find((f) => f.type === 'numeric')!;
     const phone = acc.fields.contacts.find((f) => f.code === 'PHONE')!;
-    const pipeline = acc.pipelines[1];
+    const pipeline = nth(acc.pipelines, 1);
     const lead = {
       name: 'Квиз: кухня',
       price: 150000,
       pipeline_id: pipeline.id,
-      status_id: pipeline.statuses[2].id,
-      responsible_user_id: acc.users[0].id,
+      status_id: nth(pipeline.statuses, 2).id,
+      responsible_user_id: nth(acc.users, 0).id,
       custom_fields_values: [
-        { field_id: select.id, values: [{ enum_id: select.enums![1].id }] },
+        { field_id: select.id, values: [{ enum_id: nth(select.enums ?? [], 1).id }] },
         { field_id: utm.id, values: [{ value: 'yandex' }] },
         { field_id: numeric.id, values: [{ value: '12.5' }] },
       ],
       _embedded: {
-        tags: [{ id: acc.tags.leads[0].id }, { name: 'новый тег' }],
+        tags: [{ id: nth(acc.tags.leads, 0).id }, { name: 'новый тег' }],
         contacts: [{ first_name: 'Иван', custom_fields_values: [{ field_code: 'PHONE', values: [{ value: '+7 900 123-45-67', enum_code: 'WORK' }] }] }],
         companies: [{ name: 'ООО Кухни' }],
       },
@@ -342,16 +343,16 @@ describe('leads', () => {
     const stored = sim.leads(acc.id).find((l) => l.id === out.id)!;
     assert.deepEqual(stored.raw, lead);
     assert.deepEqual(stored.custom_fields_values, lead.custom_fields_values);
-    assert.equal(stored.status_id, pipeline.statuses[2].id);
+    assert.equal(stored.status_id, nth(pipeline.statuses, 2).id);
     assert.equal(stored.contact!.id, out.contact_id);
-    assert.deepEqual(stored.contact!.custom_fields_values, lead._embedded.contacts[0].custom_fields_values);
+    assert.deepEqual(stored.contact!.custom_fields_values, nth(lead._embedded.contacts, 0).custom_fields_values);
     assert.equal(stored.company!.name, 'ООО Кухни');
-    assert.deepEqual(stored.tags.map((t) => t.name), [acc.tags.leads[0].name, 'новый тег']);
+    assert.deepEqual(stored.tags.map((t) => t.name), [nth(acc.tags.leads, 0).name, 'новый тег']);
     assert.ok(phone);
 
     const got = await (await api(`/api/v4/leads/${out.id}?with=contacts`)).json();
     assert.equal(got._embedded.contacts[0].id, out.contact_id);
-    assert.equal(got.custom_fields_values.find((v: { field_id: number }) => v.field_id === select.id).values[0].value, select.enums![1].value);
+    assert.equal(got.custom_fields_values.find((v: { field_id: number }) => v.field_id === select.id).values[0].value, nth(select.enums ?? [], 1).value);
 
     const bad = await api('/api/v4/leads/complex', {
       json: [
@@ -374,15 +375,15 @@ describe('leads', () => {
 
   test('metadata → unsorted status; duplicate control merges by phone; query search; notes', async () => {
     const { acc, api } = connect({ duplicateControl: true });
-    const pipeline = acc.pipelines[0];
+    const pipeline = nth(acc.pipelines, 0);
     const metadata = { category: 'forms', form_id: 'quiz-1', form_name: 'Квиз', form_page: 'https://site.ru', form_sent_at: 1700000000, ip: '1.2.3.4', referer: 'https://ya.ru' };
     const contact = (email: string) => ({ name: 'Пётр', custom_fields_values: [{ field_code: 'PHONE', values: [{ value: '+79001112233', enum_code: 'MOB' }] }, { field_code: 'EMAIL', values: [{ value: email, enum_code: 'WORK' }] }] });
-    const [a] = await (await api('/api/v4/leads/complex', { json: [{ name: 'Заявка первая', pipeline_id: pipeline.id, status_id: pipeline.statuses[2].id, _embedded: { metadata, contacts: [contact('p@x.ru')] } }] })).json();
+    const [a] = await (await api('/api/v4/leads/complex', { json: [{ name: 'Заявка первая', pipeline_id: pipeline.id, status_id: nth(pipeline.statuses, 2).id, _embedded: { metadata, contacts: [contact('p@x.ru')] } }] })).json();
     const [b] = await (await api('/api/v4/leads/complex', { json: [{ name: 'Заявка вторая', _embedded: { metadata, contacts: [contact('other@x.ru')] } }] })).json();
     const leads = sim.leads(acc.id);
-    assert.equal(leads[0].status_id, pipeline.statuses[0].id);
-    assert.equal(pipeline.statuses[0].type, 1);
-    assert.deepEqual(leads[0].metadata, metadata);
+    assert.equal(nth(leads, 0).status_id, nth(pipeline.statuses, 0).id);
+    assert.equal(nth(pipeline.statuses, 0).type, 1);
+    assert.deepEqual(nth(leads, 0).metadata, metadata);
     assert.equal(b.merged, true);
     assert.equal(b.contact_id, a.contact_id);
     assert.equal(sim.contacts(acc.id).length, 1);
@@ -395,7 +396,7 @@ describe('leads', () => {
     assert.equal(note.status, 200);
     const notes = await (await api(`/api/v4/leads/${a.id}/notes`)).json();
     assert.equal(notes._embedded.notes[0].params.text, 'Ответы квиза');
-    assert.equal(sim.leads(acc.id)[0].notes[0].params.text, 'Ответы квиза');
+    assert.equal(nth(nth(sim.leads(acc.id), 0).notes, 0).params.text, 'Ответы квиза');
   });
 
   test('leads/notes adds notes to several leads at once; one bad entity_id rejects the whole request', async () => {
@@ -440,7 +441,7 @@ describe('leads', () => {
       ['type', ['note_type:NotSupportedChoice']],
     ]);
     assert.deepEqual([...byLead().values()], [['для a'], ['для b'], []], 'nothing stored');
-    assert.equal(sim.leads(other.acc.id)[0].notes.length, 0);
+    assert.equal(nth(sim.leads(other.acc.id), 0).notes.length, 0);
 
     const tooMany = await api('/api/v4/leads/notes', { json: Array.from({ length: 51 }, () => ({ entity_id: a, note_type: 'common', params: { text: 'x' } })) });
     assert.equal(tooMany.status, 400);
@@ -492,28 +493,28 @@ describe('hooks', () => {
     assert.equal(sub.status, 200);
     assert.equal(sim.webhooks(acc.id).length, 1);
     const [lead] = await (await api('/api/v4/leads/complex', { json: [{ name: 'Сделка' }] })).json();
-    const stored = sim.leads(acc.id)[0];
-    const target = acc.pipelines[0].statuses.at(-3)!;
+    const stored = nth(sim.leads(acc.id), 0);
+    const target = nth(acc.pipelines, 0).statuses.at(-3)!;
 
     failNext = 1;
     const before = received.length;
-    const [delivery] = await sim.changeLeadStatus(acc.id, lead.id, target.id);
+    const delivery = nth(await sim.changeLeadStatus(acc.id, lead.id, target.id), 0);
     assert.equal(delivery.ok, true);
     assert.deepEqual(delivery.attempts.map((a) => a.status), [500, 200]);
     const got = received.slice(before);
     assert.equal(got.length, 2);
-    assert.equal(got[1].type, 'application/x-www-form-urlencoded');
-    const form = new URLSearchParams(got[1].body);
+    assert.equal(nth(got, 1).type, 'application/x-www-form-urlencoded');
+    const form = new URLSearchParams(nth(got, 1).body);
     assert.equal(form.get('leads[status][0][id]'), String(lead.id));
     assert.equal(form.get('leads[status][0][status_id]'), String(target.id));
-    assert.equal(form.get('leads[status][0][pipeline_id]'), String(acc.pipelines[0].id));
+    assert.equal(form.get('leads[status][0][pipeline_id]'), String(nth(acc.pipelines, 0).id));
     assert.equal(form.get('leads[status][0][old_status_id]'), String(stored.status_id));
     assert.equal(form.get('account[subdomain]'), acc.subdomain);
     assert.equal(form.get('account[id]'), String(acc.id));
 
     const replay = await sim.replayLastWebhook(acc.id);
     assert.equal(replay.ok, true);
-    assert.equal(received.at(-1)!.body, got[1].body);
+    assert.equal(received.at(-1)!.body, nth(got, 1).body);
 
     const del = await api('/api/v4/webhooks', { method: 'DELETE', json: { destination: `${hookUrl}/amo/events` } });
     assert.equal(del.status, 204);
