@@ -386,4 +386,45 @@ describe('SQL statements per request are bounded', () => {
       await counted.drop();
     }
   });
+
+  test('deliveries { leadStep } over 20 deliveries costs the same statements as over 2 (one step query for the page)', async () => {
+    const counted = await createTestDatabase();
+    let statements = 0;
+    const db = createDb(counted.url, { onQuery: () => statements++ });
+    try {
+      for (const [tenant, n] of [['many', 20], ['few', 2]] as const) {
+        await seedDemoAccount(db, { quizAccountId: tenant, pipelines: 2, archivedPipelines: 0 });
+        const account = await db.amoAccount.findFirstOrThrow({ where: { quizAccountId: tenant } });
+        const steps = await db.step.findMany({ where: { accountId: account.id }, include: { pipeline: true }, take: 3 });
+        for (let i = 0; i < n; i++) {
+          const step = steps[i % steps.length]!;
+          await db.delivery.create({
+            data: { quizAccountId: tenant, accountId: account.id, quizId: 'q', resultId: `${tenant}-${i}`, payload: {}, status: 'DELIVERED', leadPipelineAmoId: step.pipeline.amoId, leadStatusAmoId: step.amoId },
+          });
+        }
+      }
+      const app = await startTestApp({ ...counted, db });
+      try {
+        const measure = async (tenant: string) => {
+          statements = 0;
+          const res = await app.gql('{ deliveries(first: 50) { edges { node { resultId leadStep { name pipeline { name } } } } } }', {}, await tokenFor(tenant));
+          assert.equal(res.errors, undefined, JSON.stringify(res.errors));
+          const nodes = res.data.deliveries.edges.map((e: any) => e.node);
+          assert.ok(nodes.every((d: any) => typeof d.leadStep?.name === 'string' && typeof d.leadStep.pipeline.name === 'string'));
+          return { statements, n: nodes.length };
+        };
+        const many = await measure('many');
+        const few = await measure('few');
+        assert.equal(many.n, 20);
+        assert.equal(few.n, 2);
+        assert.ok(few.statements > 0);
+        assert.equal(many.statements, few.statements, `20 deliveries: ${many.statements} statements, 2: ${few.statements}`);
+      } finally {
+        await app.stop();
+      }
+    } finally {
+      await db.$disconnect();
+      await counted.drop();
+    }
+  });
 });

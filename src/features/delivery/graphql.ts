@@ -7,8 +7,29 @@ import { loadOncePerEvent } from '../../platform/graphql/per-event.ts';
 import { DeliveryReasonEnum, DeliveryStatusEnum } from '../../platform/graphql/enums.ts';
 import { localId } from '../../platform/ids.ts';
 import { NIL_UUID, uuidOrNil } from '../../platform/graphql/tenancy.ts';
+import DataLoader from 'dataloader';
 import type { Context } from '../../platform/context.ts';
+import type { Step } from '../../generated/prisma/client.ts';
 import type { DeliveryReason, DeliveryStatus } from '../../generated/prisma/enums.ts';
+
+const stepKey = (accountId: string, pipelineAmoId: number, statusAmoId: number) => `${accountId}|${pipelineAmoId}|${statusAmoId}`;
+const stepLoaders = new WeakMap<Context, DataLoader<string, Step | null>>();
+
+/** The request's loader of steps by (account, pipeline amoId, status amoId). */
+function stepsOf(ctx: Context): DataLoader<string, Step | null> {
+  let loader = stepLoaders.get(ctx);
+  if (!loader) {
+    loader = new DataLoader(async (keys: readonly string[]) => {
+      const wanted = keys.map((k) => k.split('|')).map(([accountId, pipeline, status]) => ({ accountId: accountId!, amoId: Number(status), pipeline: { amoId: Number(pipeline) } }));
+      // the whole pipeline: `leadStep { pipeline { … } }` reads it from here
+      const rows = await ctx.db.step.findMany({ where: { OR: wanted }, include: { pipeline: true } });
+      const found = new Map(rows.map((r) => [stepKey(r.accountId, r.pipeline.amoId, r.amoId), r]));
+      return keys.map((k) => found.get(k) ?? null);
+    });
+    stepLoaders.set(ctx, loader);
+  }
+  return loader;
+}
 
 const LeadOutcomeEnum = builder.enumType('LeadOutcome', {
   description: "What became of the lead in amoCRM, as its webhooks tell: won (142), lost (143) or still open.",
@@ -57,10 +78,9 @@ export const DeliveryRef = builder.prismaNode('Delivery', {
       type: 'Step',
       nullable: true,
       description: "The lead's current step in amoCRM as its webhooks last reported it (null until one did, or when the cache lacks it).",
-      resolve: (query, d, _args, ctx) =>
-        d.accountId && d.leadPipelineAmoId != null && d.leadStatusAmoId != null
-          ? ctx.db.step.findFirst({ ...query, where: { accountId: d.accountId, amoId: d.leadStatusAmoId, pipeline: { amoId: d.leadPipelineAmoId } } })
-          : null,
+      // one query for the steps of every delivery on the page (a list of 100 would otherwise be 100)
+      resolve: (_query, d, _args, ctx) =>
+        d.accountId && d.leadPipelineAmoId != null && d.leadStatusAmoId != null ? stepsOf(ctx).load(stepKey(d.accountId, d.leadPipelineAmoId, d.leadStatusAmoId)) : null,
     }),
     leadOutcome: t.field({
       type: LeadOutcomeEnum,
