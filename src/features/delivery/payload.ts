@@ -23,9 +23,8 @@
  *   contact up by phone / email and the company by name before sending, and attaches the lead to
  *   the oldest one found (duplicates.ts); `buildLead` always builds a new contact and company.
  */
-import type { Db } from '../../platform/db.ts';
 import type { AmoCompanyInput, AmoComplexLeadInput, AmoContactInput, AmoCustomFieldValue, AmoLeadMetadata } from '../../platform/amo/index.ts';
-import { convertAnswer, type ConvertField, type FieldOption } from './convert.ts';
+import { convertAnswer, type ConvertField } from './convert.ts';
 import type { QuizResult } from './input.ts';
 
 export type Entity = 'LEAD' | 'CONTACT' | 'COMPANY' | 'CUSTOMER';
@@ -367,114 +366,7 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
   return { lead, note, customer, customerAnswers, warnings: ordered, problems };
 }
 
-/**
- * The note of a lead: the result id, its time, every question (title or id) with its answer, the
- * contact, the UTMs, and the values that did not convert with why (the customer part: customers.ts).
- */
-export function buildNote(result: QuizResult, extra: { problems: Problem[]; now?: Date }): string {
-  const lines: string[] = [];
-  lines.push(`Quiz ${result.quizId}`);
-  lines.push(noteMarker(result.resultId));
-  lines.push(`Submitted at: ${result.submittedAt ?? (extra.now ?? new Date()).toISOString()}`);
-  lines.push('');
-  lines.push('Answers:');
-  if (result.answers.length === 0) lines.push('(none)');
-  result.answers.forEach((a, i) => {
-    lines.push(`${i + 1}. ${a.title ?? a.questionId}: ${a.values.length ? a.values.join(', ') : '(no answer)'}`);
-  });
-  const c = result.contact;
-  const contactLines = [
-    c?.name ? `Name: ${c.name}` : null,
-    c?.phone ? `Phone: ${c.phone}` : null,
-    c?.email ? `Email: ${c.email}` : null,
-    ...(c?.extra ?? []).map((kv) => `${kv.key}: ${kv.value}`),
-  ].filter((x): x is string => x !== null);
-  if (contactLines.length) {
-    lines.push('');
-    lines.push('Contact:');
-    lines.push(...contactLines);
-  }
-  if (result.utm?.length) {
-    lines.push('');
-    lines.push('UTM:');
-    for (const u of result.utm) lines.push(`${u.key}: ${u.value}`);
-  }
-  if (extra.problems.length) {
-    lines.push('');
-    lines.push('Not transferred to fields:');
-    for (const p of extra.problems) lines.push(`- ${problemLine(p)}`);
-  }
-  return lines.join('\n');
-}
+import { buildNote } from './note.ts';
 
-// ---- loading the context ------------------------------------------------------------------------
-
-interface FieldRow {
-  amoId: number;
-  entity: Entity;
-  name: string;
-  code: string | null;
-  rawType: string;
-  options: unknown;
-  deletedAt: Date | null;
-}
-
-function toOptions(v: unknown): FieldOption[] {
-  if (!Array.isArray(v)) return [];
-  return v
-    .filter((o): o is Record<string, unknown> => typeof o === 'object' && o !== null)
-    .map((o) => ({ amoId: Number(o.amoId ?? o.id), value: String(o.value ?? ''), sort: o.sort === undefined ? null : Number(o.sort) }))
-    .filter((o) => Number.isFinite(o.amoId));
-}
-
-export function toCatalogField(row: FieldRow): CatalogField {
-  return {
-    amoId: row.amoId,
-    entity: row.entity,
-    name: row.name,
-    code: row.code,
-    rawType: row.rawType.toLowerCase(),
-    options: toOptions(row.options),
-    deleted: row.deletedAt !== null,
-  };
-}
-
-const fieldSelect = { amoId: true, entity: true, name: true, code: true, rawType: true, options: true, deletedAt: true } as const;
-
-/** The rule, UTM mappings and catalogue of one quiz; null when the quiz has no rule. */
-export async function loadPayloadContext(db: Db, accountId: string, quizId: string): Promise<PayloadContext | null> {
-  const rule = await db.rule.findUnique({
-    where: { accountId_quizId: { accountId, quizId } },
-    include: {
-      pipeline: { select: { amoId: true } },
-      step: { select: { amoId: true } },
-      performer: { select: { amoId: true, deletedAt: true } },
-      mappings: { include: { field: { select: fieldSelect } }, orderBy: [{ position: 'asc' }, { id: 'asc' }] },
-      tags: { include: { tag: { select: { amoId: true, name: true, deletedAt: true } } }, orderBy: [{ position: 'asc' }, { tagId: 'asc' }] },
-    },
-  });
-  if (!rule) return null;
-  const [utms, fields, account] = await Promise.all([
-    db.utm.findMany({ where: { accountId, quizId }, include: { field: { select: fieldSelect } }, orderBy: { createdAt: 'asc' } }),
-    db.customField.findMany({
-      where: { accountId, deletedAt: null, OR: [{ entity: 'CONTACT', code: { in: ['PHONE', 'EMAIL'] } }, { entity: 'LEAD', rawType: 'tracking_data' }] },
-      select: fieldSelect,
-    }),
-    db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true } }),
-  ]);
-  return {
-    rule: {
-      quizId,
-      pipelineAmoId: rule.pipeline.amoId,
-      stepAmoId: rule.step.amoId,
-      performerAmoId: rule.performer && !rule.performer.deletedAt ? rule.performer.amoId : null,
-      toUnsorted: rule.toUnsorted,
-      mergeDuplicates: rule.mergeDuplicates,
-      mappings: rule.mappings.map((m) => ({ target: m.target, source: m.source, key: m.key, field: toCatalogField(m.field) })),
-      tags: rule.tags.map((t) => ({ entity: t.entity, amoId: t.tag.amoId, name: t.tag.name, deleted: t.tag.deletedAt !== null })),
-    },
-    utms: utms.map((u) => ({ name: u.name, field: toCatalogField(u.field) })),
-    fields: fields.map(toCatalogField),
-    resultFieldId: account?.resultFieldId ?? null,
-  };
-}
+export { buildNote };
+export { loadPayloadContext, toCatalogField } from './payload-context.ts';
