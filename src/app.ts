@@ -1,8 +1,6 @@
 // One gateway process: GraphQL over HTTP and websocket, amoCRM's webhooks,
 // health, and (optionally) the workers, on one port.
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
@@ -10,27 +8,22 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createAuthenticator, AuthError, type Caller } from './platform/auth.ts';
-import type { Config } from './platform/config.ts';
 import { createContext, type Context } from './platform/context.ts';
-import { createDb, type Db } from './platform/db.ts';
 import { unauthenticated } from './platform/errors.ts';
-import { bridgeEvents, createGatewayPubSub } from './platform/events.ts';
+import { bridgeEvents } from './platform/events.ts';
 import { createMaskError } from './platform/http/mask-error.ts';
-import { createMetrics } from './platform/http/metrics.ts';
 import { handleRoute } from './routes.ts';
-import { createLogger, type Logger } from './platform/logger.ts';
-import { createQueue, type Queue, type Subscription } from './platform/queue/index.ts';
+import type { Subscription } from './platform/queue/index.ts';
 import { schema } from './schema/index.ts';
-import type { Services } from './platform/services.ts';
+import { createServices, type CreateServicesOptions, type Services } from './platform/services.ts';
 import { startWorkers, type Workers } from './workers/index.ts';
 import { BodyTooLargeError, readBody } from './platform/http/body.ts';
 
-export interface AppOptions {
-  config: Config;
-  /** Reuse a client (tests); otherwise one is made from config.databaseUrl. */
-  db?: Db;
-  queue?: Queue;
-  logger?: Logger;
+/**
+ * The services' options (`createServices`: config, and db, queue, logger, fetch … to reuse or
+ * override; a db or queue given here is not closed by stop()) and the app's own.
+ */
+export interface AppOptions extends CreateServicesOptions {
   /** Run the queue consumers and periodic jobs in this process (default true). */
   workers?: boolean;
 }
@@ -112,22 +105,11 @@ export function routeLabel(pathname: string, status: number): string {
 }
 
 export async function buildApp(options: AppOptions): Promise<App> {
-  const { config } = options;
-  const logger = options.logger ?? createLogger({ level: config.logLevel });
-  const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  if (!options.db && !config.databaseUrl) throw new Error('DATABASE_URL is not set');
-  const db = options.db ?? createDb(config.databaseUrl!);
-  const queue =
-    options.queue ??
-    (await createQueue({
-      brokers: config.kafka.brokers,
-      topicPrefix: config.kafka.topicPrefix,
-      instanceId,
-      logger,
-    }));
-  const pubsub = createGatewayPubSub();
-  const metrics = createMetrics({ config, db, queue, logger });
-  const services: Services = { config, db, queue, pubsub, logger, instanceId, metrics };
+  const { workers: runWorkers, ...serviceOptions } = options;
+  const services = await createServices({ ...serviceOptions, metrics: undefined });
+  const { config, logger, queue, pubsub } = services;
+  // The app serves /metrics and times requests: it always has its metrics.
+  const metrics = services.metrics!;
   const authenticate = createAuthenticator(config.auth);
 
   async function callerOf(authorization: string | null | undefined): Promise<Caller> {
@@ -317,7 +299,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       // Listen first: joining a Kafka group can wait out a dead member's session (after a crash),
       // and health checks must be answered meanwhile.
       await new Promise<void>((resolve) => server.listen(port, host, resolve));
-      if (options.workers !== false) workers = await startWorkers(services);
+      if (runWorkers !== false) workers = await startWorkers(services);
       const address = server.address() as AddressInfo;
       const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
       return `http://${shownHost}:${address.port}`;
@@ -367,8 +349,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     };
     await step('workers', SHUTDOWN_GRACE_MS.workers, workers && (() => workers!.stop()));
     await step('event bridge', SHUTDOWN_GRACE_MS.other, eventBridge && (() => eventBridge!.stop()));
-    await step('metrics', SHUTDOWN_GRACE_MS.other, () => metrics.close());
-    if (!options.queue) await step('queue', SHUTDOWN_GRACE_MS.workers, () => queue.close());
-    if (!options.db) await step('database', SHUTDOWN_GRACE_MS.other, () => db.$disconnect());
+    // metrics, then the queue and the database when the services made them
+    for (const part of services.closers) await step(part.what, part.what === 'queue' ? SHUTDOWN_GRACE_MS.workers : SHUTDOWN_GRACE_MS.other, part.close);
   }
 }

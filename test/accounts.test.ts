@@ -3,7 +3,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decryptSecret } from '../src/platform/amo/index.ts';
 import { disconnectSignature } from '../src/features/accounts/connect.ts';
-import { amoClientFor } from '../src/platform/amo/clients.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { tokenFor } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './helpers/amo.ts';
@@ -168,7 +167,7 @@ describe('stale tokens', () => {
 
       stack.sim.revoke(amo.id);
       stack.sim.expireAccessTokens(amo.id);
-      await assert.rejects(amoClientFor(replicaA.gw.app.services, account.id).getAccount());
+      await assert.rejects(replicaA.gw.app.services.amo.client(account.id).getAccount());
 
       const { tokenStale } = await event.value;
       assert.deepEqual(tokenStale, { amoId: amo.id, stale: true });

@@ -11,11 +11,11 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
 import type { Config } from '../src/platform/config.ts';
 import { createDb, type Db } from '../src/platform/db.ts';
-import { bridgeEvents, createGatewayPubSub, type AmoEvent } from '../src/platform/events.ts';
+import { bridgeEvents, type AmoEvent } from '../src/platform/events.ts';
 import type { EntityType } from '../src/generated/prisma/enums.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createQueue, parseBrokers, TOPICS, type Queue, type QueueOptions } from '../src/platform/queue/index.ts';
-import type { Services } from '../src/platform/services.ts';
+import { createServices, type Services } from '../src/platform/services.ts';
 import {
   SYNC_ERRORS,
   handleAmoTask,
@@ -93,14 +93,14 @@ async function harness(t: TestContext, options: { db?: Db; queue?: Partial<Queue
     events.push(m.value as AmoEvent);
   });
   t.after(() => queue.close());
-  const services: Services = {
+  const services = await createServices({
     config: amoConfig as unknown as Config,
     db: options.db ?? db,
     queue,
-    pubsub: createGatewayPubSub(),
     logger,
     instanceId: `sync-test-${randomBytes(3).toString('hex')}`,
-  };
+    metrics: false,
+  });
   return { services, queue, events };
 }
 

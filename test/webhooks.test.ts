@@ -28,7 +28,6 @@ import {
 import { handleAmoTask } from '../src/features/catalogue/worker.ts';
 import { TOPICS, type Subscription } from '../src/platform/queue/index.ts';
 import type { Services } from '../src/platform/services.ts';
-import { amoClientFor } from '../src/platform/amo/clients.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, type ConnectedAccount } from './helpers/amo.ts';
 import { kafkaSettings, nextEvent, startStack, wsClient, type Stack } from './helpers/stack.ts';
@@ -198,7 +197,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
   
   /** A lead at the simulator (through its API) and the Delivery that "created" it. */
   async function leadWithDelivery(quizId = 'quiz-1') {
-    const [created] = await amoClientFor(services, conn.accountId).createLeadsComplex([{ name: 'Quiz lead' }]);
+    const [created] = await services.amo.client(conn.accountId).createLeadsComplex([{ name: 'Quiz lead' }]);
     const delivery = await testDb.db.delivery.create({
       data: {
         quizAccountId: conn.quizAccountId,

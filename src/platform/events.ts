@@ -3,6 +3,8 @@
 import { createPubSub } from 'graphql-yoga';
 import { TOPICS, type Queue, type Subscription } from './queue/index.ts';
 import type { DeliveryStatus } from '../generated/prisma/enums.ts';
+import type { Db } from './db.ts';
+import type { Logger } from './logger.ts';
 
 export type AmoEvent =
   | { type: 'token.stale'; quizAccountId: string; accountId: string }
@@ -67,9 +69,77 @@ export function createGatewayPubSub(): GatewayPubSub {
   };
 }
 
-/** Tells every replica (this one included) about an event. */
-export function publishEvent(queue: Queue, event: AmoEvent): Promise<void> {
-  return queue.publish(TOPICS.amoEvents, event.quizAccountId, event);
+/** A Delivery as its `delivery.updated` event tells it. */
+export interface DeliveryUpdate {
+  id: string;
+  quizAccountId: string;
+  quizId: string;
+  status: DeliveryStatus;
+}
+
+/**
+ * The one publisher of amo.events (`services.events`): every replica (this one included) hears
+ * each event and feeds it to its subscribers. A failure to publish is logged, never thrown: the
+ * database is the truth, an event lost is only a late screen.
+ */
+export interface EventPublisher {
+  /** `token.stale` of a gateway account (its tenant looked up; nothing when it is gone). */
+  tokenStale(accountId: string): Promise<void>;
+  syncCompleted(event: { quizAccountId: string; accountId: string; jobId: string }): Promise<void>;
+  deliveryUpdated(delivery: DeliveryUpdate): Promise<void>;
+  /** `delivery.updated` of many Deliveries in one publish. */
+  deliveriesUpdated(deliveries: readonly DeliveryUpdate[]): Promise<void>;
+}
+
+export interface EventPublisherDeps {
+  db: Pick<Db, 'amoAccount'>;
+  queue: Pick<Queue, 'publish' | 'publishBatch'>;
+  logger: Logger;
+}
+
+const deliveryEvent = (d: DeliveryUpdate): EventOf<'delivery.updated'> => ({
+  type: 'delivery.updated',
+  quizAccountId: d.quizAccountId,
+  deliveryId: d.id,
+  quizId: d.quizId,
+  status: d.status,
+});
+
+export function createEventPublisher({ db, queue, logger }: EventPublisherDeps): EventPublisher {
+  const publish = (event: AmoEvent) => queue.publish(TOPICS.amoEvents, event.quizAccountId, event);
+  return {
+    async tokenStale(accountId) {
+      try {
+        const account = await db.amoAccount.findUnique({ where: { id: accountId }, select: { quizAccountId: true } });
+        if (!account) return;
+        await publish({ type: 'token.stale', quizAccountId: account.quizAccountId, accountId });
+      } catch (err) {
+        logger.error({ accountId, err: (err as Error)?.message }, 'could not publish token.stale');
+      }
+    },
+    async syncCompleted({ quizAccountId, accountId, jobId }) {
+      try {
+        await publish({ type: 'sync.completed', quizAccountId, accountId, jobId });
+      } catch (err) {
+        logger.error({ jobId, err: (err as Error)?.message }, 'could not publish sync.completed');
+      }
+    },
+    async deliveryUpdated(d) {
+      try {
+        await publish(deliveryEvent(d));
+      } catch (err) {
+        logger.warn({ err: (err as Error)?.message, deliveryId: d.id }, 'could not publish delivery.updated');
+      }
+    },
+    async deliveriesUpdated(list) {
+      if (list.length === 0) return;
+      try {
+        await queue.publishBatch(TOPICS.amoEvents, list.map((d) => ({ key: d.quizAccountId, value: deliveryEvent(d) })));
+      } catch (err) {
+        logger.warn({ err: (err as Error)?.message, count: list.length }, 'could not publish delivery.updated');
+      }
+    },
+  };
 }
 
 const EVENT_TYPES: readonly AmoEventType[] = ['token.stale', 'sync.completed', 'delivery.updated'];

@@ -4,7 +4,6 @@ import { refreshExpiring } from '../platform/amo/index.ts';
 import { startDeliveryWorker } from '../features/delivery/index.ts';
 import { checkRule } from '../features/rules/index.ts';
 import type { Services } from '../platform/services.ts';
-import { publishTokenStale } from '../platform/amo/clients.ts';
 import { startSyncWorker } from '../features/catalogue/index.ts';
 import { startWebhookSweeper, WEBHOOK_TASK_TYPE, webhookEventTaskHandler } from '../features/webhooks/index.ts';
 
@@ -19,10 +18,7 @@ const REFRESH_WITHIN_MS = 2 * 60 * 60_000;
 function startTokenRefresher(services: Services): () => Promise<void> {
   let running: Promise<unknown> | undefined;
   const tick = () => {
-    running ??= refreshExpiring(
-      { db: services.db, config: services.config, logger: services.logger, onStale: (id) => publishTokenStale(services, id) },
-      { within: REFRESH_WITHIN_MS },
-    )
+    running ??= refreshExpiring(services.amo.tokens, { within: REFRESH_WITHIN_MS })
       .catch((err) => services.logger.error({ err }, 'token refresh pass failed'))
       .finally(() => (running = undefined));
   };

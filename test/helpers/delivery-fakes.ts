@@ -7,6 +7,7 @@ import { AccountRun, type Item } from '../../src/features/delivery/batch.ts';
 import { Lease } from '../../src/features/delivery/lease.ts';
 import { resolveOptions, type DeliveryRuntime, type DeliveryWorkerOptions } from '../../src/features/delivery/options.ts';
 import type { QuizResult } from '../../src/features/delivery/input.ts';
+import { createEventPublisher } from '../../src/platform/events.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 
 export const NOW = Date.UTC(2027, 0, 15, 8, 0, 0);
@@ -195,11 +196,15 @@ export function world(rows: Delivery[], options: DeliveryWorkerOptions = {}, scr
   const until = new Date(NOW + rt0.leaseMs);
   const f = fakeDb(rows, until);
   const { client, calls } = fakeClient(script);
+  const queue = { publish: async (topic: string, key: string, value: never) => void published.push({ topic, key, value }) } as never;
+  const logger = createLogger({ level: 'silent' });
   const rt: DeliveryRuntime = {
     services: {
       db: f.db as never,
-      queue: { publish: async (topic: string, key: string, value: never) => void published.push({ topic, key, value }) } as never,
-      logger: createLogger({ level: 'silent' }),
+      queue,
+      logger,
+      // the product's publisher over the recording queue
+      events: createEventPublisher({ db: f.db as never, queue, logger }),
     } as never,
     options: rt0,
     client: () => client,

@@ -1,12 +1,11 @@
-// Test helpers for delivery: services built by hand over a throwaway database and the in-process
-// queue, the catalogue copied from a simulator account, rules written straight into the database.
+// Test helpers for delivery: services from the app's own factory over a throwaway database and the
+// in-process queue, the catalogue copied from a simulator account, rules written straight into the database.
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '../../src/platform/config.ts';
 import type { Db } from '../../src/platform/db.ts';
-import { createGatewayPubSub } from '../../src/platform/events.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createQueue, TOPICS, type Queue } from '../../src/platform/queue/index.ts';
-import type { Services } from '../../src/platform/services.ts';
+import { createServices, type CreateServicesOptions, type Services } from '../../src/platform/services.ts';
 import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../../src/features/delivery/worker.ts';
 import type { AmoSimulator, CustomField as SimField } from '@quiz-gateway/amo-sim';
 import type { EntityType } from '../../src/generated/prisma/enums.ts';
@@ -28,16 +27,20 @@ export function deliveryTestConfig(): Config {
   });
 }
 
-export async function deliveryServices(db: Db, queue?: Queue): Promise<Services> {
+/**
+ * `createServices` over `db` (and `queue`, else an in-process one with short retries), without
+ * metrics; `overrides` reach the factory (a logger, amoCRM client options …).
+ */
+export async function deliveryServices(db: Db, queue?: Queue, overrides: Omit<CreateServicesOptions, 'config' | 'db' | 'queue'> = {}): Promise<Services> {
   const config = deliveryTestConfig();
-  return {
+  return createServices({
     config,
     db,
     queue: queue ?? (await createQueue({ logger: createLogger({ level: 'silent' }), retryBackoffMs: 20 })),
-    pubsub: createGatewayPubSub(),
-    logger: createLogger({ level: config.logLevel }),
     instanceId: `test-${randomBytes(3).toString('hex')}`,
-  };
+    metrics: false,
+    ...overrides,
+  });
 }
 
 /** Every `amo.events` message published from now on. */

@@ -6,7 +6,6 @@ import { conflict } from '../../platform/errors.ts';
 import type { AmoAccount } from '../../generated/prisma/client.ts';
 import { Prisma } from '../../platform/db.ts';
 import type { Services } from '../../platform/services.ts';
-import { amoSessionClientFor } from '../../platform/amo/clients.ts';
 import { unsubscribeAccountWebhook } from '../webhooks/index.ts';
 
 /** How long an authorize link stays usable. */
@@ -85,7 +84,7 @@ export async function completeAuthorization(
     const known = await db.amoAccount.findFirst({ where: { quizAccountId, host: referer, deletedAt: null }, select: { amoId: true } });
     tokens = await exchangeCode({ config }, referer, code, { db, amoId: known?.amoId });
     const amoId = amoIdOfToken(tokens.accessToken) ?? known?.amoId ?? null;
-    const client = amoSessionClientFor(services, { host: referer, accessToken: tokens.accessToken, amoId }, { timeoutMs: 15_000, maxRetries: 2 });
+    const client = services.amo.session({ host: referer, accessToken: tokens.accessToken, amoId }, { timeoutMs: 15_000, maxRetries: 2 });
     info = await client.getAccount(['drive_url']);
   } catch (err) {
     logger.warn({ err: err instanceof AmoError || isAmoStaleError(err) ? { message: (err as Error).message } : err, referer }, 'amoCRM authorization failed');

@@ -8,12 +8,11 @@
 // it) once.
 import { AmoBlockedError, AmoError, AmoNotConnectedError, AmoPaymentRequiredError, isAmoStaleError } from '../../platform/amo/index.ts';
 import { Prisma } from '../../platform/db.ts';
-import { publishEvent } from '../../platform/events.ts';
 import type { SyncJob } from '../../generated/prisma/client.ts';
 import { SyncScope } from '../../generated/prisma/enums.ts';
 import { TOPICS } from '../../platform/queue/index.ts';
 import type { Services } from '../../platform/services.ts';
-import { amoClientFor, type AmoClientOverrides } from '../../platform/amo/clients.ts';
+import type { AmoClientOverrides } from '../../platform/amo/clients.ts';
 import { SYNC_ENTITIES, fetchFields, fetchPipelines, fetchTags, fetchUsers } from './fetch.ts';
 import { writeFields, writePipelines, writeTags, writeUsers, type FieldRow, type PipelineRow, type TagRow, type UserRow } from './store.ts';
 
@@ -192,13 +191,7 @@ async function finishJob(services: Services, job: Pick<SyncJob, 'id' | 'accountI
   });
   if (!finished) return false;
   const account = await services.db.amoAccount.findUnique({ where: { id: job.accountId }, select: { quizAccountId: true } });
-  if (account) {
-    try {
-      await publishEvent(services.queue, { type: 'sync.completed', quizAccountId: account.quizAccountId, accountId: job.accountId, jobId: job.id });
-    } catch (err) {
-      services.logger.error({ jobId: job.id, err: (err as Error)?.message }, 'could not publish sync.completed');
-    }
-  }
+  if (account) await services.events.syncCompleted({ quizAccountId: account.quizAccountId, accountId: job.accountId, jobId: job.id });
   return true;
 }
 
@@ -237,7 +230,7 @@ export async function runSyncJob(services: Services, jobId: string, options: Run
   try {
     const account = await db.amoAccount.findUnique({ where: { id: job.accountId }, select: { deletedAt: true } });
     if (!account || account.deletedAt) throw new AmoNotConnectedError('The amoCRM account is not connected', { accountId: job.accountId });
-    const client = amoClientFor(services, job.accountId, options.client);
+    const client = services.amo.client(job.accountId, options.client);
     const counts = await syncCatalogue(services, client, job.accountId, scopes);
     await finishJob(services, job, 'SUCCEEDED', counts, null);
     log.info({ scopes, ...counts, ms: Date.now() - started }, 'amoCRM catalogue synced');

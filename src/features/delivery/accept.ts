@@ -6,9 +6,6 @@
 import type { Services } from '../../platform/services.ts';
 import type { Delivery } from '../../generated/prisma/client.ts';
 import { AppError, badInput } from '../../platform/errors.ts';
-import type { AmoEvent } from '../../platform/events.ts';
-import { TOPICS } from '../../platform/queue/index.ts';
-import { nudgeDeliveryWorkers, publishDeliveryUpdated } from './events.ts';
 import { quizResultSchema, toPayloadJson, type QuizResult } from './input.ts';
 import { waitText } from './reasons.ts';
 
@@ -52,8 +49,8 @@ export async function acceptResult(services: Services, quizAccountId: string, in
   const delivery = await db.delivery.findUniqueOrThrow({ where: { quizAccountId_resultId: { quizAccountId, resultId: result.resultId } } });
   if (inserted.length > 0) {
     services.logger.debug({ deliveryId: delivery.id, quizAccountId, resultId: result.resultId }, 'quiz result accepted');
-    await publishDeliveryUpdated(services, delivery);
-    nudgeDeliveryWorkers();
+    await services.events.deliveryUpdated(delivery);
+    services.deliveryWaker.wake();
   }
   return delivery;
 }
@@ -131,17 +128,9 @@ export async function acceptResults(services: Services, items: { quizAccountId: 
 
   if (inserted.length > 0) {
     services.logger.debug({ count: inserted.length, of: items.length }, 'quiz results accepted');
-    const events = inserted.map((row) => {
-      const event: AmoEvent = { type: 'delivery.updated', quizAccountId: row.quiz_account_id, deliveryId: row.id, quizId: row.quiz_id, status: row.status };
-      return { key: row.quiz_account_id, value: event };
-    });
-    try {
-      await services.queue.publishBatch(TOPICS.amoEvents, events);
-    } catch (err) {
-      // Like publishDeliveryUpdated: the database is the truth, an event lost is only a late screen.
-      services.logger.warn({ err: (err as Error)?.message, count: events.length }, 'could not publish delivery.updated');
-    }
-    nudgeDeliveryWorkers();
+    // one publish for the batch; a failure is logged (the database is the truth)
+    await services.events.deliveriesUpdated(inserted.map((row) => ({ id: row.id, quizAccountId: row.quiz_account_id, quizId: row.quiz_id, status: row.status })));
+    services.deliveryWaker.wake();
   }
   return outcomes;
 }

@@ -14,7 +14,6 @@ import {
   type AmoComplexLeadInput,
   type AmoValidationIssue,
 } from '../../platform/amo/index.ts';
-import { publishDeliveryUpdated } from './events.ts';
 import type { QuizResult } from './input.ts';
 import type { Lease } from './lease.ts';
 import { addNotes } from './notes.ts';
@@ -77,7 +76,7 @@ export class AccountRun {
   }
 
   async publish(d: Delivery, status: DeliveryStatus): Promise<void> {
-    await publishDeliveryUpdated(this.rt.services, { id: d.id, quizAccountId: d.quizAccountId, quizId: d.quizId, status });
+    await this.rt.services.events.deliveryUpdated({ id: d.id, quizAccountId: d.quizAccountId, quizId: d.quizId, status });
   }
 
   context(quizId: string): Promise<PayloadContext | null> {

@@ -2,5 +2,4 @@
 export { acceptResult, acceptResults } from './accept.ts';
 export { retryDelivery, startDeliveryWorker } from './worker.ts';
 export type { DeliveryWorkerOptions } from './options.ts';
-export { nudgeDeliveryWorkers, publishDeliveryUpdated } from './events.ts';
 export { deliveryHealth, type DeliveryHealth } from './health.ts';

@@ -1,8 +1,7 @@
-/** Options of the delivery worker and the runtime one worker shares (clients, one rate limiter, the stop signal). */
+/** Options of the delivery worker and the runtime one worker shares (clients, the stop signal). */
 import type { Services } from '../../platform/services.ts';
-import { createAmoClient, createRateLimiter, MAX_COMPLEX_LEADS, type AmoClient, type AmoClientOptions, type RateLimiter } from '../../platform/amo/index.ts';
-import { countAmoCalls } from '../../platform/http/metrics.ts';
-import { publishTokenStale } from '../../platform/amo/clients.ts';
+import { MAX_COMPLEX_LEADS, type AmoClient } from '../../platform/amo/index.ts';
+import type { AmoClientOverrides } from '../../platform/amo/clients.ts';
 import { DELIVERY_GROUP } from '../../platform/queue/groups.ts';
 
 export { DELIVERY_GROUP };
@@ -63,8 +62,8 @@ export interface DeliveryWorkerOptions {
   maxWaitMs?: number;
   /** how often waiting deliveries' reasons are brought in line with their accounts, ms (default 5 000) */
   reasonSweepMs?: number;
-  /** options of the amoCRM clients (timeouts, retries, fetch) */
-  amoClient?: Partial<Omit<AmoClientOptions, 'db' | 'config' | 'accountId'>>;
+  /** options of the amoCRM clients on top of `services.amo`'s (timeouts, retries, fetch) */
+  amoClient?: AmoClientOverrides;
   hooks?: DeliveryHooks;
 }
 
@@ -101,7 +100,7 @@ export function resolveOptions(o: DeliveryWorkerOptions = {}): Resolved {
   };
 }
 
-/** Shared by one worker: options, amoCRM clients (one rate limiter), the stop signal. */
+/** Shared by one worker: options, amoCRM clients (from `services.amo`: the process's one rate limiter), the stop signal. */
 export interface DeliveryRuntime {
   services: Services;
   options: Resolved;
@@ -111,25 +110,11 @@ export interface DeliveryRuntime {
 
 export function createDeliveryRuntime(services: Services, options: DeliveryWorkerOptions = {}, signal?: AbortSignal): DeliveryRuntime {
   const resolved = resolveOptions(options);
-  let limiter: RateLimiter | undefined = resolved.amoClient.rateLimiter;
-  const onStale = (accountId: string) => publishTokenStale(services, accountId);
   return {
     services,
     options: resolved,
     signal,
-    client(accountId) {
-      limiter ??= createRateLimiter(services.db, { rps: services.config.amo.rateLimitRps });
-      return createAmoClient({
-        db: services.db,
-        config: services.config,
-        logger: services.logger,
-        onStale,
-        ...resolved.amoClient,
-        fetch: countAmoCalls(services.metrics, resolved.amoClient?.fetch),
-        rateLimiter: limiter,
-        accountId,
-      });
-    },
+    client: (accountId) => services.amo.client(accountId, resolved.amoClient),
   };
 }
 

@@ -20,7 +20,6 @@ import {
   isAmoStaleError,
   type AmoValidationIssue,
 } from '../../platform/amo/index.ts';
-import { publishDeliveryUpdated } from './events.ts';
 
 export type { DeliveryReason };
 
@@ -97,7 +96,7 @@ export function describeError(err: unknown): string {
  * so concurrent sweeps of two replicas publish each change once. Also ends deliveries that have
  * waited longer than `maxWaitMs` (FAILED, EXPIRED): nothing stays PENDING forever.
  */
-export async function sweepAccountReasons(services: Pick<Services, 'db' | 'queue' | 'logger'>, options: { maxWaitMs: number; quizAccountId?: string }): Promise<number> {
+export async function sweepAccountReasons(services: Pick<Services, 'db' | 'events' | 'logger'>, options: { maxWaitMs: number; quizAccountId?: string }): Promise<number> {
   const only = options.quizAccountId ?? null;
   const rows = await services.db.$queryRaw<{ id: string; quiz_account_id: string; quiz_id: string; status: 'PENDING' | 'FAILED' }[]>`
     WITH waiting AS (
@@ -135,7 +134,7 @@ export async function sweepAccountReasons(services: Pick<Services, 'db' | 'queue
     WHERE d.id = w.id AND d.status = 'PENDING' AND d.reason IS DISTINCT FROM w.reason
       AND (d.locked_until IS NULL OR d.locked_until <= now())
     RETURNING d.id, d.quiz_account_id, d.quiz_id, d.status`;
-  for (const r of rows) await publishDeliveryUpdated(services, { id: r.id, quizAccountId: r.quiz_account_id, quizId: r.quiz_id, status: r.status });
+  for (const r of rows) await services.events.deliveryUpdated({ id: r.id, quizAccountId: r.quiz_account_id, quizId: r.quiz_id, status: r.status });
   if (rows.length) services.logger.info({ changed: rows.length }, 'delivery reasons follow their accounts');
   return rows.length;
 }

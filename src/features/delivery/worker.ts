@@ -13,7 +13,6 @@ import { abortableSleep } from '../../platform/amo/rate-limit.ts';
 import { acceptResults } from './accept.ts';
 import { AccountRun } from './batch.ts';
 import { claimDueDeliveries, type ClaimedBatch } from './claim.ts';
-import { nudgeDeliveryWorkers, onDeliveryNudge, publishDeliveryUpdated } from './events.ts';
 import { Lease } from './lease.ts';
 import { createDeliveryRuntime, type DeliveryRuntime, type DeliveryWorkerOptions } from './options.ts';
 import { errMessage, sweepAccountReasons } from './reasons.ts';
@@ -101,9 +100,9 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
 
   let stopped = false;
   let wake: (() => void) | null = null;
-  const unregister = onDeliveryNudge(() => wake?.());
+  const unregister = services.deliveryWaker.onWake(() => wake?.());
   let nudged = false;
-  const unregisterFlag = onDeliveryNudge(() => {
+  const unregisterFlag = services.deliveryWaker.onWake(() => {
     nudged = true;
   });
 
@@ -164,7 +163,7 @@ export async function retryDelivery(services: Services, quizAccountId: string, d
   const row = await services.db.delivery.findFirst({ where: { id: deliveryId, quizAccountId } });
   if (!row) throw notFound('Delivery');
   if (res.count === 0) throw conflict(`Only a FAILED delivery can be retried; this one is ${row.status}`);
-  await publishDeliveryUpdated(services, row);
-  nudgeDeliveryWorkers();
+  await services.events.deliveryUpdated(row);
+  services.deliveryWaker.wake();
   return row;
 }

@@ -3,7 +3,6 @@
 import type { AmoEntity } from '../../platform/amo/index.ts';
 import type { EntityType } from '../../generated/prisma/enums.ts';
 import type { Services } from '../../platform/services.ts';
-import { amoClientFor } from '../../platform/amo/clients.ts';
 
 const AMO_ENTITY: Record<EntityType, AmoEntity> = { LEAD: 'leads', CONTACT: 'contacts', COMPANY: 'companies', CUSTOMER: 'customers' };
 
@@ -23,7 +22,7 @@ export async function checkRule(services: Services, ruleId: string): Promise<str
   });
   // A rule of a disconnected or stale account cannot be checked now; the next change checks it.
   if (!rule || rule.account.deletedAt || rule.account.stale || rule.account.blockedAt) return null;
-  const client = amoClientFor(services, rule.accountId);
+  const client = services.amo.client(rule.accountId);
   const problems: string[] = [];
 
   const pipeline = (await client.listPipelines()).find((p) => p.id === rule.pipeline.amoId);

@@ -18,7 +18,6 @@
  *   loses that one live push; the Delivery itself is right.
  * - Other kinds (deleted leads, contacts, notes, unknown) are only marked processed for now.
  */
-import { publishDeliveryUpdated } from '../delivery/index.ts';
 import type { DeliveryStatus } from '../../generated/prisma/enums.ts';
 import type { Services } from '../../platform/services.ts';
 import type { ParsedWebhookEvent } from './parse.ts';
@@ -59,7 +58,7 @@ export async function processWebhookEvent(services: Services, eventId: string): 
     return { ev, accountId, changed };
   });
   if (!result) return false;
-  for (const d of result.changed) await publishDeliveryUpdated(services, d);
+  for (const d of result.changed) await services.events.deliveryUpdated(d);
   services.logger.debug({ eventId, kind: result.ev.kind, accountId: result.accountId, deliveries: result.changed.length }, 'webhook event processed');
   return true;
 }

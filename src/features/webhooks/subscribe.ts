@@ -9,7 +9,7 @@
 import type { Config } from '../../platform/config.ts';
 import type { AmoAccount } from '../../generated/prisma/client.ts';
 import type { Services } from '../../platform/services.ts';
-import { amoClientFor, type AmoClientOverrides } from '../../platform/amo/clients.ts';
+import type { AmoClientOverrides } from '../../platform/amo/clients.ts';
 
 /** The amoCRM webhook events the gateway subscribes to (amoCRM's `settings` names). */
 export const WEBHOOK_EVENTS = ['add_lead', 'update_lead', 'status_lead', 'delete_lead', 'add_contact', 'update_contact', 'note_lead'] as const;
@@ -33,7 +33,7 @@ export async function subscribeAccountWebhook(services: Services, accountId: str
       return false;
     }
     const destination = webhookDestination(services.config, account);
-    await amoClientFor(services, accountId, options.client).subscribeWebhook(destination, [...WEBHOOK_EVENTS]);
+    await services.amo.client(accountId, options.client).subscribeWebhook(destination, [...WEBHOOK_EVENTS]);
     services.logger.info({ accountId, events: WEBHOOK_EVENTS }, 'amoCRM webhook subscribed');
     return true;
   } catch (err) {
@@ -52,7 +52,7 @@ export async function unsubscribeAccountWebhook(
   options: SubscribeOptions = {},
 ): Promise<boolean> {
   try {
-    await amoClientFor(services, account.id, options.client).unsubscribeWebhook(webhookDestination(services.config, account));
+    await services.amo.client(account.id, options.client).unsubscribeWebhook(webhookDestination(services.config, account));
     services.logger.info({ accountId: account.id }, 'amoCRM webhook unsubscribed');
     return true;
   } catch (err) {
