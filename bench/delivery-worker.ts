@@ -15,7 +15,7 @@ const queue = await createQueue({
   logger,
 });
 const db = createDb(process.env.DATABASE_URL!);
-const services = { ...(await deliveryServices(db, queue)), logger };
+const services = await deliveryServices(db, queue, { logger });
 const worker = await startDeliveryWorker(services);
 const cpu0 = process.cpuUsage();
 console.log(`READY ${JSON.stringify({ pid: process.pid })}`);
