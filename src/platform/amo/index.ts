@@ -39,26 +39,10 @@ export { amoOrigin } from './host.ts';
 export { createRateLimiter, reserve, reserveSlot, slotSpacingMs } from './rate-limit.ts';
 export type { RateLimiter, RateLimiterOptions, Reservation } from './rate-limit.ts';
 export { TokenDecryptError, decryptSecret, encryptSecret } from './token-crypto.ts';
-export {
-  ACCESS_TOKEN_SKEW_MS,
-  exchangeCode,
-  markAccountStale,
-  readAccessToken,
-  refreshAccessToken,
-  refreshExpiring,
-  saveTokens,
-} from './tokens.ts';
-export type {
-  AmoAuthConfig,
-  FetchLike,
-  RefreshExpiringOptions,
-  RefreshExpiringReport,
-  RefreshOptions,
-  RefreshResult,
-  SaveTokensOptions,
-  StoredAccessToken,
-  TokenContext,
-  TokenPair,
-  TokenSlot,
-} from './tokens.ts';
+export { ACCESS_TOKEN_SKEW_MS, markAccountStale, readAccessToken, refreshAccessToken, saveTokens } from './tokens.ts';
+export type { AmoAuthConfig, FetchLike, RefreshOptions, RefreshResult, SaveTokensOptions, StoredAccessToken, TokenContext, TokenPair } from './tokens.ts';
+export { exchangeCode } from './token-endpoint.ts';
+export type { TokenSlot } from './token-endpoint.ts';
+export { refreshExpiring } from './token-refresher.ts';
+export type { RefreshExpiringOptions, RefreshExpiringReport } from './token-refresher.ts';
 export type * from './types.ts';

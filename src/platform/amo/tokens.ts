@@ -1,6 +1,7 @@
 /**
- * The OAuth token store of an amoCRM account: encrypted pairs in `amo_token`, the
- * authorization-code exchange, and refresh that is single-flight across every process.
+ * The OAuth token store of an amoCRM account: encrypted pairs in `amo_token`, and refresh that is
+ * single-flight across every process (the token endpoint itself: token-endpoint.ts; the periodic
+ * refresh: token-refresher.ts).
  *
  * amoCRM refresh tokens are one-shot: each refresh returns a new pair and kills the old refresh
  * token at once. Two replicas refreshing the same account at the same moment would lose it. So a
@@ -9,24 +10,12 @@
  * token) and uses that pair instead of spending the dead refresh token. The new pair is stored
  * and committed before anybody can use it.
  */
-import {
-  ClientError,
-  ClientSecretPost,
-  Configuration,
-  ResponseBodyError,
-  WWWAuthenticateChallengeError,
-  allowInsecureRequests,
-  customFetch,
-  genericGrantRequest,
-  refreshTokenGrant,
-  type TokenEndpointResponse,
-} from 'openid-client';
 import type { Db } from '../db.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { AmoError, AmoNotConnectedError, AmoStaleError, AmoTokenRefreshError } from './errors.ts';
-import { amoOrigin } from './host.ts';
-import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
+import { AmoNotConnectedError, AmoStaleError, AmoTokenRefreshError } from './errors.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { classifyGrantError, refreshGrant, takeSlot, TOKEN_TIMEOUT_MS, type GrantFailure } from './token-endpoint.ts';
 import { decryptSecret, encryptSecret } from './token-crypto.ts';
 
 /** What the token functions need from the settings. `Config` fits. */
@@ -55,20 +44,6 @@ export interface TokenContext {
   rateLimiter?: RateLimiter;
 }
 
-/** What a token endpoint call needs to take a slot of its amoCRM account. */
-export interface TokenSlot {
-  db: Db;
-  rateLimiter?: RateLimiter;
-  /** the amoCRM account id; none: no slot (an account the gateway has never stored) */
-  amoId?: number | null;
-}
-
-async function takeSlot(ctx: { config: AmoAuthConfig }, slot: TokenSlot | undefined): Promise<void> {
-  if (!slot || slot.amoId === undefined || slot.amoId === null) return;
-  const limiter = slot.rateLimiter ?? createRateLimiter(slot.db, { rps: ctx.config.amo.rateLimitRps ?? 7 });
-  await limiter.acquire(slot.amoId);
-}
-
 export interface TokenPair {
   accessToken: string;
   refreshToken: string;
@@ -90,7 +65,6 @@ export interface RefreshResult extends StoredAccessToken {
   refreshed: boolean;
 }
 
-const DEFAULT_TIMEOUT_MS = 15_000;
 /** A token that expires within this margin is treated as expired (clock skew, request time). */
 export const ACCESS_TOKEN_SKEW_MS = 60_000;
 
@@ -163,99 +137,6 @@ async function callOnStale(ctx: Pick<TokenContext, 'onStale' | 'logger'>, accoun
   }
 }
 
-// ---- token endpoint ------------------------------------------------------------------------
-
-function tokenConfiguration(ctx: Pick<TokenContext, 'config' | 'fetch' | 'timeoutMs'>, host: string): Configuration {
-  const origin = amoOrigin(host, ctx.config.amo.allowHttp);
-  const cfg = new Configuration(
-    { issuer: origin, token_endpoint: `${origin}/oauth2/access_token` },
-    ctx.config.amo.clientId,
-    { client_secret: ctx.config.amo.clientSecret },
-    ClientSecretPost(ctx.config.amo.clientSecret),
-  );
-  if (origin.startsWith('http:')) allowInsecureRequests(cfg);
-  cfg.timeout = (ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000;
-  if (ctx.fetch) {
-    const f = ctx.fetch;
-    cfg[customFetch] = (url, options) => f(url, options as RequestInit);
-  }
-  return cfg;
-}
-
-function toPair(res: TokenEndpointResponse): TokenPair {
-  if (typeof res.access_token !== 'string' || !res.access_token) throw new AmoError('amoCRM answered the token request without an access token');
-  if (typeof res.refresh_token !== 'string' || !res.refresh_token) throw new AmoError('amoCRM answered the token request without a refresh token');
-  const expiresIn = typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 86_400;
-  return { accessToken: res.access_token, refreshToken: res.refresh_token, expiresIn, accessExpiresAt: new Date(Date.now() + expiresIn * 1000) };
-}
-
-interface GrantFailure {
-  definitive: boolean;
-  status?: number;
-  oauthError?: string;
-  /** safe to log and store: never a token */
-  message: string;
-}
-
-const short = (s: unknown, n = 200) => (typeof s === 'string' ? s.slice(0, n) : undefined);
-
-/** Sorts a token endpoint failure: a 400/401 answer is definitive; network, timeouts, 5xx are not. */
-async function classifyGrantError(err: unknown): Promise<GrantFailure> {
-  let status: number | undefined;
-  let oauthError: string | undefined;
-  let hint: string | undefined;
-  if (err instanceof ResponseBodyError) {
-    status = err.status;
-    oauthError = err.error;
-    hint = short(err.error_description ?? err.cause?.hint);
-  } else if (err instanceof WWWAuthenticateChallengeError) {
-    status = err.status;
-  } else if (err instanceof ClientError && err.cause instanceof Response) {
-    // amoCRM answers OAuth errors as application/problem+json, which the library does not parse
-    const res = err.cause;
-    status = res.status;
-    try {
-      const body = (await res.clone().json()) as Record<string, unknown>;
-      oauthError = short(body.error, 60);
-      hint = short(body.hint ?? body.error_description ?? body.detail);
-    } catch {
-      /* HTML or empty body */
-    }
-  } else if (err instanceof AmoError) {
-    return { definitive: false, message: err.message };
-  }
-  if (status === undefined) {
-    const code = err instanceof ClientError ? err.code : undefined;
-    const what = code === 'OAUTH_TIMEOUT' || (err as Error)?.name === 'TimeoutError' ? 'timed out' : 'failed (network)';
-    return { definitive: false, message: `token request ${what}` };
-  }
-  const definitive = status === 400 || status === 401;
-  const parts = [`token endpoint answered ${status}`, oauthError, hint].filter(Boolean);
-  return { definitive, status, oauthError, message: parts.join(': ') };
-}
-
-/**
- * The authorization-code grant (the OAuth callback). `host` is the redirect's `referer`. With
- * `slot` (the amoId of an account already stored on that host: a reconnect) the request takes a
- * slot of that account's limiter. Throws `AmoTokenRefreshError` (definitive for a 400/401
- * answer: a bad, used or expired code).
- */
-export async function exchangeCode(ctx: Pick<TokenContext, 'config' | 'fetch' | 'timeoutMs'>, host: string, code: string, slot?: TokenSlot): Promise<TokenPair> {
-  const cfg = tokenConfiguration(ctx, host);
-  await takeSlot(ctx, slot);
-  try {
-    return toPair(await genericGrantRequest(cfg, 'authorization_code', { code, redirect_uri: ctx.config.amo.redirectUri }));
-  } catch (err) {
-    const f = await classifyGrantError(err);
-    throw new AmoTokenRefreshError(`amoCRM refused the authorization code: ${f.message}`, f.definitive, { status: f.status, oauthError: f.oauthError });
-  }
-}
-
-async function refreshGrant(ctx: TokenContext, host: string, refreshToken: string): Promise<TokenPair> {
-  const cfg = tokenConfiguration(ctx, host);
-  return toPair(await refreshTokenGrant(cfg, refreshToken, { redirect_uri: ctx.config.amo.redirectUri }));
-}
-
 // ---- single-flight refresh -----------------------------------------------------------------
 
 export interface RefreshOptions {
@@ -300,7 +181,7 @@ export function refreshAccessToken(ctx: TokenContext, accountId: string, options
 async function doRefresh(ctx: TokenContext, accountId: string, options: RefreshOptions): Promise<RefreshResult> {
   const key = ctx.config.tokenEncryptionKey;
   const minValidityMs = options.minValidityMs ?? ACCESS_TOKEN_SKEW_MS;
-  const timeoutMs = ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = ctx.timeoutMs ?? TOKEN_TIMEOUT_MS;
   // The slot is taken before the transaction: a second pooled connection taken while the
   // transaction holds one can deadlock a small pool, and reserving on the transaction's own
   // connection would hold the account's limiter row until the token request ends. A refresher
@@ -382,59 +263,4 @@ async function doRefresh(ctx: TokenContext, accountId: string, options: RefreshO
       throw new AmoTokenRefreshError(`amoCRM token refresh failed, tokens kept (${failure.message})`, false, { status: failure.status, accountId });
     }
   }
-}
-
-// ---- periodic refresh ----------------------------------------------------------------------
-
-export interface RefreshExpiringOptions {
-  /** refresh pairs whose access token expires within this many ms */
-  within: number;
-  /** parallel refreshes (default 4) */
-  concurrency?: number;
-  /** at most this many accounts per run (default 500) */
-  limit?: number;
-}
-
-export interface RefreshExpiringReport {
-  refreshed: string[];
-  /** another process refreshed in the meantime */
-  skipped: string[];
-  /** definitive failure: the account is now stale */
-  stale: string[];
-  /** not definitive: tokens kept, `lastRefreshError` recorded */
-  failed: Array<{ accountId: string; error: string }>;
-}
-
-/**
- * Refreshes every live (not stale, not blocked, not deleted) pair whose access token expires
- * within `within` ms. Meant to run periodically on every replica: the row lock and the version
- * check make concurrent runs harmless. Also keeps refresh tokens alive (they die unused for 3 months).
- */
-export async function refreshExpiring(ctx: TokenContext, options: RefreshExpiringOptions): Promise<RefreshExpiringReport> {
-  const rows = await ctx.db.amoToken.findMany({
-    where: {
-      accessExpiresAt: { lt: new Date(Date.now() + options.within) },
-      account: { stale: false, deletedAt: null, blockedAt: null },
-    },
-    select: { accountId: true, version: true },
-    orderBy: { accessExpiresAt: 'asc' },
-    take: options.limit ?? 500,
-  });
-  const report: RefreshExpiringReport = { refreshed: [], skipped: [], stale: [], failed: [] };
-  let next = 0;
-  const worker = async () => {
-    while (next < rows.length) {
-      const row = rows[next++];
-      try {
-        const r = await refreshAccessToken(ctx, row.accountId, { knownVersion: row.version });
-        (r.refreshed ? report.refreshed : report.skipped).push(row.accountId);
-      } catch (err) {
-        if (err instanceof AmoTokenRefreshError && err.definitive) report.stale.push(row.accountId);
-        else if (err instanceof AmoStaleError || err instanceof AmoNotConnectedError) report.skipped.push(row.accountId);
-        else report.failed.push({ accountId: row.accountId, error: (err as Error)?.message ?? String(err) });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 4, rows.length)) }, worker));
-  return report;
 }
