@@ -2,7 +2,7 @@
 // a lead can go without, and how the reconcile mode is chosen from amoCRM's answer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmoHttpError, AmoNotFoundError, AmoServerError, AmoValidationError, type AmoClient, type AmoComplexLeadInput, type AmoLead } from '../src/platform/amo/index.ts';
+import { AmoHttpError, AmoNotFoundError, AmoServerError, AmoValidationError, type AmoClient, type AmoComplexLeadInput, type AmoCreatedWindow, type AmoLead } from '../src/platform/amo/index.ts';
 import { ensureReconcileSetup, findSentLeads, isLeadOf, WINDOW_MARGIN_MS, type ReconcileTarget } from '../src/features/delivery/reconcile.ts';
 import { repairLead } from '../src/features/delivery/repair.ts';
 import { createLogger } from '../src/platform/logger.ts';
@@ -53,14 +53,12 @@ describe('isLeadOf', () => {
   });
 });
 
-/** A client whose lead list is `leads`, recording the queries it was asked. */
+/** A client whose lead list is `leads`, recording the windows (and options) it was asked. */
 function fakeClient(leads: AmoLead[], calls: Record<string, unknown>[] = []): AmoClient {
   return {
-    async *paginate(path: string, key: string, options: { query?: Record<string, unknown> }) {
-      assert.equal(path, 'leads');
-      assert.equal(key, 'leads');
-      calls.push(options.query ?? {});
-      yield* leads;
+    async listLeads(window: AmoCreatedWindow, options: { with?: string[] } = {}) {
+      calls.push({ ...window, with: options.with });
+      return leads;
     },
   } as unknown as AmoClient;
 }
@@ -71,9 +69,9 @@ describe('findSentLeads', () => {
     const now = new Date(1_800_000_600_000);
     await findSentLeads(fakeClient([], calls), { mode: 'LEAD_CONTENT', resultFieldId: null }, [target('a'), { ...target('b'), since: new Date(1_799_999_000_000) }], async () => new Set(), { now });
     assert.equal(calls.length, 1);
-    assert.equal(calls[0]!['filter[created_at][from]'], Math.floor((1_799_999_000_000 - WINDOW_MARGIN_MS) / 1000));
-    assert.equal(calls[0]!['filter[created_at][to]'], Math.ceil((now.getTime() + WINDOW_MARGIN_MS) / 1000));
-    assert.equal(calls[0]!.query, undefined, 'no full-text search');
+    assert.equal(calls[0]!.from, Math.floor((1_799_999_000_000 - WINDOW_MARGIN_MS) / 1000));
+    assert.equal(calls[0]!.to, Math.ceil((now.getTime() + WINDOW_MARGIN_MS) / 1000));
+    assert.deepEqual(calls[0]!.with, ['contacts'], 'the window read, with the contacts (listLeads has no full-text search)');
   });
 
   test('two identical results get one lead each, oldest first; a lead another Delivery owns is never adopted', async () => {

@@ -159,25 +159,23 @@ export function fakeClient(script: Script) {
   const calls: { path: string; body: unknown }[] = [];
   const n = { complex: 0, notes: 0 };
   const client = {
-    async request(method: string, path: string, options: { body?: unknown } = {}) {
-      calls.push({ path: `${method} ${path}`, body: options.body });
-      if (path !== 'leads/complex' || !script.complex) throw new Error(`unexpected request ${method} ${path}`);
-      return script.complex(options.body as AmoComplexLeadInput[], n.complex++);
+    async createLeadsComplex(body: AmoComplexLeadInput[]) {
+      calls.push({ path: 'POST leads/complex', body });
+      if (!script.complex) throw new Error('unexpected createLeadsComplex');
+      return script.complex(body, n.complex++);
     },
     async addNotesBatch(entity: string, body: never[]) {
       calls.push({ path: `notes ${entity}`, body });
       if (!script.notes) throw new Error('unexpected addNotesBatch');
       return script.notes(body, n.notes++);
     },
-    async listAll(path: string) {
-      calls.push({ path: `GET ${path}`, body: undefined });
-      const m = /^leads\/(\d+)\/notes$/.exec(path);
-      if (!m) throw new Error(`unexpected listAll ${path}`);
-      return script.leadNotes?.(Number(m[1])) ?? [];
+    async listLeadNotes(leadId: number) {
+      calls.push({ path: `GET leads/${leadId}/notes`, body: undefined });
+      return script.leadNotes?.(leadId) ?? [];
     },
-    async *paginate(path: string) {
-      calls.push({ path: `GET ${path}`, body: undefined });
-      yield* [];
+    async listLeads() {
+      calls.push({ path: 'GET leads', body: undefined });
+      return [];
     },
     async listCustomFields() {
       throw new Error('unexpected listCustomFields: the result field is stored');

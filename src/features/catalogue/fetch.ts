@@ -1,5 +1,5 @@
 // Reads the catalogue of one account from amoCRM and turns it into cache rows.
-import { AmoNotFoundError, AmoPaymentRequiredError, type AmoClient, type AmoCustomField, type AmoEntity, type AmoTag } from '../../platform/amo/index.ts';
+import type { AmoClient, AmoEntity } from '../../platform/amo/index.ts';
 import type { EntityType } from '../../generated/prisma/enums.ts';
 import type { FieldRow, PipelineRow, TagRow, UserRow } from './store.ts';
 
@@ -11,7 +11,7 @@ export const SYNC_ENTITIES: ReadonlyArray<{ amo: AmoEntity; entity: EntityType }
   { amo: 'customers', entity: 'CUSTOMER' },
 ];
 
-type Client = Pick<AmoClient, 'listUsers' | 'listPipelines' | 'listAll'>;
+type Client = Pick<AmoClient, 'listUsers' | 'listPipelines' | 'listCustomFields' | 'listTags'>;
 
 const int = (v: unknown, fallback = 0): number => {
   const n = Number(v);
@@ -55,23 +55,16 @@ export async function fetchPipelines(client: Client): Promise<PipelineRow[]> {
 }
 
 /**
- * A list of one entity. "Feature off" (402, or 404) means "none" for customers only: for leads,
- * contacts and companies a 402 means the amoCRM account is not paid, and answering "none" would
- * soft-delete the whole cached catalogue, so it fails the sync instead.
+ * "Feature off" (402, or 404) means "none" for customers only: for leads, contacts and companies
+ * a 402 means the amoCRM account is not paid, and answering "none" would soft-delete the whole
+ * cached catalogue, so it fails the sync instead.
  */
-async function listOf<T>(client: Client, entity: AmoEntity, path: string, key: string): Promise<T[]> {
-  try {
-    return await client.listAll<T>(`${entity}/${path}`, key);
-  } catch (e) {
-    if (entity === 'customers' && (e instanceof AmoPaymentRequiredError || e instanceof AmoNotFoundError)) return [];
-    throw e;
-  }
-}
+const whenOff = (entity: AmoEntity) => (entity === 'customers' ? 'empty' : 'throw');
 
 export async function fetchFields(client: Client, entities = SYNC_ENTITIES): Promise<FieldRow[]> {
   const out: FieldRow[] = [];
   for (const { amo, entity } of entities) {
-    const fields = await listOf<AmoCustomField>(client, amo, 'custom_fields', 'custom_fields');
+    const fields = await client.listCustomFields(amo, { whenOff: whenOff(amo) });
     for (const f of fields) {
       out.push({
         entity,
@@ -91,7 +84,7 @@ export async function fetchFields(client: Client, entities = SYNC_ENTITIES): Pro
 export async function fetchTags(client: Client, entities = SYNC_ENTITIES): Promise<TagRow[]> {
   const out: TagRow[] = [];
   for (const { amo, entity } of entities) {
-    const tags = await listOf<AmoTag>(client, amo, 'tags', 'tags');
+    const tags = await client.listTags(amo, { whenOff: whenOff(amo) });
     for (const t of tags) out.push({ entity, amoId: int(t.id), name: str(t.name), color: strOrNull(t.color) });
   }
   return out;

@@ -10,8 +10,8 @@ import {
   AmoRateLimitedError,
   AmoValidationError,
   type AmoClient,
-  type AmoComplexLeadAnswer,
   type AmoComplexLeadInput,
+  type AmoComplexLeadResult,
   type AmoValidationIssue,
 } from '../../platform/amo/index.ts';
 import type { QuizResult } from './input.ts';
@@ -257,9 +257,9 @@ export class AccountRun {
 
     const timeout = Math.max(1, Math.min(this.rt.options.sendTimeoutMs, this.lease.remainingMs() - this.rt.options.leaseMs * 0.2));
     const signal = AbortSignal.any([AbortSignal.timeout(timeout), ...(this.rt.signal ? [this.rt.signal] : [])]);
-    let answer: AmoComplexLeadAnswer[] | null;
+    let answer: AmoComplexLeadResult[];
     try {
-      answer = await this.client.request<AmoComplexLeadAnswer[]>('POST', 'leads/complex', { body: sending.map((i) => i.lead), idempotent: false, signal });
+      answer = await this.client.createLeadsComplex(sending.map((i) => i.lead as AmoComplexLeadInput), { signal });
     } catch (err) {
       const outcome = classify(err, signal);
       if (outcome === 'validation') return this.onValidation(sending, err as AmoValidationError);
@@ -273,7 +273,7 @@ export class AccountRun {
     if (this.rt.options.hooks.afterSend) await this.rt.options.hooks.afterSend(sending.map((i) => i.d.id));
 
     const list = Array.isArray(answer) ? answer : [];
-    const byRequest = new Map<string, AmoComplexLeadAnswer>();
+    const byRequest = new Map<string, AmoComplexLeadResult>();
     for (const r of list) {
       const rid = Array.isArray(r.request_id) ? r.request_id[0] : r.request_id;
       if (rid !== undefined && rid !== null) byRequest.set(String(rid), r);

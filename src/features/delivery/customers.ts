@@ -14,10 +14,10 @@
  * in the note; the lead is never lost for it. 429/5xx/network: the Delivery waits in
  * LEAD_CREATED and this step resumes on the next pass.
  */
-import { AmoPaymentRequiredError, AmoRateLimitedError, AmoValidationError, AmoError } from '../../platform/amo/index.ts';
+import { AmoPaymentRequiredError, AmoRateLimitedError, AmoValidationError, AmoError, type AmoCustomerCreated, type AmoCustomerLink } from '../../platform/amo/index.ts';
 import type { AccountRun, Item } from './batch.ts';
 import { buildLead, type CustomerInput } from './payload.ts';
-import { carriesValues, windowQuery } from './reconcile.ts';
+import { carriesValues, createdWindow } from './reconcile.ts';
 import { classify, describeIssues, errMessage } from './reasons.ts';
 
 /** One item's customer as the step goes. */
@@ -31,12 +31,6 @@ interface Step {
   linked: boolean;
   /** why there is no customer (it goes to the warnings and the note) */
   gaveUp?: string;
-}
-
-interface AmoCustomer {
-  id: number;
-  name: string;
-  custom_fields_values?: CustomerInput['custom_fields_values'] | null;
 }
 
 const time = (at: Date) => at.toISOString().replace(/\.\d+Z$/, 'Z');
@@ -105,7 +99,7 @@ async function reconcile(run: AccountRun, steps: Step[]): Promise<void> {
     await run.lease.renew();
     const mine = steps.filter((s) => live(run, s));
     if (mine.length === 0) return;
-    const found = await run.client.listAll<AmoCustomer>('customers', 'customers', { query: windowQuery(mine.map((s) => s.sentAt as Date)), signal: run.rt.signal });
+    const found = await run.client.listCustomers(createdWindow(mine.map((s) => s.sentAt as Date)), { signal: run.rt.signal });
     const ids = found.map((c) => c.id);
     const owned = ids.length
       ? await run.rt.services.db.delivery.findMany({
@@ -147,9 +141,9 @@ async function create(run: AccountRun, chunk: Step[]): Promise<void> {
   });
   const sending = mine.filter((_, k) => counts[k] > 0);
   if (sending.length === 0) return;
-  let answer: { _embedded?: { customers?: { id: number; request_id?: string | string[] }[] } } | null;
+  let list: AmoCustomerCreated[];
   try {
-    answer = await run.client.request('POST', 'customers', { body: sending.map((s) => bodies[mine.indexOf(s)]), idempotent: false, signal: run.rt.signal });
+    list = await run.client.createCustomers(sending.map((s) => bodies[mine.indexOf(s)]), { signal: run.rt.signal });
   } catch (err) {
     if (err instanceof AmoValidationError && sending.length > 1) {
       // one refused customer rejects the request (nothing stored): halves until it is alone
@@ -162,12 +156,8 @@ async function create(run: AccountRun, chunk: Step[]): Promise<void> {
     return;
   }
   if (run.rt.options.hooks.afterCustomer) await run.rt.options.hooks.afterCustomer(sending.map((s) => s.item.d.id));
-  const list = answer?._embedded?.customers ?? [];
   const byRequest = new Map<string, number>();
-  for (const c of list) {
-    const rid = Array.isArray(c.request_id) ? c.request_id[0] : c.request_id;
-    if (rid !== undefined) byRequest.set(String(rid), Number(c.id));
-  }
+  for (const c of list) if (c.request_id !== undefined) byRequest.set(c.request_id, c.id);
   const missing: Step[] = [];
   for (const [k, s] of sending.entries()) {
     const id = byRequest.get(s.item.d.id) ?? (byRequest.size === 0 && list.length === sending.length ? Number(list[k]?.id) : NaN);
@@ -183,17 +173,17 @@ async function link(run: AccountRun, chunk: Step[]): Promise<void> {
   await run.lease.renew();
   const mine = chunk.filter((s) => live(run, s));
   if (mine.length === 0) return;
-  const body = mine.flatMap((s) => {
+  const body = mine.flatMap((s): AmoCustomerLink[] => {
     const contactId = s.item.contactId !== undefined ? s.item.contactId : s.item.d.amoContactId;
     const leadId = s.item.leadId ?? s.item.d.amoLeadId;
     return [
-      ...(contactId ? [{ entity_id: s.id, to_entity_id: contactId, to_entity_type: 'contacts' }] : []),
-      ...(leadId ? [{ entity_id: s.id, to_entity_id: leadId, to_entity_type: 'leads' }] : []),
+      ...(contactId ? [{ entity_id: s.id as number, to_entity_id: contactId, to_entity_type: 'contacts' as const }] : []),
+      ...(leadId ? [{ entity_id: s.id as number, to_entity_id: leadId, to_entity_type: 'leads' as const }] : []),
     ];
   });
   try {
     // linking twice is a no-op in amoCRM: safe to retry
-    if (body.length) await run.client.request('POST', 'customers/link', { body, idempotent: true, signal: run.rt.signal });
+    await run.client.linkCustomers(body, { signal: run.rt.signal });
   } catch (err) {
     if (err instanceof AmoValidationError && mine.length > 1) {
       const half = Math.ceil(mine.length / 2);

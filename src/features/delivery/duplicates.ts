@@ -108,12 +108,9 @@ export async function attachDuplicates(run: AccountRun, items: Item[]): Promise<
  * for the client): a failed search falls back to a new contact at once.
  */
 async function search(run: AccountRun, entity: 'contacts' | 'companies', query: string): Promise<Found[]> {
-  const page = await run.client.request<{ _embedded?: Record<string, Found[]> }>('GET', entity, {
-    query: { query, limit: 50, 'order[id]': 'asc' },
-    idempotent: false,
-    signal: run.rt.signal,
-  });
-  return [...(page?._embedded?.[entity] ?? [])].sort((a, b) => a.id - b.id);
+  const options = { limit: 50, idempotent: false, signal: run.rt.signal };
+  const found: Found[] = entity === 'contacts' ? await run.client.searchContacts(query, options) : await run.client.searchCompanies(query, options);
+  return [...found].sort((a, b) => a.id - b.id);
 }
 
 /**

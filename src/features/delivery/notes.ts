@@ -4,9 +4,7 @@
  * note (a crash after the note, before DONE): its notes are read for the marker line first.
  * A note amoCRM refuses does not undo the lead: DELIVERED with a warning.
  */
-import { AmoError, AmoNotFoundError, AmoValidationError, type AmoValidationIssue } from '../../platform/amo/index.ts';
-import { MAX_BATCH_NOTES, type AmoBatchNoteInput } from '../../platform/amo/api.ts';
-import type { AmoNoteCreated } from '../../platform/amo/types.ts';
+import { AmoError, AmoNotFoundError, AmoValidationError, MAX_BATCH_NOTES, type AmoBatchNoteInput, type AmoNoteCreated, type AmoValidationIssue } from '../../platform/amo/index.ts';
 import type { AccountRun, Item } from './batch.ts';
 import { classify, describeIssues, errMessage } from './reasons.ts';
 import { buildLead, buildNote, noteMarker } from './payload.ts';
@@ -40,7 +38,7 @@ async function prepareNote(run: AccountRun, item: Item): Promise<Item | null> {
       await run.lease.renew();
       if (!run.lease.held.has(item.d.id)) return null;
       const marker = noteMarker(item.result.resultId);
-      const notes = await run.client.listAll<{ params?: { text?: string } }>(`leads/${item.leadId as number}/notes`, 'notes');
+      const notes = await run.client.listLeadNotes(item.leadId as number);
       present = notes.some((n) => typeof n.params?.text === 'string' && n.params.text.split('\n').includes(marker));
     }
   } catch (err) {

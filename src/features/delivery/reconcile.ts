@@ -25,6 +25,7 @@ import {
   AmoValidationError,
   type AmoClient,
   type AmoComplexLeadInput,
+  type AmoCreatedWindow,
   type AmoCustomFieldValue,
   type AmoLead,
 } from '../../platform/amo/index.ts';
@@ -97,13 +98,9 @@ export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logg
 }
 
 /** The list filter of the reconcile read: created from the earliest send to now, widened by the margin. */
-export function windowQuery(sent: Date[], now = new Date()): Record<string, string | number> {
+export function createdWindow(sent: Date[], now = new Date()): AmoCreatedWindow {
   const since = Math.min(...sent.map((d) => d.getTime()));
-  return {
-    'filter[created_at][from]': Math.floor((since - WINDOW_MARGIN_MS) / 1000),
-    'filter[created_at][to]': Math.ceil((now.getTime() + WINDOW_MARGIN_MS) / 1000),
-    'order[id]': 'asc',
-  };
+  return { from: Math.floor((since - WINDOW_MARGIN_MS) / 1000), to: Math.ceil((now.getTime() + WINDOW_MARGIN_MS) / 1000) };
 }
 
 /** One Delivery to confirm: what was sent, and since when. */
@@ -159,13 +156,7 @@ export async function findSentLeads(
 ): Promise<Map<string, AmoLead>> {
   const found = new Map<string, AmoLead>();
   if (targets.length === 0) return found;
-  const leads: AmoLead[] = [];
-  for await (const lead of client.paginate<AmoLead>('leads', 'leads', {
-    query: { ...windowQuery(targets.map((t) => t.since), options.now), with: 'contacts' },
-    signal: options.signal,
-  })) {
-    leads.push(lead);
-  }
+  const leads = await client.listLeads(createdWindow(targets.map((t) => t.since), options.now), { with: ['contacts'], signal: options.signal });
   const taken = await owned(leads.map((l) => l.id));
   const candidates = leads.filter((l) => !taken.has(l.id)).sort((a, b) => a.id - b.id);
   for (const target of targets) {

@@ -71,3 +71,10 @@ export function rejection(what: string, status: number, body: Record<string, unk
   }
   return new AmoHttpError(`amoCRM answered ${status} to ${what}${detail ? `: ${detail}` : ''}`, { status, accountId });
 }
+
+/** amoCRM answers `request_id` as an array of strings (sometimes a plain string): always an array here. */
+export function normalizeRequestId(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  if (v === undefined || v === null || v === '') return [];
+  return [String(v)];
+}

@@ -1,23 +1,10 @@
 /** The amoCRM API v4 client: every amoCRM call of the product goes through here. */
-export { AmoClient, createAmoClient, createAmoClientFactory, parseRetryAfter } from './client.ts';
+export { AmoClient, MAX_BATCH_NOTES, MAX_COMPLEX_LEADS, createAmoClient, createAmoClientFactory } from './client.ts';
+export type { AmoClientConfig, AmoClientOptions, AmoSession, CallOptions, EntityListOptions, SearchOptions, SendOptions } from './client.ts';
+export type { AmoRetryOptions, AmoTransportOptions, PaginateOptions, QueryValue, RequestOptions } from './transport.ts';
+export type { AccountAccess, AccountState } from './account-access.ts';
+export { normalizeRequestId, parseRetryAfter } from './answers.ts';
 export { amoIdOfToken, createAmoSessionClient } from './session.ts';
-export type { AmoClientConfig, AmoClientOptions, AmoSession, PaginateOptions, QueryValue, RequestOptions } from './client.ts';
-export {
-  MAX_COMPLEX_LEADS,
-  addLeadNotes,
-  createCustomFields,
-  createLeadsComplex,
-  getAccount,
-  getLead,
-  listCustomFields,
-  listPipelines,
-  listTags,
-  listUsers,
-  normalizeRequestId,
-  searchLeads,
-  subscribeWebhook,
-  unsubscribeWebhook,
-} from './api.ts';
 export {
   AmoBlockedError,
   AmoError,

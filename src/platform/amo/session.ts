@@ -1,5 +1,5 @@
 // Calls to an amoCRM account before the gateway stores it (the OAuth callback).
-import { AmoClient, type AmoClientOptions, type AmoSession } from './client.ts';
+import { createAmoClient, type AmoClient, type AmoClientOptions, type AmoSession } from './client.ts';
 
 /** The `account_id` claim of an amoCRM access token (a JWT; read, not verified: it only picks the limiter key). */
 export function amoIdOfToken(accessToken: string): number | null {
@@ -21,5 +21,5 @@ export function amoIdOfToken(accessToken: string): number | null {
  * without a slot: no other call of the gateway can then be addressed to that account.
  */
 export function createAmoSessionClient(options: Omit<AmoClientOptions, 'accountId' | 'session'> & { session: AmoSession }): AmoClient {
-  return new AmoClient({ ...options, accountId: '' });
+  return createAmoClient({ ...options, accountId: '' });
 }

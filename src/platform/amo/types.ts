@@ -206,6 +206,21 @@ export interface AmoNoteInput {
   request_id?: string;
 }
 
+/** One note of `POST /api/v4/{entity}/notes`: the entity it belongs to, and a `request_id` amoCRM echoes and names in errors. */
+export interface AmoBatchNoteInput extends AmoNoteInput {
+  entity_id: number;
+}
+
+/** A note as amoCRM lists it (`GET /api/v4/leads/{id}/notes`). */
+export interface AmoNote {
+  id: number;
+  entity_id?: number;
+  note_type?: string;
+  params?: { text?: string; [k: string]: unknown };
+  created_at?: number;
+  [k: string]: unknown;
+}
+
 export interface AmoNoteCreated {
   id: number;
   entity_id: number;
@@ -231,6 +246,53 @@ export interface AmoLead {
     [k: string]: unknown;
   };
   [k: string]: unknown;
+}
+
+/** A contact or a company as amoCRM's search answers it (`GET /api/v4/contacts?query=…`). */
+export interface AmoContact {
+  id: number;
+  name?: string;
+  custom_fields_values?: AmoCustomFieldValue[] | null;
+  [k: string]: unknown;
+}
+
+export type AmoCompany = AmoContact;
+
+/** A customer for `POST /api/v4/customers` (amoCRM's "Покупатели"). */
+export interface AmoCustomerInput {
+  name: string;
+  responsible_user_id?: number;
+  custom_fields_values?: AmoCustomFieldValue[];
+  _embedded?: { tags?: Array<{ id: number } | { name: string }> };
+  /** echoed back in the answer */
+  request_id?: string;
+}
+
+/** amoCRM's answer item for a created customer, `request_id` normalised to one string. */
+export interface AmoCustomerCreated {
+  id: number;
+  request_id?: string;
+}
+
+export interface AmoCustomer {
+  id: number;
+  name: string;
+  custom_fields_values?: AmoCustomFieldValue[] | null;
+  created_at?: number;
+  [k: string]: unknown;
+}
+
+/** One link of `POST /api/v4/customers/link`: the customer `entity_id` to a contact or a lead. */
+export interface AmoCustomerLink {
+  entity_id: number;
+  to_entity_id: number;
+  to_entity_type: 'contacts' | 'leads' | 'companies';
+}
+
+/** A `filter[created_at]` window in unix seconds (both ends included), for windowed reads. */
+export interface AmoCreatedWindow {
+  from: number;
+  to: number;
 }
 
 export interface AmoWebhook {
