@@ -63,3 +63,10 @@ test('the checks see the imports they check', () => {
   assert.ok(all.some((i) => i.target === 'src/features/delivery/index.ts'), 'a feature import through index.ts is seen');
   assert.ok(all.some((i) => i.target?.startsWith('src/platform/')), 'platform imports are seen');
 });
+
+test('features call amoCRM only through the typed client methods (no raw paths)', () => {
+  const bad = filesUnder(path.join(src, 'features')).flatMap((file) =>
+    [...readFileSync(file, 'utf8').matchAll(/\.(request|paginate|listAll)\s*[<(]/g)].map((m) => `${path.relative(root, file)}: .${m[1]}(`),
+  );
+  assert.deepEqual(bad, []);
+});
