@@ -23,6 +23,8 @@ npx --no-install prisma generate >/dev/null
 npx --no-install graphql-codegen --config codegen.ts >/dev/null
 
 npx --no-install tsc --noEmit -p .
+# One style for every source file (.prettierrc.json): `npm run format` writes it.
+npx --no-install prettier --check --log-level warn "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts" "scripts/**/*.ts" "packages/*/src/**/*.ts" "packages/*/test/**/*.ts" codegen.ts prisma.config.ts "prisma/*.ts"
 npx --no-install tsc --noEmit -p packages/amo-sim
 
 started_kafka=0

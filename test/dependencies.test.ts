@@ -13,7 +13,7 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as
 };
 
 /** Packages used through their command (in package.json scripts or shell scripts), by command. */
-const COMMANDS: Record<string, string> = { tsx: 'tsx', prisma: 'prisma', typescript: 'tsc', '@graphql-codegen/cli': 'graphql-codegen' };
+const COMMANDS: Record<string, string> = { tsx: 'tsx', prisma: 'prisma', typescript: 'tsc', prettier: 'prettier', '@graphql-codegen/cli': 'graphql-codegen' };
 /** Packages a tool loads by name from its configuration rather than by import. */
 const LOADED_BY_CONFIG: Record<string, string> = { '@graphql-codegen/client-preset': 'codegen.ts', '@prisma/client': 'prisma/schema.prisma' };
 
@@ -30,7 +30,11 @@ const code = ['src', 'test', 'bench', 'scripts', 'packages', 'prisma']
   .concat([path.join(root, 'codegen.ts'), path.join(root, 'prisma.config.ts')])
   .map((f) => readFileSync(f, 'utf8'))
   .join('\n');
-const shell = [JSON.stringify(pkg.scripts ?? {}), ...files(path.join(root, 'scripts'), (p) => p.endsWith('.sh')).map((f) => readFileSync(f, 'utf8')), readFileSync(path.join(root, '.ci/run'), 'utf8')].join('\n');
+const shell = [
+  JSON.stringify(pkg.scripts ?? {}),
+  ...files(path.join(root, 'scripts'), (p) => p.endsWith('.sh')).map((f) => readFileSync(f, 'utf8')),
+  readFileSync(path.join(root, '.ci/run'), 'utf8'),
+].join('\n');
 
 const imported = new Set<string>();
 for (const m of code.matchAll(/(?:from\s*|import\s*\(\s*|import\s+|require\(\s*)['"]((?:@[^/'"]+\/)?[^/'".][^/'"]*)(?:\/[^'"]*)?['"]/g)) imported.add(m[1]!);
@@ -47,7 +51,10 @@ function used(name: string): boolean {
 
 test('every dependency in package.json is used', () => {
   const all = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})];
-  assert.deepEqual(all.filter((d) => !used(d)), []);
+  assert.deepEqual(
+    all.filter((d) => !used(d)),
+    [],
+  );
 });
 
 test('the check finds what is imported and what is not', () => {
