@@ -32,7 +32,12 @@ await sim.start();
 const bdb = await benchDatabase();
 const db = bdb.db;
 const queue = await createQueue({ brokers: brokers.split(','), topicPrefix, logger }); // creates the topics
-const worker = startChild('bench/delivery-worker.ts', [], { DATABASE_URL: bdb.url, KAFKA_BROKERS: brokers, KAFKA_TOPIC_PREFIX: topicPrefix }, process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=bench/prof'] : []);
+const worker = startChild(
+  'bench/delivery-worker.ts',
+  [],
+  { DATABASE_URL: bdb.url, KAFKA_BROKERS: brokers, KAFKA_TOPIC_PREFIX: topicPrefix },
+  process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=bench/prof'] : [],
+);
 
 interface Acc {
   accountId: string;
@@ -137,7 +142,10 @@ async function phase(label: string, accounts: Acc[], perAccount: number) {
       if (!r.path.startsWith('/api/v4/')) continue;
       if (r.status === 429) s429++;
       else served++;
-      const kind = `${r.method} ${r.path.replace(/\?.*$/, '').replace(/^\/api\/v4\//, '').replace(/\/\d+\//g, '/{id}/')} ${r.status}`;
+      const kind = `${r.method} ${r.path
+        .replace(/\?.*$/, '')
+        .replace(/^\/api\/v4\//, '')
+        .replace(/\/\d+\//g, '/{id}/')} ${r.status}`;
       calls[kind] = (calls[kind] ?? 0) + 1;
     }
   }
@@ -154,7 +162,10 @@ async function phase(label: string, accounts: Acc[], perAccount: number) {
     delivered: done.length,
     leadsInAmo: leads,
     cutShortAtDeadline: done.length < total,
-    notDelivered: rows.filter((r) => r.status !== 'DELIVERED').slice(0, 3).map((r) => ({ status: r.status, lastError: r.lastError })),
+    notDelivered: rows
+      .filter((r) => r.status !== 'DELIVERED')
+      .slice(0, 3)
+      .map((r) => ({ status: r.status, lastError: r.lastError })),
     produceSeconds: round(producedMs / 1000, 2),
     acceptedAll: accepted >= total,
     lastAcceptedAfterSeconds: round((lastAccepted - started) / 1000, 2),
@@ -165,7 +176,12 @@ async function phase(label: string, accounts: Acc[], perAccount: number) {
     amo429: s429,
     maxRequestsInAnySecondOfAnAccount: maxInSecond,
     callsPerLead: round(callsPerLead, 3),
-    steadyCallsPerLead: round(Object.entries(calls).filter(([k]) => /leads\/complex|notes/.test(k) && !/ 429$/.test(k)).reduce((n, [, v]) => n + v, 0) / Math.max(1, leads), 3),
+    steadyCallsPerLead: round(
+      Object.entries(calls)
+        .filter(([k]) => /leads\/complex|notes/.test(k) && !/ 429$/.test(k))
+        .reduce((n, [, v]) => n + v, 0) / Math.max(1, leads),
+      3,
+    ),
     boundResultsPerSecond: round(boundPerAccount * accounts.length, 2),
     throughputOverBound: round(throughput / (boundPerAccount * accounts.length), 3),
     limiterBoundResultsPerSecond: round(limiterBoundPerAccount * accounts.length, 2),
@@ -178,7 +194,9 @@ async function phase(label: string, accounts: Acc[], perAccount: number) {
     workerRssMiB: cpuAfter.rssMiB,
     producerAndSimulatorCpuSeconds: round(mainCpuMs / 1000, 2),
   };
-  console.log(`  ${label}: ${done.length}/${total} delivered in ${result.elapsedSeconds} s, ${result.resultsPerSecond} results/s (bound ${result.boundResultsPerSecond}), p50 ${result.produceToDeliveredMs.p50} ms, p99 ${result.produceToDeliveredMs.p99} ms`);
+  console.log(
+    `  ${label}: ${done.length}/${total} delivered in ${result.elapsedSeconds} s, ${result.resultsPerSecond} results/s (bound ${result.boundResultsPerSecond}), p50 ${result.produceToDeliveredMs.p50} ms, p99 ${result.produceToDeliveredMs.p99} ms`,
+  );
   return result;
 }
 
@@ -195,7 +213,8 @@ try {
     rps: RPS,
     limiterSpacingMs: slotSpacingMs(RPS),
     scaledDown: ONE < 5000 || ACCOUNTS * PER < 10_000 ? `phase A: ${ONE} results (issue: 5,000); phase B: ${ACCOUNTS} × ${PER} (issue: 100 × 100)` : false,
-    workerDefaults: 'startDeliveryWorker(services) with production defaults: accountConcurrency 16, claimAccounts 16 (= accountConcurrency), batchSize 50 per account, claimLimit 800, consumeConcurrency 4, pollMs 2000, group DELIVERY_GROUP',
+    workerDefaults:
+      'startDeliveryWorker(services) with production defaults: accountConcurrency 16, claimAccounts 16 (= accountConcurrency), batchSize 50 per account, claimLimit 800, consumeConcurrency 4, pollMs 2000, group DELIVERY_GROUP',
     phases: [phaseA, phaseB],
   });
 } finally {

@@ -33,7 +33,10 @@ for (const [id, us] of self) {
   const n = byId.get(id)!;
   const pkg = n.callFrame.functionName === '(idle)' ? '(idle)' : n.callFrame.functionName === '(garbage collector)' ? '(gc)' : where(n.callFrame.url);
   byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + us);
-  const fn = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/.*node_modules\//, '').replace(/^file:\/\//, '').replace(ROOT, '')}:${n.callFrame.lineNumber + 1}`;
+  const fn = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url
+    .replace(/.*node_modules\//, '')
+    .replace(/^file:\/\//, '')
+    .replace(ROOT, '')}:${n.callFrame.lineNumber + 1}`;
   byFn.set(fn, (byFn.get(fn) ?? 0) + us);
 }
 const pct = (us: number) => ((100 * us) / total).toFixed(1).padStart(5) + '%';

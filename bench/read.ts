@@ -48,7 +48,12 @@ try {
 
   const servers = {
     bare: startChild('bench/read-server.ts', ['bare'], { DATABASE_URL: bdb.url }),
-    gateway: startChild('bench/read-server.ts', ['gateway'], { DATABASE_URL: bdb.url, LOG_LEVEL: 'silent' }, process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=bench/prof'] : []),
+    gateway: startChild(
+      'bench/read-server.ts',
+      ['gateway'],
+      { DATABASE_URL: bdb.url, LOG_LEVEL: 'silent' },
+      process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=bench/prof'] : [],
+    ),
   };
   const urls = { bare: (await servers.bare.ready).url as string, gateway: (await servers.gateway.ready).url as string };
   try {
@@ -57,8 +62,7 @@ try {
     const same = JSON.stringify(bareAnswer) === JSON.stringify(gatewayAnswer);
     if (!same) throw new Error('the bare handler does not answer the same JSON as the gateway');
 
-    const run = (url: string, duration: number) =>
-      autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration });
+    const run = (url: string, duration: number) => autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration });
     const results: Record<'bare' | 'gateway', autocannon.Result[]> = { bare: [], gateway: [] };
     for (const name of ['bare', 'gateway'] as const) await run(urls[name], 3); // warm-up (JIT, pools)
     for (let r = 0; r < ROUNDS; r++) {

@@ -71,6 +71,8 @@ onStdinLines((msg) => {
   } else if (msg.cmd === 'stats') {
     if (msg.gc && global.gc) global.gc();
     const u = process.cpuUsage(cpu0);
-    console.log(`MSG ${JSON.stringify({ rssMiB: rssMiB(process.pid), heapMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20), cpuMs: (u.user + u.system) / 1000, sockets: sockets() })}`);
+    console.log(
+      `MSG ${JSON.stringify({ rssMiB: rssMiB(process.pid), heapMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20), cpuMs: (u.user + u.system) / 1000, sockets: sockets() })}`,
+    );
   }
 });

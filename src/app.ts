@@ -64,7 +64,6 @@ export function disableIntrospection(): Plugin {
   };
 }
 
-
 /** Resolves when `promise` settles or after `ms`, whichever is first; says which. */
 async function bounded(promise: Promise<unknown> | undefined, ms: number): Promise<boolean> {
   if (!promise) return true;
@@ -128,12 +127,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     landingPage: false,
     logging: false,
     maskedErrors: { maskError: createMaskError(logger) },
-    plugins: [
-      EnvelopArmorPlugin(ARMOR_LIMITS),
-      metrics.plugin,
-      subscriptionsOverWebsocketOnly(),
-      ...(config.isProduction ? [disableIntrospection()] : []),
-    ],
+    plugins: [EnvelopArmorPlugin(ARMOR_LIMITS), metrics.plugin, subscriptionsOverWebsocketOnly(), ...(config.isProduction ? [disableIntrospection()] : [])],
     context: async (initial) => {
       const caller = (initial as { caller?: Caller }).caller ?? (await callerOf(initial.request.headers.get('authorization')));
       return createContext(services, caller);

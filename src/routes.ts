@@ -22,7 +22,10 @@ export async function handleRoute(services: Services, req: IncomingMessage, res:
       return true;
     case 'GET /readyz': {
       const [database, queue] = await Promise.all([
-        services.db.$queryRaw`SELECT 1`.then(() => true, () => false),
+        services.db.$queryRaw`SELECT 1`.then(
+          () => true,
+          () => false,
+        ),
         services.queue.ready().catch(() => false),
       ]);
       sendJson(res, database && queue ? 200 : 503, { database, queue });
@@ -36,9 +39,7 @@ export async function handleRoute(services: Services, req: IncomingMessage, res:
     }
     case 'GET /webhook/create': {
       const outcome = await completeAuthorization(services, url.searchParams, (account) => afterConnect(services, account));
-      const message = outcome.ok
-        ? `${outcome.account.name} (${outcome.account.subdomain}) is connected; its pipelines, fields and tags are being loaded.`
-        : outcome.reason;
+      const message = outcome.ok ? `${outcome.account.name} (${outcome.account.subdomain}) is connected; its pipelines, fields and tags are being loaded.` : outcome.reason;
       res
         .writeHead(outcome.ok ? 200 : outcome.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
         .end(oauthResultPage({ ok: outcome.ok, message }));

@@ -146,7 +146,10 @@ describe('AmoClient without PostgreSQL', () => {
     await assert.rejects(long.client.getAccount(), (e: unknown) => e instanceof AmoRateLimitedError && e.retryAfterMs === 120_000);
     assert.equal(long.sent.length, 1);
 
-    const many = setup(Array.from({ length: 3 }, () => json(429, {})), { retry: { maxRetries: 2 } });
+    const many = setup(
+      Array.from({ length: 3 }, () => json(429, {})),
+      { retry: { maxRetries: 2 } },
+    );
     await assert.rejects(many.client.getAccount(), AmoRateLimitedError);
     assert.equal(many.sent.length, 3);
     assert.equal(many.penalties.length, 2);
@@ -163,7 +166,10 @@ describe('AmoClient without PostgreSQL', () => {
 
   test('a 5xx on a non-idempotent POST (leads/complex) throws at once with maybeProcessed', async () => {
     const w = setup([json(500, {})]);
-    await assert.rejects(w.client.createLeadsComplex([{ name: 'x', request_id: 'r1' }]), (e: unknown) => e instanceof AmoServerError && e.maybeProcessed === true && e.status === 500);
+    await assert.rejects(
+      w.client.createLeadsComplex([{ name: 'x', request_id: 'r1' }]),
+      (e: unknown) => e instanceof AmoServerError && e.maybeProcessed === true && e.status === 500,
+    );
     assert.equal(w.sent.length, 1);
     assert.deepEqual(w.waits, []);
     assert.equal(w.sent[0]!.method, 'POST');
@@ -191,7 +197,10 @@ describe('AmoClient without PostgreSQL', () => {
     const w = setup([json(401, { title: 'Unauthorized' }), json(200, { id: AMO_ID })]);
     assert.equal((await w.client.getAccount()).id, AMO_ID);
     assert.deepEqual(w.log, ['load', 'refresh 1', 'load']);
-    assert.deepEqual(w.sent.map((s) => s.authorization), ['Bearer tok-1', 'Bearer tok-2']);
+    assert.deepEqual(
+      w.sent.map((s) => s.authorization),
+      ['Bearer tok-1', 'Bearer tok-2'],
+    );
   });
 
   test('a 401 again after the refresh: the account is marked stale, AmoUnauthorizedError', async () => {
@@ -234,7 +243,10 @@ describe('AmoClient without PostgreSQL', () => {
 
   test('HAL pagination: limit on the first page, then `_links.next` as given, until a page has none', async () => {
     const w = setup([USERS_PAGE([{ id: 1 }, { id: 2 }], `${ORIGIN}/api/v4/users?page=2&limit=250`), USERS_PAGE([{ id: 3 }])]);
-    assert.deepEqual((await w.client.listUsers()).map((u) => u.id), [1, 2, 3]);
+    assert.deepEqual(
+      (await w.client.listUsers()).map((u) => u.id),
+      [1, 2, 3],
+    );
     assert.equal(w.sent[0]!.url.pathname, '/api/v4/users');
     assert.equal(w.sent[0]!.url.searchParams.get('limit'), '250');
     assert.equal(w.sent[1]!.url.href, `${ORIGIN}/api/v4/users?page=2&limit=250`);
@@ -248,10 +260,16 @@ describe('AmoClient without PostgreSQL', () => {
 
   test('windowed lists and searches send amoCRM their filters', async () => {
     const w = setup([json(200, { _embedded: { leads: [{ id: 9 }] } }), json(200, { _embedded: { contacts: [{ id: 4 }] } })]);
-    assert.deepEqual((await w.client.listLeads({ from: 100, to: 200 }, { with: ['contacts'] })).map((l) => l.id), [9]);
+    assert.deepEqual(
+      (await w.client.listLeads({ from: 100, to: 200 }, { with: ['contacts'] })).map((l) => l.id),
+      [9],
+    );
     const q = w.sent[0]!.url.searchParams;
     assert.deepEqual([q.get('filter[created_at][from]'), q.get('filter[created_at][to]'), q.get('order[id]'), q.get('with')], ['100', '200', 'asc', 'contacts']);
-    assert.deepEqual((await w.client.searchContacts('+7 900', { idempotent: false })).map((c) => c.id), [4]);
+    assert.deepEqual(
+      (await w.client.searchContacts('+7 900', { idempotent: false })).map((c) => c.id),
+      [4],
+    );
     assert.deepEqual([w.sent[1]!.url.pathname, w.sent[1]!.url.searchParams.get('query'), w.sent[1]!.url.searchParams.get('limit')], ['/api/v4/contacts', '+7 900', '50']);
   });
 

@@ -133,7 +133,10 @@ describe('API calls', () => {
     }
 
     const fields = await c.listCustomFields('leads');
-    assert.deepEqual(fields.map((f) => f.id), snapshot.fields.leads.map((f) => f.id));
+    assert.deepEqual(
+      fields.map((f) => f.id),
+      snapshot.fields.leads.map((f) => f.id),
+    );
     const [created] = await c.createCustomFields('leads', [{ name: 'Quiz result id', type: 'text', code: 'QUIZ_RESULT_ID' }]);
     assert.equal(created.code, 'QUIZ_RESULT_ID');
 
@@ -163,7 +166,10 @@ describe('API calls', () => {
     assert.equal(await c.getLead(999_999_999), null);
 
     const found = await c.searchLeads('res-1');
-    assert.deepEqual(found.map((l) => l.id), [results[0].id]);
+    assert.deepEqual(
+      found.map((l) => l.id),
+      [results[0].id],
+    );
     assert.deepEqual(await c.searchLeads('no-such-result'), []);
 
     const hook = await c.subscribeWebhook('http://127.0.0.1:1/amo/webhook/abc', ['status_lead', 'delete_lead']);
@@ -176,18 +182,15 @@ describe('API calls', () => {
   test('validation errors are typed, with path, code, detail and request id', async () => {
     const a = await connectSimAccount(db, sim, config);
     const c = client(a.accountId);
-    await assert.rejects(
-      c.createLeadsComplex([{ name: 'x', pipeline_id: 1, request_id: 'bad-1' }]),
-      (e: unknown) => {
-        assert.ok(e instanceof AmoValidationError);
-        assert.equal(e.status, 400);
-        assert.ok(e.errors.length >= 1);
-        assert.equal(e.errors[0].requestId, 'bad-1');
-        assert.equal(e.errors[0].code, 'NotSupportedChoice');
-        assert.match(e.message, /pipeline_id/);
-        return true;
-      },
-    );
+    await assert.rejects(c.createLeadsComplex([{ name: 'x', pipeline_id: 1, request_id: 'bad-1' }]), (e: unknown) => {
+      assert.ok(e instanceof AmoValidationError);
+      assert.equal(e.status, 400);
+      assert.ok(e.errors.length >= 1);
+      assert.equal(e.errors[0].requestId, 'bad-1');
+      assert.equal(e.errors[0].code, 'NotSupportedChoice');
+      assert.match(e.message, /pipeline_id/);
+      return true;
+    });
     assert.equal(sim.leads(a.amoId).length, 0);
   });
 
@@ -316,9 +319,7 @@ describe('token refresh', () => {
     const a = await connectSimAccount(db, sim, config, { accessExpiresAt: new Date(Date.now() - 1000) });
     sim.expireAccessTokens(a.amoId);
     const dbs = Array.from({ length: 20 }, () => newDb());
-    const results = await Promise.all(
-      dbs.map((d, i) => refreshAccessToken({ db: d, config, logger }, a.accountId, i % 2 === 0 ? { knownVersion: 1 } : {})),
-    );
+    const results = await Promise.all(dbs.map((d, i) => refreshAccessToken({ db: d, config, logger }, a.accountId, i % 2 === 0 ? { knownVersion: 1 } : {})));
     assert.equal(sim.refreshCount(a.amoId), 1);
     assert.equal(results.filter((r) => r.refreshed).length, 1);
     const tokens = new Set(results.map((r) => r.accessToken));

@@ -69,25 +69,61 @@ function waitFor<T>(query: TypedDocumentNode<T>, variables: Record<string, unkno
 
 const SYNC_COMPLETED: TypedDocumentNode<{ syncCompleted: { id: string; status: string; counts: Record<string, number> } }> = gql`
   subscription SyncCompleted {
-    syncCompleted { id status counts { users pipelines steps fields tags } }
+    syncCompleted {
+      id
+      status
+      counts {
+        users
+        pipelines
+        steps
+        fields
+        tags
+      }
+    }
   }
 `;
 const DELIVERY_UPDATED: TypedDocumentNode<{ deliveryUpdated: { id: string; status: string; amoLeadId: number | null; resultId: string } }> = gql`
   subscription DeliveryUpdated($quizId: ID) {
-    deliveryUpdated(quizId: $quizId) { id status amoLeadId resultId }
+    deliveryUpdated(quizId: $quizId) {
+      id
+      status
+      amoLeadId
+      resultId
+    }
   }
 `;
 const CONNECT = gql`
   mutation ConnectAccount {
-    connectAccount { link }
+    connectAccount {
+      link
+    }
   }
 `;
 const PIPELINES = gql`
   query PipelinesWithSteps($first: Int, $after: String) {
     pipelines(first: $first, after: $after) {
       totalCount
-      pageInfo { hasNextPage endCursor }
-      edges { node { id name isMain steps(first: 20) { totalCount edges { node { id name amoId } } } } }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        node {
+          id
+          name
+          isMain
+          steps(first: 20) {
+            totalCount
+            edges {
+              node {
+                id
+                name
+                amoId
+              }
+            }
+          }
+        }
+      }
     }
   }
 `;
@@ -95,8 +131,19 @@ const FIELDS = gql`
   query FieldsPage($entity: EntityType, $first: Int, $after: String) {
     fields(entity: $entity, first: $first, after: $after) {
       totalCount
-      pageInfo { hasNextPage endCursor }
-      edges { node { id amoId name entity type } }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        node {
+          id
+          amoId
+          name
+          entity
+          type
+        }
+      }
     }
   }
 `;
@@ -104,19 +151,46 @@ const TAGS = gql`
   query TagsPage($entity: EntityType, $first: Int, $after: String) {
     tags(entity: $entity, first: $first, after: $after) {
       totalCount
-      pageInfo { hasNextPage endCursor }
-      edges { node { id name entity } }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        node {
+          id
+          name
+          entity
+        }
+      }
     }
   }
 `;
 const CREATE_RULE = gql`
   mutation CreateQuizRule($quizId: ID!, $input: RuleInput!) {
-    createQuizRule(quizId: $quizId, input: $input) { id quizId pipeline { id } step { id } tagsToAdd { lead { id } } }
+    createQuizRule(quizId: $quizId, input: $input) {
+      id
+      quizId
+      pipeline {
+        id
+      }
+      step {
+        id
+      }
+      tagsToAdd {
+        lead {
+          id
+        }
+      }
+    }
   }
 `;
 const SUBMIT = gql`
   mutation SubmitQuizResult($input: QuizResultInput!) {
-    submitQuizResult(input: $input) { id status resultId }
+    submitQuizResult(input: $input) {
+      id
+      status
+      resultId
+    }
   }
 `;
 
@@ -127,7 +201,12 @@ interface Page<N> {
 }
 
 /** Every node of a connection, page by page, as a list view with "load more" does. */
-async function readAll<N>(query: TypedDocumentNode<any>, key: string, variables: Record<string, unknown>, pageSize: number): Promise<{ nodes: N[]; pages: number; totalCount: number }> {
+async function readAll<N>(
+  query: TypedDocumentNode<any>,
+  key: string,
+  variables: Record<string, unknown>,
+  pageSize: number,
+): Promise<{ nodes: N[]; pages: number; totalCount: number }> {
   const nodes: N[] = [];
   let after: string | null = null;
   let pages = 0;
@@ -148,7 +227,12 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
   const amo = stack.sim.seedAccount({ pipelines: 3, statusesPerPipeline: 3, tagsPerEntity: 3 });
 
   // 1. Connect: the SPA opens the link in a popup; the owner grants access; amoCRM calls back.
-  const synced = waitFor(SYNC_COMPLETED, {}, () => true, () => stack.gw.app.services.pubsub.listening('sync.completed', 'spa-owner') > 0);
+  const synced = waitFor(
+    SYNC_COMPLETED,
+    {},
+    () => true,
+    () => stack.gw.app.services.pubsub.listening('sync.completed', 'spa-owner') > 0,
+  );
   await synced.ready;
   const connect = await client.mutate({ mutation: CONNECT });
   const link = new URL((connect.data as { connectAccount: { link: string } }).connectAccount.link);
@@ -203,10 +287,18 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
   assert.equal(created.quizId, quizId);
   assert.equal(created.step.id, step.id);
   // Apollo adds __typename to every object, as the SPA sees it.
-  assert.deepEqual(created.tagsToAdd.lead.map((t) => t.id), [leadTags.nodes[0].id]);
+  assert.deepEqual(
+    created.tagsToAdd.lead.map((t) => t.id),
+    [leadTags.nodes[0].id],
+  );
 
   // 5. A result, and its delivery followed over the websocket until amoCRM has the lead.
-  const delivered = waitFor(DELIVERY_UPDATED, { quizId }, (d) => d.deliveryUpdated.status === 'DELIVERED', () => stack.gw.app.services.pubsub.listening('delivery.updated', 'spa-owner') > 0);
+  const delivered = waitFor(
+    DELIVERY_UPDATED,
+    { quizId },
+    (d) => d.deliveryUpdated.status === 'DELIVERED',
+    () => stack.gw.app.services.pubsub.listening('delivery.updated', 'spa-owner') > 0,
+  );
   await delivered.ready;
   const submitted = await client.mutate({
     mutation: SUBMIT,

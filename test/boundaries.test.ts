@@ -43,25 +43,40 @@ test('features enter each other only through index.ts', () => {
     if (file === 'src/schema/index.ts' && new RegExp(`^src/features/${to}/graphql(\\.ts|/index\\.ts)$`).test(target)) return false;
     return !new RegExp(`^src/features/${to}/index\\.ts$`).test(target);
   });
-  assert.deepEqual(bad.map((b) => `${b.file} → ${b.target}`), []);
+  assert.deepEqual(
+    bad.map((b) => `${b.file} → ${b.target}`),
+    [],
+  );
 });
 
 test('platform/ imports no feature', () => {
   const bad = imports().filter(({ file, target }) => file.startsWith('src/platform/') && target !== null && featureOf(target) !== null);
-  assert.deepEqual(bad.map((b) => `${b.file} → ${b.target}`), []);
+  assert.deepEqual(
+    bad.map((b) => `${b.file} → ${b.target}`),
+    [],
+  );
 });
 
 test('only development code loads the amoCRM simulator (and only as a type elsewhere)', () => {
   const bad = imports().filter(({ file, spec }) => spec === '@quiz-gateway/amo-sim' && file !== 'src/main.ts' && !file.startsWith('src/dev/'));
-  assert.deepEqual(bad.map((b) => b.file), []);
+  assert.deepEqual(
+    bad.map((b) => b.file),
+    [],
+  );
   const main = readFileSync(path.join(src, 'main.ts'), 'utf8');
   assert.doesNotMatch(main, /^import (?!type )[^\n]*'@quiz-gateway\/amo-sim'/m, 'main.ts imports the simulator only as a type at the top');
 });
 
 test('the checks see the imports they check', () => {
   const all = imports();
-  assert.ok(all.some((i) => i.target === 'src/features/delivery/index.ts'), 'a feature import through index.ts is seen');
-  assert.ok(all.some((i) => i.target?.startsWith('src/platform/')), 'platform imports are seen');
+  assert.ok(
+    all.some((i) => i.target === 'src/features/delivery/index.ts'),
+    'a feature import through index.ts is seen',
+  );
+  assert.ok(
+    all.some((i) => i.target?.startsWith('src/platform/')),
+    'platform imports are seen',
+  );
 });
 
 test('features call amoCRM only through the typed client methods (no raw paths)', () => {

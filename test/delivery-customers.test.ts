@@ -91,7 +91,7 @@ const customerResult = (resultId: string, quizId = 'quiz-c', name = 'Анна') 
 const noteOf = (amoId: number, leadId: number) => String(sim.leads(amoId).find((l) => l.id === leadId)!.notes[0]?.params.text ?? '');
 
 describe('customers', () => {
-  test('the customer is created with the mapped values and tag, linked to the lead\'s contact and the lead; the note names it', async () => {
+  test("the customer is created with the mapped values and tag, linked to the lead's contact and the lead; the note names it", async () => {
     const s = await setup();
     await customerRule(s);
     const d = await acceptResult(services, s.quizAccountId, customerResult('c-1'));
@@ -109,7 +109,10 @@ describe('customers', () => {
       { field_id: s.customerText.id, values: [{ value: 'Квартира' }] },
       { field_id: s.customerNumber.id, values: [{ value: '5000' }] },
     ]);
-    assert.deepEqual(c.tags.map((t) => t.id), [sim.account(s.amoId).tags.customers[0].id]);
+    assert.deepEqual(
+      c.tags.map((t) => t.id),
+      [sim.account(s.amoId).tags.customers[0].id],
+    );
     assert.equal(c.responsible_user_id, sim.account(s.amoId).users[1].id);
     assert.equal((c.raw as { request_id?: string }).request_id, d.id);
     assert.deepEqual(c.contact_ids, [lead.contact_id]);
@@ -160,10 +163,13 @@ describe('customers', () => {
     assert.equal(row.status, 'DELIVERED');
     assert.equal(row.amoCustomerId, mine[0].id);
     assert.deepEqual(mine[0].lead_ids, [row.amoLeadId]);
-    assert.ok(sim.requestLog(s.amoId).some((r) => r.method === 'GET' && r.path.startsWith('/api/v4/customers?')), 'read before sending again');
+    assert.ok(
+      sim.requestLog(s.amoId).some((r) => r.method === 'GET' && r.path.startsWith('/api/v4/customers?')),
+      'read before sending again',
+    );
   });
 
-  test('two identical results, the second reconciled: it does not adopt the first one\'s customer', async () => {
+  test("two identical results, the second reconciled: it does not adopt the first one's customer", async () => {
     const s = await setup();
     await customerRule(s);
     await acceptResult(services, s.quizAccountId, customerResult('c-same-1'));
@@ -204,7 +210,10 @@ describe('customers', () => {
     assert.equal(row.status, 'DELIVERED');
     assert.equal(row.amoCustomerId, null);
     assert.equal(sim.customers(s.amoId).length, 0);
-    assert.ok(row.warnings.some((w) => /customer not created: customers are not available .*\(402\)/.test(w)), row.warnings.join('\n'));
+    assert.ok(
+      row.warnings.some((w) => /customer not created: customers are not available .*\(402\)/.test(w)),
+      row.warnings.join('\n'),
+    );
     const note = noteOf(s.amoId, row.amoLeadId!);
     assert.match(note, /Customer \(not created: customers are not available in this amoCRM account \(402\)\):\n.+: Квартира\n.+: 5000$/);
   });
@@ -219,7 +228,10 @@ describe('customers', () => {
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED');
     assert.equal(sim.customers(s.amoId).length, 0);
-    assert.ok(row.warnings.some((w) => /customer not created: amoCRM refused it \(responsible_user_id/.test(w)), row.warnings.join('\n'));
+    assert.ok(
+      row.warnings.some((w) => /customer not created: amoCRM refused it \(responsible_user_id/.test(w)),
+      row.warnings.join('\n'),
+    );
   });
 });
 
@@ -268,7 +280,10 @@ describe('mergeDuplicates', () => {
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(sim.contacts(s.amoId).length, 1);
     assert.equal(row.amoContactId, existing.id);
-    assert.ok(row.warnings.some((w) => w.startsWith(`attached to the existing contact #${existing.id} (same email)`)), row.warnings.join('\n'));
+    assert.ok(
+      row.warnings.some((w) => w.startsWith(`attached to the existing contact #${existing.id} (same email)`)),
+      row.warnings.join('\n'),
+    );
   });
 
   test('on, a company of the same name (other case, spaces): attached to it, no new company', async () => {
@@ -321,7 +336,10 @@ describe('mergeDuplicates', () => {
     assert.equal(contacts.length, 1);
     assert.notEqual(contacts[0].id, existing.id);
     assert.equal(row.amoContactId, contacts[0].id);
-    assert.ok(row.warnings.some((w) => w.startsWith(`the existing contact #${existing.id} was refused by amoCRM`)), row.warnings.join('\n'));
+    assert.ok(
+      row.warnings.some((w) => w.startsWith(`the existing contact #${existing.id} was refused by amoCRM`)),
+      row.warnings.join('\n'),
+    );
     assert.ok(!row.warnings.some((w) => w.startsWith('attached to')), row.warnings.join('\n'));
   });
 
@@ -338,6 +356,9 @@ describe('mergeDuplicates', () => {
     assert.equal(row.status, 'DELIVERED', 'delivered in the same pass');
     assert.equal(row.attempts, 1);
     assert.equal(sim.contacts(s.amoId).length, 2);
-    assert.ok(row.warnings.some((w) => /^duplicates not looked for \(amoCRM answered 502\)/.test(w)), row.warnings.join('\n'));
+    assert.ok(
+      row.warnings.some((w) => /^duplicates not looked for \(amoCRM answered 502\)/.test(w)),
+      row.warnings.join('\n'),
+    );
   });
 });

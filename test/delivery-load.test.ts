@@ -71,12 +71,18 @@ test(`${N} results for one account during 429 bursts: all delivered once, at mos
   assert.equal(leads.length, N, 'one lead per result');
   const names = new Set(leads.map((l) => l.contact?.name));
   assert.equal(names.size, N, 'no result twice');
-  assert.ok(leads.every((l) => l.notes.length === 1), 'one note per lead');
+  assert.ok(
+    leads.every((l) => l.notes.length === 1),
+    'one note per lead',
+  );
   const rows = await tdb.db.delivery.findMany({ where: { quizAccountId: conn.quizAccountId }, select: { amoLeadId: true } });
   assert.equal(new Set(rows.map((r) => r.amoLeadId)).size, N);
 
   const log = sim.requestLog(conn.amoId);
-  assert.ok(log.some((r) => r.status === 429), 'the bursts happened');
+  assert.ok(
+    log.some((r) => r.status === 429),
+    'the bursts happened',
+  );
   assert.ok(sim.maxRequestsInAnySecond(conn.amoId) <= 7, `max ${sim.maxRequestsInAnySecond(conn.amoId)} requests in a second`);
   const complex = log.filter((r) => r.method === 'POST' && r.path.startsWith('/api/v4/leads/complex') && r.status === 200);
   assert.ok(complex.length <= N / 10, `${complex.length} leads/complex calls for ${N} leads: batches were used`);

@@ -23,8 +23,14 @@ describe('the reason of an error', () => {
 
   test('the sentence names what happened and the next try, and never leaks an internal error', () => {
     const at = new Date('2026-12-02T10:00:00.123Z');
-    assert.equal(retryText('RATE_LIMITED', describeError(new AmoRateLimitedError('x')), at), "Waiting for amoCRM's request limit (7 per second); next try at 2026-12-02T10:00:00Z.");
-    assert.match(retryText('AMO_UNAVAILABLE', describeError(new AmoServerError('x', { status: 504 })), at), /^amoCRM did not take the lead \(amoCRM answered 504\); next try at 2026-12-02T10:00:00Z\.$/);
+    assert.equal(
+      retryText('RATE_LIMITED', describeError(new AmoRateLimitedError('x')), at),
+      "Waiting for amoCRM's request limit (7 per second); next try at 2026-12-02T10:00:00Z.",
+    );
+    assert.match(
+      retryText('AMO_UNAVAILABLE', describeError(new AmoServerError('x', { status: 504 })), at),
+      /^amoCRM did not take the lead \(amoCRM answered 504\); next try at 2026-12-02T10:00:00Z\.$/,
+    );
     assert.equal(describeError(new Error('relation "delivery" does not exist')), 'an internal error (logged)');
   });
 });

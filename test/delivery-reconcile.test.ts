@@ -2,7 +2,16 @@
 // a lead can go without, and how the reconcile mode is chosen from amoCRM's answer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmoHttpError, AmoNotFoundError, AmoServerError, AmoValidationError, type AmoClient, type AmoComplexLeadInput, type AmoCreatedWindow, type AmoLead } from '../src/platform/amo/index.ts';
+import {
+  AmoHttpError,
+  AmoNotFoundError,
+  AmoServerError,
+  AmoValidationError,
+  type AmoClient,
+  type AmoComplexLeadInput,
+  type AmoCreatedWindow,
+  type AmoLead,
+} from '../src/platform/amo/index.ts';
 import { ensureReconcileSetup, findSentLeads, isLeadOf, WINDOW_MARGIN_MS, type ReconcileTarget } from '../src/features/delivery/reconcile.ts';
 import { repairLead } from '../src/features/delivery/repair.ts';
 import { createLogger } from '../src/platform/logger.ts';
@@ -18,12 +27,28 @@ const lead = (id: number, patch: Partial<AmoLead> = {}): AmoLead => ({
   updated_at: 0,
   closed_at: null,
   is_deleted: false,
-  custom_fields_values: [{ field_id: 5, values: [{ value: '42' }] }, { field_id: 6, values: [{ enum_id: 61, value: 'Да' }] }],
+  custom_fields_values: [
+    { field_id: 5, values: [{ value: '42' }] },
+    { field_id: 6, values: [{ enum_id: 61, value: 'Да' }] },
+  ],
   ...patch,
 });
 
-const sent: AmoComplexLeadInput = { name: 'Quiz q: Анна', pipeline_id: 1, status_id: 10, custom_fields_values: [{ field_id: 5, values: [{ value: '42' }] }, { field_id: 6, values: [{ enum_id: 61 }] }] };
-const target = (deliveryId: string, sentLead: AmoComplexLeadInput | null = sent, resultId = `r-${deliveryId}`): ReconcileTarget => ({ deliveryId, resultId, since: new Date(1_800_000_000_000), sentLead });
+const sent: AmoComplexLeadInput = {
+  name: 'Quiz q: Анна',
+  pipeline_id: 1,
+  status_id: 10,
+  custom_fields_values: [
+    { field_id: 5, values: [{ value: '42' }] },
+    { field_id: 6, values: [{ enum_id: 61 }] },
+  ],
+};
+const target = (deliveryId: string, sentLead: AmoComplexLeadInput | null = sent, resultId = `r-${deliveryId}`): ReconcileTarget => ({
+  deliveryId,
+  resultId,
+  since: new Date(1_800_000_000_000),
+  sentLead,
+});
 
 describe('isLeadOf', () => {
   test('by the result-id field when the lead carries it', () => {
@@ -40,7 +65,19 @@ describe('isLeadOf', () => {
 
   test('by content: another name, a missing or different value, another price is not ours', () => {
     assert.equal(isLeadOf(lead(1, { name: 'Сделка #1' }), target('a'), null), false);
-    assert.equal(isLeadOf(lead(1, { custom_fields_values: [{ field_id: 5, values: [{ value: '43' }] }, { field_id: 6, values: [{ enum_id: 61 }] }] }), target('a'), null), false);
+    assert.equal(
+      isLeadOf(
+        lead(1, {
+          custom_fields_values: [
+            { field_id: 5, values: [{ value: '43' }] },
+            { field_id: 6, values: [{ enum_id: 61 }] },
+          ],
+        }),
+        target('a'),
+        null,
+      ),
+      false,
+    );
     assert.equal(isLeadOf(lead(1, { custom_fields_values: [{ field_id: 5, values: [{ value: '42' }] }] }), target('a'), null), false);
     assert.equal(isLeadOf(lead(1, { price: 0 }), target('a', { ...sent, price: 500 }), null), false);
     assert.equal(isLeadOf(lead(1, { price: 500 }), target('a', { ...sent, price: 500 }), null), true);
@@ -67,7 +104,13 @@ describe('findSentLeads', () => {
   test('one windowed read (no search) from the earliest send minus the margin to now plus the margin', async () => {
     const calls: Record<string, unknown>[] = [];
     const now = new Date(1_800_000_600_000);
-    await findSentLeads(fakeClient([], calls), { mode: 'LEAD_CONTENT', resultFieldId: null }, [target('a'), { ...target('b'), since: new Date(1_799_999_000_000) }], async () => new Set(), { now });
+    await findSentLeads(
+      fakeClient([], calls),
+      { mode: 'LEAD_CONTENT', resultFieldId: null },
+      [target('a'), { ...target('b'), since: new Date(1_799_999_000_000) }],
+      async () => new Set(),
+      { now },
+    );
     assert.equal(calls.length, 1);
     assert.equal(calls[0]!.from, Math.floor((1_799_999_000_000 - WINDOW_MARGIN_MS) / 1000));
     assert.equal(calls[0]!.to, Math.ceil((now.getTime() + WINDOW_MARGIN_MS) / 1000));
@@ -75,10 +118,15 @@ describe('findSentLeads', () => {
   });
 
   test('two identical results get one lead each, oldest first; a lead another Delivery owns is never adopted', async () => {
-    const found = await findSentLeads(fakeClient([lead(30), lead(10), lead(20)]), { mode: 'LEAD_CONTENT', resultFieldId: null }, [target('a'), target('b'), target('c')], async (ids) => {
-      assert.deepEqual(ids.sort(), [10, 20, 30]);
-      return new Set([10]);
-    });
+    const found = await findSentLeads(
+      fakeClient([lead(30), lead(10), lead(20)]),
+      { mode: 'LEAD_CONTENT', resultFieldId: null },
+      [target('a'), target('b'), target('c')],
+      async (ids) => {
+        assert.deepEqual(ids.sort(), [10, 20, 30]);
+        return new Set([10]);
+      },
+    );
     assert.equal(found.get('a')?.id, 20);
     assert.equal(found.get('b')?.id, 30);
     assert.equal(found.has('c'), false, 'no lead left for the third: it is sent again');
@@ -113,7 +161,11 @@ describe('ensureReconcileSetup', () => {
 
   for (const [what, err, words] of [
     ['403 (no admin rights)', new AmoHttpError('forbidden', { status: 403 }), /403: the connected amoCRM user is not an administrator/],
-    ['the field limit', new AmoValidationError('limit', [{ path: '', code: 'FieldsLimitExceeded', detail: 'Custom fields limit exceeded', requestId: null }]), /Custom fields limit exceeded/],
+    [
+      'the field limit',
+      new AmoValidationError('limit', [{ path: '', code: 'FieldsLimitExceeded', detail: 'Custom fields limit exceeded', requestId: null }]),
+      /Custom fields limit exceeded/,
+    ],
     ['404', new AmoNotFoundError('nope', { status: 404 }), /404/],
   ] as const) {
     test(`amoCRM refusing the field (${what}) → LEAD_CONTENT with the reason, re-checked only after a day`, async () => {
@@ -141,10 +193,16 @@ describe('ensureReconcileSetup', () => {
   });
 
   test('a field with the code already in amoCRM is adopted, none created; a stored one is used as it is', async () => {
-    const f = fakes({ resultFieldId: null, reconcileMode: null, reconcileCheckedAt: null }, async () => assert.fail('no field created'), [{ id: 8, code: 'OTHER' }, { id: 77, code: 'QUIZ_RESULT_ID' }]);
+    const f = fakes({ resultFieldId: null, reconcileMode: null, reconcileCheckedAt: null }, async () => assert.fail('no field created'), [
+      { id: 8, code: 'OTHER' },
+      { id: 77, code: 'QUIZ_RESULT_ID' },
+    ]);
     assert.deepEqual(await ensureReconcileSetup(f.services, f.client, 'acc'), { mode: 'RESULT_FIELD', resultFieldId: 77 });
     const g = fakes({ resultFieldId: 5, reconcileMode: 'RESULT_FIELD', reconcileCheckedAt: new Date() }, async () => assert.fail('no field created'));
-    assert.deepEqual(await ensureReconcileSetup(g.services, { listCustomFields: async () => assert.fail('no list') } as unknown as AmoClient, 'acc'), { mode: 'RESULT_FIELD', resultFieldId: 5 });
+    assert.deepEqual(await ensureReconcileSetup(g.services, { listCustomFields: async () => assert.fail('no list') } as unknown as AmoClient, 'acc'), {
+      mode: 'RESULT_FIELD',
+      resultFieldId: 5,
+    });
   });
 });
 
@@ -154,7 +212,11 @@ describe('repairLead', () => {
     pipeline_id: 1,
     status_id: 10,
     responsible_user_id: 7,
-    custom_fields_values: [{ field_id: 1, values: [{ value: 'a' }] }, { field_id: 2, values: [{ value: 'b' }] }, { field_id: 3, values: [{ value: 'c' }] }],
+    custom_fields_values: [
+      { field_id: 1, values: [{ value: 'a' }] },
+      { field_id: 2, values: [{ value: 'b' }] },
+      { field_id: 3, values: [{ value: 'c' }] },
+    ],
     _embedded: {
       tags: [{ id: 4 }, { id: 5 }],
       contacts: [{ name: 'C', responsible_user_id: 7, custom_fields_values: [{ field_id: 20, values: [{ value: 'x' }] }] }],
@@ -164,7 +226,12 @@ describe('repairLead', () => {
   const issue = (path: string, code = 'NotSupportedChoice', detail = 'The value you selected is not a valid choice.') => ({ path, code, detail, requestId: 'd' });
 
   test('refused field values and tags are taken out by index, the others kept; the original is untouched', () => {
-    const r = repairLead(full, [issue('custom_fields_values.2.field_id'), issue('custom_fields_values.0.field_id'), issue('_embedded.tags.1.id'), issue('_embedded.contacts.0.custom_fields_values.0.field_id')])!;
+    const r = repairLead(full, [
+      issue('custom_fields_values.2.field_id'),
+      issue('custom_fields_values.0.field_id'),
+      issue('_embedded.tags.1.id'),
+      issue('_embedded.contacts.0.custom_fields_values.0.field_id'),
+    ])!;
     assert.deepEqual(r.lead.custom_fields_values, [{ field_id: 2, values: [{ value: 'b' }] }]);
     assert.deepEqual(r.lead._embedded?.tags, [{ id: 4 }]);
     assert.equal(r.lead._embedded?.contacts?.[0]?.custom_fields_values, undefined);
@@ -173,14 +240,17 @@ describe('repairLead', () => {
   });
 
   test('the responsible user refused on lead and contact: taken out of both, one warning', () => {
-    const r = repairLead(full, [issue('responsible_user_id', 'NotSupportedChoice', 'User is inactive'), issue('_embedded.contacts.0.responsible_user_id', 'NotSupportedChoice', 'User is inactive')])!;
+    const r = repairLead(full, [
+      issue('responsible_user_id', 'NotSupportedChoice', 'User is inactive'),
+      issue('_embedded.contacts.0.responsible_user_id', 'NotSupportedChoice', 'User is inactive'),
+    ])!;
     assert.equal(r.lead.responsible_user_id, undefined);
     assert.equal(r.lead._embedded?.contacts?.[0]?.responsible_user_id, undefined);
     assert.equal(r.warnings.length, 1);
     assert.match(r.warnings[0]!, /responsible user #7 refused by amoCRM \(User is inactive/);
   });
 
-  test('Unsorted refused → straight to the rule\'s step; a pipeline refused → no pipeline and no step; a step or a required field → no step', () => {
+  test("Unsorted refused → straight to the rule's step; a pipeline refused → no pipeline and no step; a step or a required field → no step", () => {
     const unsorted = repairLead(full, [issue('_embedded.metadata')], { stepAmoId: 11 })!;
     assert.equal(unsorted.lead._embedded?.metadata, undefined);
     assert.equal(unsorted.lead.status_id, 11);

@@ -3,7 +3,15 @@
 // published. classify, reschedule and the lease: delivery-units.test.ts. No PostgreSQL, no simulator.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmoNetworkError, AmoNotFoundError, AmoServerError, AmoUnauthorizedError, AmoValidationError, type AmoComplexLeadInput, type AmoValidationIssue } from '../src/platform/amo/index.ts';
+import {
+  AmoNetworkError,
+  AmoNotFoundError,
+  AmoServerError,
+  AmoUnauthorizedError,
+  AmoValidationError,
+  type AmoComplexLeadInput,
+  type AmoValidationIssue,
+} from '../src/platform/amo/index.ts';
 import type { Delivery } from '../src/generated/prisma/client.ts';
 import { delivery, iso, NOW, PERFORMER, RESULT_FIELD, world, type Script } from './helpers/delivery-fakes.ts';
 
@@ -17,7 +25,11 @@ const LEAD: Record<string, number> = { a: 101, b: 102, c: 103, d: 104 };
 const created = (body: AmoComplexLeadInput[]) => body.map((l) => ({ id: LEAD[l.request_id!], contact_id: 900, company_id: null, request_id: [l.request_id!], merged: false }));
 /** leads/notes taking every note */
 const noted = (body: { entity_id: number; request_id: string }[]) => body.map((n, k) => ({ id: 500 + k, entity_id: n.entity_id, request_id: n.request_id }));
-const invalid = (...errors: Partial<AmoValidationIssue>[]) => new AmoValidationError('amoCRM refused the request', errors.map((e) => ({ path: '', code: '', detail: '', requestId: null, ...e })));
+const invalid = (...errors: Partial<AmoValidationIssue>[]) =>
+  new AmoValidationError(
+    'amoCRM refused the request',
+    errors.map((e) => ({ path: '', code: '', detail: '', requestId: null, ...e })),
+  );
 
 async function runOf(t: TestContext, rows: Delivery[], script: Script, options = {}) {
   freeze(t);
@@ -74,7 +86,10 @@ describe('send: leads/complex', () => {
       assert.equal(w.row('b').stage, 'SENDING');
       assert.equal(w.row('b').status, 'PENDING');
       assert.deepEqual(w.notes, []);
-      assert.deepEqual(w.events(), [['a', 'PENDING'], ['b', 'PENDING']]);
+      assert.deepEqual(w.events(), [
+        ['a', 'PENDING'],
+        ['b', 'PENDING'],
+      ]);
     });
   }
 
@@ -100,7 +115,10 @@ describe('send: leads/complex', () => {
         throw new AmoUnauthorizedError('401');
       },
     });
-    assert.deepEqual(w.sending.map((s) => s.id), ['a']);
+    assert.deepEqual(
+      w.sending.map((s) => s.id),
+      ['a'],
+    );
     const r = w.row('a');
     assert.deepEqual([r.stage, r.reason, r.attempts, r.nextAttemptAt.getTime()], ['QUEUED', 'RECONNECT_NEEDED', 2, NOW]);
   });
@@ -111,9 +129,16 @@ describe('send: leads/complex', () => {
     delivered(w, 'c');
     const b = w.row('b');
     assert.deepEqual([b.stage, b.status, b.reason, b.attempts, b.amoLeadId, b.nextAttemptAt.getTime()], ['SENDING', 'PENDING', 'CONFIRMING', 1, null, NOW + 30_000]);
-    assert.equal(b.lastError, `amoCRM may have received the lead (amoCRM's answer did not list this lead); it is checked in amoCRM before anything is sent again, at ${iso(NOW + 30_000)}.`);
+    assert.equal(
+      b.lastError,
+      `amoCRM may have received the lead (amoCRM's answer did not list this lead); it is checked in amoCRM before anything is sent again, at ${iso(NOW + 30_000)}.`,
+    );
     assert.deepEqual(w.notes, [['a', 'c']]);
-    assert.deepEqual(w.events(), [['b', 'PENDING'], ['a', 'DELIVERED'], ['c', 'DELIVERED']]);
+    assert.deepEqual(w.events(), [
+      ['b', 'PENDING'],
+      ['a', 'DELIVERED'],
+      ['c', 'DELIVERED'],
+    ]);
   });
 
   test('an answer without request_id but one entry per lead is read in order', async (t) => {
@@ -130,23 +155,32 @@ describe('send: leads/complex', () => {
       },
       notes: noted,
     });
-    assert.deepEqual(w.complex, [['a', 'b', 'c'], ['a', 'b', 'c']]);
+    assert.deepEqual(w.complex, [
+      ['a', 'b', 'c'],
+      ['a', 'b', 'c'],
+    ]);
     const rollbacks = w.writes.filter((x) => x.data.stage === 'QUEUED');
-    assert.deepEqual(rollbacks, ['a', 'b', 'c'].map((id) => ({ id, data: { stage: 'QUEUED', attempts: 0 } })));
+    assert.deepEqual(
+      rollbacks,
+      ['a', 'b', 'c'].map((id) => ({ id, data: { stage: 'QUEUED', attempts: 0 } })),
+    );
     const again = w.sending.slice(3);
     assert.equal(again.find((s) => s.id === 'b')!.lead.responsible_user_id, undefined);
     assert.equal(again.find((s) => s.id === 'b')!.lead._embedded?.contacts?.[0]?.responsible_user_id, undefined);
     assert.equal(again.find((s) => s.id === 'a')!.lead.responsible_user_id, PERFORMER, 'the others are sent as they were');
     const warning = `responsible user #${PERFORMER} refused by amoCRM (User is inactive [NotSupportedChoice]): amoCRM assigned its default user`;
     for (const id of ['a', 'b', 'c']) delivered(w, id);
-    assert.deepEqual(['a', 'b', 'c'].map((id) => w.row(id).attempts), [1, 1, 1]);
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((id) => w.row(id).attempts),
+      [1, 1, 1],
+    );
     assert.deepEqual(w.row('b').warnings, [warning]);
     assert.deepEqual(w.row('a').warnings, []);
     const bNote = (w.calls.find((c) => c.path === 'notes leads')!.body as { request_id: string; params: { text: string } }[]).find((n) => n.request_id === 'b')!;
     assert.ok(bNote.params.text.endsWith(`\n\nChanged to fit amoCRM:\n- ${warning}`), bNote.params.text);
   });
 
-  test('a refusal naming one lead that cannot be repaired: FAILED AMO_REJECTED with amoCRM\'s words; the others sent again', async (t) => {
+  test("a refusal naming one lead that cannot be repaired: FAILED AMO_REJECTED with amoCRM's words; the others sent again", async (t) => {
     const w = await runOf(t, [delivery('a'), delivery('b'), delivery('c')], {
       complex: (body, call) => {
         if (call === 0) throw invalid({ path: 'name', code: 'InvalidType', detail: 'Bad name', requestId: 'b' });
@@ -154,7 +188,10 @@ describe('send: leads/complex', () => {
       },
       notes: noted,
     });
-    assert.deepEqual(w.complex, [['a', 'b', 'c'], ['a', 'c']]);
+    assert.deepEqual(w.complex, [
+      ['a', 'b', 'c'],
+      ['a', 'c'],
+    ]);
     assert.deepEqual(w.writes.find((x) => x.id === 'b')!.data, {
       status: 'FAILED',
       reason: 'AMO_REJECTED',
@@ -165,22 +202,36 @@ describe('send: leads/complex', () => {
     });
     delivered(w, 'a');
     delivered(w, 'c');
-    assert.deepEqual(['a', 'c'].map((id) => w.row(id).attempts), [1, 1]);
-    assert.deepEqual(w.events(), [['b', 'FAILED'], ['a', 'DELIVERED'], ['c', 'DELIVERED']]);
+    assert.deepEqual(
+      ['a', 'c'].map((id) => w.row(id).attempts),
+      [1, 1],
+    );
+    assert.deepEqual(w.events(), [
+      ['b', 'FAILED'],
+      ['a', 'DELIVERED'],
+      ['c', 'DELIVERED'],
+    ]);
   });
 
   test('a refusal naming no lead in a batch of 4 halves: two calls of 2, then singles, no attempt spent by the halving', async (t) => {
-    const w = await runOf(t, ['a', 'b', 'c', 'd'].map((id) => delivery(id)), {
-      complex: (body) => {
-        if (body.length > 1) throw invalid({ path: '', code: 'BadRequest', detail: 'something is wrong' });
-        return created(body);
+    const w = await runOf(
+      t,
+      ['a', 'b', 'c', 'd'].map((id) => delivery(id)),
+      {
+        complex: (body) => {
+          if (body.length > 1) throw invalid({ path: '', code: 'BadRequest', detail: 'something is wrong' });
+          return created(body);
+        },
+        notes: noted,
       },
-      notes: noted,
-    });
+    );
     assert.deepEqual(w.complex, [['a', 'b', 'c', 'd'], ['a', 'b'], ['a'], ['b'], ['c', 'd'], ['c'], ['d']]);
     assert.equal(w.sending.length, 12);
     for (const id of ['a', 'b', 'c', 'd']) delivered(w, id);
-    assert.deepEqual(['a', 'b', 'c', 'd'].map((id) => w.row(id).attempts), [1, 1, 1, 1]);
+    assert.deepEqual(
+      ['a', 'b', 'c', 'd'].map((id) => w.row(id).attempts),
+      [1, 1, 1, 1],
+    );
     assert.deepEqual(w.notes, [['a', 'b', 'c', 'd']]);
   });
 
@@ -214,8 +265,14 @@ describe('send: leads/complex', () => {
     const w = world(rows, {}, { complex: created, notes: noted });
     w.steal('b');
     await w.run.run(rows);
-    assert.deepEqual(w.sending.map((s) => s.id), ['a']);
-    assert.deepEqual(w.writes.filter((x) => x.id === 'b'), []);
+    assert.deepEqual(
+      w.sending.map((s) => s.id),
+      ['a'],
+    );
+    assert.deepEqual(
+      w.writes.filter((x) => x.id === 'b'),
+      [],
+    );
     assert.equal(w.row('b').stage, 'QUEUED');
     assert.deepEqual(w.events(), [['a', 'DELIVERED']]);
   });
@@ -236,8 +293,19 @@ describe('notes', () => {
       [LEAD.a, LEAD.c],
     );
     for (const id of ['a', 'b', 'c']) delivered(w, id);
-    assert.deepEqual(w.writes.find((x) => x.id === 'a')!.data, { stage: 'DONE', status: 'DELIVERED', reason: null, deliveredAt: new Date(NOW), lastError: null, lockedUntil: null });
-    assert.deepEqual(w.events(), [['b', 'DELIVERED'], ['a', 'DELIVERED'], ['c', 'DELIVERED']]);
+    assert.deepEqual(w.writes.find((x) => x.id === 'a')!.data, {
+      stage: 'DONE',
+      status: 'DELIVERED',
+      reason: null,
+      deliveredAt: new Date(NOW),
+      lastError: null,
+      lockedUntil: null,
+    });
+    assert.deepEqual(w.events(), [
+      ['b', 'DELIVERED'],
+      ['a', 'DELIVERED'],
+      ['c', 'DELIVERED'],
+    ]);
   });
 
   test('a refusal naming one note: that one DELIVERED with a warning, the others posted again', async (t) => {
@@ -247,7 +315,10 @@ describe('notes', () => {
         return noted(body);
       },
     });
-    assert.deepEqual(w.notes, [['a', 'b', 'c'], ['a', 'c']]);
+    assert.deepEqual(w.notes, [
+      ['a', 'b', 'c'],
+      ['a', 'c'],
+    ]);
     for (const id of ['a', 'b', 'c']) delivered(w, id);
     assert.deepEqual(w.row('b').warnings, ['note not added: amoCRM rejected the note: params.text: too long [InvalidType]']);
     assert.deepEqual(w.row('a').warnings, []);

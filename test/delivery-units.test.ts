@@ -26,7 +26,13 @@ function freeze(t: TestContext, random = 0.5) {
 
 describe('classify', () => {
   test('stale, not connected and blocked pause the account; a definitive refresh failure is stale', () => {
-    for (const err of [new AmoUnauthorizedError('401'), new AmoStaleError('stale'), new AmoTokenRefreshError('invalid_grant', true), new AmoNotConnectedError('none'), new AmoBlockedError('blocked')]) {
+    for (const err of [
+      new AmoUnauthorizedError('401'),
+      new AmoStaleError('stale'),
+      new AmoTokenRefreshError('invalid_grant', true),
+      new AmoNotConnectedError('none'),
+      new AmoBlockedError('blocked'),
+    ]) {
       assert.equal(classify(err), 'paused', err.constructor.name);
     }
     assert.equal(classify(new AmoTokenRefreshError('timeout', false)), 'retry', 'a passing refresh failure is retried');
@@ -59,7 +65,10 @@ describe('backoff', () => {
   test('doubles per attempt from backoffMs, capped by maxBackoffMs, jittered ±20 %, never under atLeastMs', (t) => {
     freeze(t);
     const { rt } = world([], { backoffMs: 1_000, maxBackoffMs: 10_000 });
-    assert.deepEqual([0, 1, 2, 3, 4, 5, 9].map((a) => backoff(rt, a)), [1_000, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 9].map((a) => backoff(rt, a)),
+      [1_000, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000],
+    );
     assert.equal(backoff(rt, 1, 7_000), 7_000);
     t.mock.method(Math, 'random', () => 0);
     assert.equal(backoff(rt, 3), 3_200);
@@ -74,8 +83,22 @@ describe('AccountRun.reschedule', () => {
     const w = world([delivery('a', { attempts: 3, reason: 'QUEUED' }), delivery('b', { attempts: 1, reason: 'RECONNECT_NEEDED' })]);
     await w.run.reschedule(w.items('a', 'b'), new AmoStaleError('stale'), 'paused', { attemptsSpent: true, stage: 'QUEUED' });
     const data = (id: string) => w.writes.find((x) => x.id === id)!.data;
-    assert.deepEqual(data('a'), { stage: 'QUEUED', reason: 'RECONNECT_NEEDED', lastError: waitText('RECONNECT_NEEDED'), attempts: 3, nextAttemptAt: new Date(NOW), lockedUntil: null });
-    assert.deepEqual(data('b'), { stage: 'QUEUED', reason: 'RECONNECT_NEEDED', lastError: waitText('RECONNECT_NEEDED'), attempts: 1, nextAttemptAt: new Date(NOW), lockedUntil: null });
+    assert.deepEqual(data('a'), {
+      stage: 'QUEUED',
+      reason: 'RECONNECT_NEEDED',
+      lastError: waitText('RECONNECT_NEEDED'),
+      attempts: 3,
+      nextAttemptAt: new Date(NOW),
+      lockedUntil: null,
+    });
+    assert.deepEqual(data('b'), {
+      stage: 'QUEUED',
+      reason: 'RECONNECT_NEEDED',
+      lastError: waitText('RECONNECT_NEEDED'),
+      attempts: 1,
+      nextAttemptAt: new Date(NOW),
+      lockedUntil: null,
+    });
     assert.deepEqual(w.events(), [['a', 'PENDING']]);
     assert.equal(w.lease.held.size, 0, 'released');
   });
@@ -144,7 +167,10 @@ describe('AccountRun.reschedule', () => {
     assert.equal(w.row('a').reason, 'CONFIRMING');
     assert.equal(w.row('a').stage, 'SENDING');
     assert.equal(w.row('a').attempts, 1);
-    assert.equal(w.row('a').lastError, `amoCRM may have received the lead (amoCRM did not answer in time or the connection broke); it is checked in amoCRM before anything is sent again, at ${iso(NOW + 30_000)}.`);
+    assert.equal(
+      w.row('a').lastError,
+      `amoCRM may have received the lead (amoCRM did not answer in time or the connection broke); it is checked in amoCRM before anything is sent again, at ${iso(NOW + 30_000)}.`,
+    );
   });
 
   test('the attempt that reaches maxAttempts ends FAILED RETRIES_EXHAUSTED with the last error', async (t) => {
@@ -176,7 +202,10 @@ describe('Lease', () => {
     assert.equal(await w.lease.update('a', { reason: 'AMO_UNAVAILABLE' }, true), false);
     assert.equal(w.writes.length, 0, 'nothing written for a');
     await w.run.reschedule(w.items('a', 'b'), new AmoServerError('502', { status: 502 }), 'retry', { attemptsSpent: true });
-    assert.deepEqual(w.writes.map((x) => x.id), ['b']);
+    assert.deepEqual(
+      w.writes.map((x) => x.id),
+      ['b'],
+    );
     assert.equal(w.row('a').reason, 'QUEUED');
   });
 
@@ -214,7 +243,10 @@ describe('Lease', () => {
     assert.equal(w.row('b').lockedUntil!.getTime(), NOW + 999_999, "the other process's lease is untouched");
     assert.equal(await w.lease.update('a', { reason: 'CONFIRMING' }, false), true, 'later writes are fenced by the new value');
     await w.lease.renew();
-    assert.deepEqual(w.renewals, [['a', 'b', 'c'], ['a', 'c']]);
+    assert.deepEqual(w.renewals, [
+      ['a', 'b', 'c'],
+      ['a', 'c'],
+    ]);
   });
 
   test('renew with nothing held asks nothing; releaseAll gives back what is held, fenced', async (t) => {

@@ -81,7 +81,27 @@ describe('the lead amoCRM gets', () => {
     const lf = (type: string): SimField => acc.fields.leads.find((f) => f.type === type && !f.code)!;
     const cf = (pred: (f: SimField) => boolean) => acc.fields.contacts.find(pred)!;
     const co = (pred: (f: SimField) => boolean) => acc.fields.companies.find(pred)!;
-    const types = ['text', 'numeric', 'checkbox', 'select', 'multiselect', 'multitext', 'date', 'date_time', 'birthday', 'url', 'textarea', 'radiobutton', 'streetaddress', 'smart_address', 'legal_entity', 'monetary', 'price', 'category', 'file'];
+    const types = [
+      'text',
+      'numeric',
+      'checkbox',
+      'select',
+      'multiselect',
+      'multitext',
+      'date',
+      'date_time',
+      'birthday',
+      'url',
+      'textarea',
+      'radiobutton',
+      'streetaddress',
+      'smart_address',
+      'legal_entity',
+      'monetary',
+      'price',
+      'category',
+      'file',
+    ];
     const answerFor: Record<string, string[]> = {
       text: ['Привет'],
       numeric: ['1 234,5'],
@@ -238,11 +258,20 @@ describe('the lead amoCRM gets', () => {
     assert.deepEqual(lead.raw, expected);
     assert.equal(lead.contact?.name, 'Анна Смирнова');
     assert.equal(lead.company?.name, 'ООО Вектор');
-    assert.deepEqual(lead.tags.map((t) => t.id), [acc.tags.leads[0].id]);
+    assert.deepEqual(
+      lead.tags.map((t) => t.id),
+      [acc.tags.leads[0].id],
+    );
 
     // warnings: the file field, the UTM that collided; the customer is created (delivery-customers.test.ts)
-    assert.ok(row.warnings.some((w) => /file/i.test(w) && /cannot be filled/.test(w)), row.warnings.join('\n'));
-    assert.ok(row.warnings.some((w) => /UTM utm_campaign/.test(w) && /already filled/.test(w)), row.warnings.join('\n'));
+    assert.ok(
+      row.warnings.some((w) => /file/i.test(w) && /cannot be filled/.test(w)),
+      row.warnings.join('\n'),
+    );
+    assert.ok(
+      row.warnings.some((w) => /UTM utm_campaign/.test(w) && /already filled/.test(w)),
+      row.warnings.join('\n'),
+    );
     assert.ok(!row.warnings.some((w) => /customer/.test(w)), row.warnings.join('\n'));
     assert.ok(row.amoCustomerId, 'the customer is created');
 
@@ -299,7 +328,7 @@ describe('the lead amoCRM gets', () => {
     assert.match(note, /"Атлантида" is not an option/);
   });
 
-  test('an Unsorted rule: metadata, the lead in the pipeline\'s unsorted status', async () => {
+  test("an Unsorted rule: metadata, the lead in the pipeline's unsorted status", async () => {
     const s = await setup();
     await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-u', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus, toUnsorted: true });
     await acceptResult(services, s.quizAccountId, {
@@ -336,7 +365,9 @@ describe('taking results in', () => {
     const before = await tdb.db.delivery.count();
     await assert.rejects(acceptResult(services, 'quiz-x', { quizId: 'q', answers: [] }), (e: any) => e.extensions?.code === 'BAD_USER_INPUT' && /resultId/.test(e.message));
     await assert.rejects(acceptResult(services, 'quiz-x', { resultId: 'r', quizId: 'q', answers: [], price: 1.5 }), (e: any) => /price/.test(e.message));
-    await assert.rejects(acceptResult(services, 'quiz-x', { resultId: 'r', quizId: 'q', answers: [{ questionId: 'a', values: 'x' }] }), (e: any) => /answers\.0\.values/.test(e.message));
+    await assert.rejects(acceptResult(services, 'quiz-x', { resultId: 'r', quizId: 'q', answers: [{ questionId: 'a', values: 'x' }] }), (e: any) =>
+      /answers\.0\.values/.test(e.message),
+    );
     assert.equal(await tdb.db.delivery.count(), before);
   });
 
@@ -420,7 +451,15 @@ describe('taking results in batches (acceptResults)', () => {
       assert.ok(!bad.ok && bad.error.extensions?.code === 'BAD_USER_INPUT' && /resultId/.test(bad.error.message));
 
       const mine = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId }, orderBy: { resultId: 'asc' } });
-      assert.deepEqual(mine.map((d) => [d.resultId, d.quizId]), [['b-0', 'quiz-old'], ['b-1', 'quiz-first'], ['b-2', 'quiz-1']], 'the first payload wins');
+      assert.deepEqual(
+        mine.map((d) => [d.resultId, d.quizId]),
+        [
+          ['b-0', 'quiz-old'],
+          ['b-1', 'quiz-first'],
+          ['b-2', 'quiz-1'],
+        ],
+        'the first payload wins',
+      );
       assert.ok(mine.every((d) => d.accountId === s.accountId && d.lastError === null && d.status === 'PENDING'));
       const theirs = await tdb.db.delivery.findMany({ where: { quizAccountId: other } });
       assert.equal(theirs.length, 1);
@@ -436,14 +475,22 @@ describe('taking results in batches (acceptResults)', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       await new Promise((r) => setTimeout(r, 100));
-      const batchEvents = events.events.filter((e) => e.type === 'delivery.updated' && (e.quizAccountId === other || newIds.includes(e.deliveryId) || e.quizAccountId === s.quizAccountId));
+      const batchEvents = events.events.filter(
+        (e) => e.type === 'delivery.updated' && (e.quizAccountId === other || newIds.includes(e.deliveryId) || e.quizAccountId === s.quizAccountId),
+      );
       assert.equal(batchEvents.length, 3, 'no event for a duplicate');
       const theirsEvent = batchEvents.find((e) => e.quizAccountId === other);
       assert.deepEqual(theirsEvent, { type: 'delivery.updated', quizAccountId: other, deliveryId: theirs[0].id, quizId: 'quiz-other', status: 'PENDING' });
 
       // Again: all duplicates, nothing written, nothing published.
-      const again = await acceptResults(services, [{ quizAccountId: s.quizAccountId, input: simpleResult('b-2') }, { quizAccountId: other, input: simpleResult('b-1') }]);
-      assert.deepEqual(again, [{ ok: true, inserted: false }, { ok: true, inserted: false }]);
+      const again = await acceptResults(services, [
+        { quizAccountId: s.quizAccountId, input: simpleResult('b-2') },
+        { quizAccountId: other, input: simpleResult('b-1') },
+      ]);
+      assert.deepEqual(again, [
+        { ok: true, inserted: false },
+        { ok: true, inserted: false },
+      ]);
       assert.deepEqual(await acceptResults(services, []), []);
     } finally {
       await events.stop();
@@ -573,13 +620,22 @@ describe('accounts and amoCRM errors', () => {
       assert.equal(acc.stale, true);
       assert.equal(await runDeliveryPass(rt), 0, 'a stale account is not claimed');
       const rows = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } });
-      assert.ok(rows.every((r) => r.status === 'PENDING' && r.attempts === 0 && r.stage === 'QUEUED'), JSON.stringify(rows.map((r) => [r.status, r.attempts, r.stage])));
+      assert.ok(
+        rows.every((r) => r.status === 'PENDING' && r.attempts === 0 && r.stage === 'QUEUED'),
+        JSON.stringify(rows.map((r) => [r.status, r.attempts, r.stage])),
+      );
       await new Promise((r) => setTimeout(r, 50));
       assert.ok(events.events.some((e) => e.type === 'token.stale' && e.quizAccountId === s.quizAccountId));
 
       // the owner connects again
       const pair = sim.issueTokens(s.amoId, TEST_AMO_CLIENT_ID);
-      await saveTokens(tdb.db, amoConfig.tokenEncryptionKey, s.accountId, { accessToken: pair.access_token, refreshToken: pair.refresh_token, expiresIn: pair.expires_in, accessExpiresAt: new Date(Date.now() + 86_400_000) }, { reconnect: true });
+      await saveTokens(
+        tdb.db,
+        amoConfig.tokenEncryptionKey,
+        s.accountId,
+        { accessToken: pair.access_token, refreshToken: pair.refresh_token, expiresIn: pair.expires_in, accessExpiresAt: new Date(Date.now() + 86_400_000) },
+        { reconnect: true },
+      );
       await drain(rt, s.quizAccountId);
       assert.equal(sim.leads(s.amoId).length, 3);
       const done = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } });
@@ -589,7 +645,7 @@ describe('accounts and amoCRM errors', () => {
     }
   });
 
-  test('a validation error no repair can fix: that lead FAILED with amoCRM\'s reason, the rest of the batch delivered; retryDelivery sends it again', async () => {
+  test("a validation error no repair can fix: that lead FAILED with amoCRM's reason, the rest of the batch delivered; retryDelivery sends it again", async () => {
     const s = await setup();
     const acc = sim.account(s.amoId);
     const secondStatus = acc.pipelines[0].statuses.filter((x) => x.type === 0 && x.id !== 142 && x.id !== 143)[1].id;
@@ -660,7 +716,7 @@ describe('notes in batches', () => {
     for (const l of leads) {
       assert.equal(l.notes.length, 1, `lead ${l.id}: ${l.notes.length} notes`);
       const rid = (l.custom_fields_values ?? []).flatMap((v) => v.values.map((x) => String(x.value))).find((v) => v.startsWith('nb-'));
-      assert.ok(rid && String(l.notes[0].params.text).split('\n').includes(noteMarker(rid)), 'the note carries its result\'s marker');
+      assert.ok(rid && String(l.notes[0].params.text).split('\n').includes(noteMarker(rid)), "the note carries its result's marker");
     }
   };
 
@@ -702,7 +758,10 @@ describe('notes in batches', () => {
     const rows = new Map((await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } })).map((r) => [r.id, r]));
     assert.ok([...rows.values()].every((r) => r.status === 'DELIVERED' && r.stage === 'DONE'));
     const warned = rows.get(ds[1].id)!;
-    assert.ok(warned.warnings.some((w) => /^note not added: amoCRM rejected the note: entity_id: .*\[NotFound\]/.test(w)), warned.warnings.join('\n'));
+    assert.ok(
+      warned.warnings.some((w) => /^note not added: amoCRM rejected the note: entity_id: .*\[NotFound\]/.test(w)),
+      warned.warnings.join('\n'),
+    );
     for (const d of [ds[0], ds[2]]) assert.ok(!rows.get(d.id)!.warnings.some((w) => /note/.test(w)));
     oneNoteEach(s.amoId, 2);
     assert.equal(sim.leads(s.amoId).find((l) => l.id === warned.amoLeadId)?.notes.length, 0);
@@ -716,14 +775,17 @@ describe('notes in batches', () => {
     const rt = runtime();
     await runDeliveryPass(rt);
     const mid = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } });
-    assert.ok(mid.every((r) => r.status === 'PENDING' && r.stage === 'LEAD_CREATED' && r.amoLeadId && /502/.test(r.lastError ?? '')), JSON.stringify(mid.map((r) => [r.stage, r.lastError])));
+    assert.ok(
+      mid.every((r) => r.status === 'PENDING' && r.stage === 'LEAD_CREATED' && r.amoLeadId && /502/.test(r.lastError ?? '')),
+      JSON.stringify(mid.map((r) => [r.stage, r.lastError])),
+    );
     await drain(rt, s.quizAccountId);
     oneNoteEach(s.amoId, 3);
     const c = calls(s.amoId);
     // the three come back on their own (jittered) retry times: one or more batches
     assert.equal(c.batchNotes[0], 502);
     assert.ok(c.batchNotes.length >= 2 && c.batchNotes.slice(1).every((x) => x === 200), c.batchNotes.join());
-    assert.equal(c.readNotes.length, 3, 'each lead\'s notes read before posting again');
+    assert.equal(c.readNotes.length, 3, "each lead's notes read before posting again");
     assert.deepEqual(c.leadNotes, []);
     const rows = await tdb.db.delivery.findMany({ where: { id: { in: ds.map((d) => d.id) } } });
     assert.ok(rows.every((r) => r.status === 'DELIVERED' && r.warnings.length === 0));
@@ -739,7 +801,11 @@ describe('notes in batches', () => {
     await runDeliveryPass(rt);
     const mid = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId, status: 'PENDING' } });
     assert.equal(mid.length, 3);
-    assert.ok(mid.every((r) => r.stage === 'LEAD_CREATED' && r.reason === 'ADDING_NOTE' && /note with the answers could not be added yet \(amoCRM did not answer in time/.test(r.lastError ?? '')));
+    assert.ok(
+      mid.every(
+        (r) => r.stage === 'LEAD_CREATED' && r.reason === 'ADDING_NOTE' && /note with the answers could not be added yet \(amoCRM did not answer in time/.test(r.lastError ?? ''),
+      ),
+    );
     await new Promise((r) => setTimeout(r, 1200)); // amoCRM finishes the request
     await drain(rt, s.quizAccountId);
     oneNoteEach(s.amoId, 4);
@@ -789,23 +855,36 @@ describe('claiming per account', () => {
   }
 
   const complexCalls = (amoId: number) =>
-    sim.requestLog(amoId).filter((r) => r.method === 'POST' && r.status === 200 && r.path.split('?')[0] === '/api/v4/leads/complex').map((r) => (r.body as unknown[]).length);
-  const batchNoteCalls = (amoId: number) =>
-    sim.requestLog(amoId).filter((r) => r.method === 'POST' && r.status === 200 && r.path.split('?')[0] === '/api/v4/leads/notes').length;
+    sim
+      .requestLog(amoId)
+      .filter((r) => r.method === 'POST' && r.status === 200 && r.path.split('?')[0] === '/api/v4/leads/complex')
+      .map((r) => (r.body as unknown[]).length);
+  const batchNoteCalls = (amoId: number) => sim.requestLog(amoId).filter((r) => r.method === 'POST' && r.status === 200 && r.path.split('?')[0] === '/api/v4/leads/notes').length;
 
-  test('3 accounts × 60 results interleaved: one claim takes each account\'s 50 oldest', async () => {
+  test("3 accounts × 60 results interleaved: one claim takes each account's 50 oldest", async () => {
     const { setups, ids } = await interleaved(3, 60, 'pc');
     const batches = await claimDueDeliveries(services, { accounts: 3, batchSize: 50, leaseMs: 20_000 });
     try {
-      assert.deepEqual(batches.map((b) => b.accountId), setups.map((s) => s.accountId), 'the three accounts, oldest due first');
+      assert.deepEqual(
+        batches.map((b) => b.accountId),
+        setups.map((s) => s.accountId),
+        'the three accounts, oldest due first',
+      );
       for (const [k, b] of batches.entries()) {
-        assert.deepEqual(b.deliveries.map((d) => d.id), ids[k].slice(0, 50), `account ${k}: its 50 oldest, oldest first`);
+        assert.deepEqual(
+          b.deliveries.map((d) => d.id),
+          ids[k].slice(0, 50),
+          `account ${k}: its 50 oldest, oldest first`,
+        );
         assert.ok(b.deliveries.every((d) => d.accountId === b.accountId && d.lockedUntil?.getTime() === b.lease.getTime()));
       }
       // all leased: a second claim meanwhile gets only the rest, still per account
       const rest = await claimDueDeliveries(services, { accounts: 3, batchSize: 50, leaseMs: 20_000 });
       try {
-        assert.deepEqual(rest.map((b) => [b.accountId, b.deliveries.map((d) => d.id)]), setups.map((s, k) => [s.accountId, ids[k].slice(50)]));
+        assert.deepEqual(
+          rest.map((b) => [b.accountId, b.deliveries.map((d) => d.id)]),
+          setups.map((s, k) => [s.accountId, ids[k].slice(50)]),
+        );
       } finally {
         await tdb.db.delivery.updateMany({ where: { id: { in: rest.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
       }
@@ -814,7 +893,14 @@ describe('claiming per account', () => {
     }
     const limited = await claimDueDeliveries(services, { accounts: 2, batchSize: 50, leaseMs: 20_000 });
     await tdb.db.delivery.updateMany({ where: { id: { in: limited.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
-    assert.deepEqual(limited.map((b) => [b.accountId, b.deliveries.length]), [[setups[0].accountId, 50], [setups[1].accountId, 50]], 'at most `accounts` accounts');
+    assert.deepEqual(
+      limited.map((b) => [b.accountId, b.deliveries.length]),
+      [
+        [setups[0].accountId, 50],
+        [setups[1].accountId, 50],
+      ],
+      'at most `accounts` accounts',
+    );
   });
 
   test('3 accounts × 60 results interleaved: one pass sends one full leads/complex batch and one notes call per account', async () => {

@@ -67,9 +67,13 @@ describe('review findings', () => {
     const { pipelines } = (await gw.gql('{ pipelines(first: 1) { edges { node { id steps(first: 2) { edges { node { id } } } } } } }', {}, token)).data;
     const field = await testDb.db.customField.findFirstOrThrow({ where: { entity: 'LEAD', rawType: 'text', account: { quizAccountId: 'hard-a' } } });
     const lead = Array.from({ length: 101 }, (_, i) => ({ questionId: `q${i}`, fieldId: gid('Field', field.id) }));
-    const res = await gw.gql('mutation($input: RuleInput!) { createQuizRule(quizId: "big", input: $input) { id } }', {
-      input: { pipelineId: pipelines.edges[0].node.id, stepId: pipelines.edges[0].node.steps.edges[1].node.id, fieldsRule: { lead } },
-    }, token);
+    const res = await gw.gql(
+      'mutation($input: RuleInput!) { createQuizRule(quizId: "big", input: $input) { id } }',
+      {
+        input: { pipelineId: pipelines.edges[0].node.id, stepId: pipelines.edges[0].node.steps.edges[1].node.id, fieldsRule: { lead } },
+      },
+      token,
+    );
     assert.equal(res.errors?.[0].extensions?.code, 'BAD_USER_INPUT');
     assert.equal(res.errors?.[0].extensions?.field, 'input.fieldsRule.lead');
     assert.equal(await testDb.db.rule.count({ where: { quizId: 'big' } }), 0);

@@ -75,7 +75,14 @@ function fake(opts: { handler?: Handler; batch?: BatchHandler; maxBatch?: number
 describe('codec: the message encoding of both queues', () => {
   test('encodeMessages: JSON text, a Date as its ISO string, all or nothing', () => {
     assert.deepEqual(encodeMessages([{ key: 'a', value: { at: new Date(0), n: 1 } }]), [{ key: 'a', value: '{"at":"1970-01-01T00:00:00.000Z","n":1}' }]);
-    assert.throws(() => encodeMessages([{ key: 'a', value: 1 }, { key: 2 as unknown as string, value: 1 }]), /key must be a string/);
+    assert.throws(
+      () =>
+        encodeMessages([
+          { key: 'a', value: 1 },
+          { key: 2 as unknown as string, value: 1 },
+        ]),
+      /key must be a string/,
+    );
     assert.throws(() => encodeMessages([{ key: 'a', value: undefined }]), /not JSON-serializable/);
     assert.throws(() => encodeMessages([{ key: 'a', value: () => 1 }]), /not JSON-serializable/);
     assert.deepEqual(encodeMessages([]), []);
@@ -106,7 +113,10 @@ describe('codec: the message encoding of both queues', () => {
 describe('retry: backoff', () => {
   test('doubles per failed attempt up to the cap', () => {
     const policy = { maxAttempts: 9, initialBackoffMs: 500, maxBackoffMs: 30_000 };
-    assert.deepEqual([1, 2, 3, 6, 7, 8].map((n) => backoffDelay(policy, n)), [500, 1_000, 2_000, 16_000, 30_000, 30_000]);
+    assert.deepEqual(
+      [1, 2, 3, 6, 7, 8].map((n) => backoffDelay(policy, n)),
+      [500, 1_000, 2_000, 16_000, 30_000, 30_000],
+    );
   });
 });
 
@@ -237,9 +247,11 @@ describe('deliver: one message at a time', () => {
     const done = f.run(records({ id: 'stuck' }, { id: 'next' }));
     await flush();
     let stopped = false;
-    const stop = f.signals.stopWithin(500, () => done).then(() => {
-      stopped = true;
-    });
+    const stop = f.signals
+      .stopWithin(500, () => done)
+      .then(() => {
+        stopped = true;
+      });
     t.mock.timers.tick(499);
     await flush();
     assert.equal(stopped, false, 'stop waits for the handler during the grace period');
@@ -369,7 +381,13 @@ describe('BaseQueue: what both queues do the same', () => {
     const queue = new FakeQueue();
     await queue.publish(TOPICS.amoTasks, 'a', { n: 1 });
     await queue.publishBatch(TOPICS.amoTasks, []);
-    await assert.rejects(queue.publishBatch(TOPICS.amoTasks, [{ key: 'b', value: 1 }, { key: 'c', value: undefined }]), /JSON/);
+    await assert.rejects(
+      queue.publishBatch(TOPICS.amoTasks, [
+        { key: 'b', value: 1 },
+        { key: 'c', value: undefined },
+      ]),
+      /JSON/,
+    );
     assert.deepEqual(queue.sent, [{ topic: TOPICS.amoTasks, messages: [{ key: 'a', value: '{"n":1}' }] }]);
   });
 
@@ -404,8 +422,14 @@ describe('BaseQueue: what both queues do the same', () => {
     const queue = new FakeQueue();
     await queue.close();
     await assert.rejects(queue.publish(TOPICS.quizResults, 'a', {}), /closed/);
-    await assert.rejects(queue.consume(TOPICS.quizResults, 'w', async () => undefined), /closed/);
-    await assert.rejects(queue.broadcast(TOPICS.amoEvents, async () => undefined), /closed/);
+    await assert.rejects(
+      queue.consume(TOPICS.quizResults, 'w', async () => undefined),
+      /closed/,
+    );
+    await assert.rejects(
+      queue.broadcast(TOPICS.amoEvents, async () => undefined),
+      /closed/,
+    );
     assert.deepEqual(queue.subscribed, []);
   });
 

@@ -13,16 +13,7 @@ import { promisify } from 'node:util';
 import { describe, test, type TestContext } from 'node:test';
 import kafkajs from 'kafkajs';
 import { createLogger } from '../src/platform/logger.ts';
-import {
-  createQueue,
-  MemoryQueue,
-  parseBrokers,
-  TOPICS,
-  type DeadLetter,
-  type Queue,
-  type QueueMessage,
-  type QueueOptions,
-} from '../src/platform/queue/index.ts';
+import { createQueue, MemoryQueue, parseBrokers, TOPICS, type DeadLetter, type Queue, type QueueMessage, type QueueOptions } from '../src/platform/queue/index.ts';
 
 const brokers = parseBrokers(process.env.KAFKA_BROKERS);
 const runId = `qt-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
@@ -52,10 +43,7 @@ interface Impl {
 function impl(name: Impl['name']): Impl {
   return {
     name,
-    skip:
-      name === 'kafka' && brokers.length === 0
-        ? 'KAFKA_BROKERS is not set: start a broker with `bash scripts/kafka.sh start` and export KAFKA_BROKERS=127.0.0.1:19092'
-        : false,
+    skip: name === 'kafka' && brokers.length === 0 ? 'KAFKA_BROKERS is not set: start a broker with `bash scripts/kafka.sh start` and export KAFKA_BROKERS=127.0.0.1:19092' : false,
     prefix: () => `${runId}-${++prefixCounter}.`,
     async open(t, prefix, extra = {}) {
       const queue = await createQueue({
@@ -133,7 +121,11 @@ for (const q of [impl('memory'), impl('kafka')]) {
       await waitFor(`${total} handled`, () => seenA.length + seenB.length >= total);
       await sleep(300);
       const all = [...seenA, ...seenB].sort((x, y) => x - y);
-      assert.deepEqual(all, Array.from({ length: total }, (_, n) => n), 'every message exactly once');
+      assert.deepEqual(
+        all,
+        Array.from({ length: total }, (_, n) => n),
+        'every message exactly once',
+      );
       assert.ok(seenA.length > 0 && seenB.length > 0, `both members worked (${seenA.length}/${seenB.length})`);
     });
 
@@ -245,7 +237,12 @@ for (const q of [impl('memory'), impl('kafka')]) {
       await queue.publishBatch(TOPICS.quizResults, messages.slice(0, 40));
       for (const m of messages.slice(40)) await queue.publish(TOPICS.quizResults, m.key, m.value);
       await waitFor('all handled', () => [...byKey.values()].reduce((s, l) => s + l.length, 0) >= keys.length * perKey);
-      for (const key of keys) assert.deepEqual(byKey.get(key), Array.from({ length: perKey }, (_, i) => i), `order of ${key}`);
+      for (const key of keys)
+        assert.deepEqual(
+          byKey.get(key),
+          Array.from({ length: perKey }, (_, i) => i),
+          `order of ${key}`,
+        );
       assert.ok(maxInFlight > 1, `partitions handled concurrently (max in flight ${maxInFlight})`);
     });
 
@@ -306,17 +303,35 @@ for (const q of [impl('memory'), impl('kafka')]) {
     test('consumeBatch: messages published together arrive together, in order, each once', async (t) => {
       const queue = await q.open(t, q.prefix(), { partitions: 1 });
       const batches: QueueMessage[][] = [];
-      await queue.consumeBatch(TOPICS.quizResults, 'workers', async (messages) => {
-        batches.push(messages);
-      }, { maxBatch: 7 });
+      await queue.consumeBatch(
+        TOPICS.quizResults,
+        'workers',
+        async (messages) => {
+          batches.push(messages);
+        },
+        { maxBatch: 7 },
+      );
       const total = 20;
-      await queue.publishBatch(TOPICS.quizResults, Array.from({ length: total }, (_, n) => ({ key: `acc-${n % 3}`, value: { n } })));
+      await queue.publishBatch(
+        TOPICS.quizResults,
+        Array.from({ length: total }, (_, n) => ({ key: `acc-${n % 3}`, value: { n } })),
+      );
       await waitFor(`${total} handled`, () => batches.flat().length >= total);
       await sleep(300);
       const all = batches.flat();
-      assert.deepEqual(all.map((m) => (m.value as { n: number }).n), Array.from({ length: total }, (_, n) => n), 'each once, in order');
-      assert.ok(batches.some((b) => b.length > 1), `some batch holds several messages (${batches.map((b) => b.length).join(',')})`);
-      assert.ok(batches.every((b) => b.length <= 7), 'at most maxBatch per call');
+      assert.deepEqual(
+        all.map((m) => (m.value as { n: number }).n),
+        Array.from({ length: total }, (_, n) => n),
+        'each once, in order',
+      );
+      assert.ok(
+        batches.some((b) => b.length > 1),
+        `some batch holds several messages (${batches.map((b) => b.length).join(',')})`,
+      );
+      assert.ok(
+        batches.every((b) => b.length <= 7),
+        'at most maxBatch per call',
+      );
       assert.equal(all[0].topic, TOPICS.quizResults);
       assert.equal(typeof all[0].offset, 'string');
       assert.equal(all[0].key, 'acc-0');

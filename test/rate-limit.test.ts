@@ -172,10 +172,14 @@ describe('a whole gateway against the simulator', () => {
   }
   const lastSync = async (token: string) => (await stack.gw.gql('{ account { lastSync { id status error } } }', {}, token)).data.account.lastSync;
   const synced = (token: string, notId?: string) =>
-    until('a sync', async () => {
-      const s = await lastSync(token);
-      return s && s.id !== notId && s.status === 'SUCCEEDED' ? s : null;
-    }, 120_000);
+    until(
+      'a sync',
+      async () => {
+        const s = await lastSync(token);
+        return s && s.id !== notId && s.status === 'SUCCEEDED' ? s : null;
+      },
+      120_000,
+    );
 
   test('connect → sync → rule → 120 deliveries → reconnect: at most 7 requests in any second, no 429', async () => {
     const tenant = 'rl-e2e';
@@ -185,15 +189,23 @@ describe('a whole gateway against the simulator', () => {
     const first = await synced(token);
 
     const ids = (await stack.gw.gql('{ pipelines(first: 1) { edges { node { id steps(first: 2) { edges { node { id } } } } } } }', {}, token)).data;
-    const rule = await stack.gw.gql('mutation($input: RuleInput!) { createQuizRule(quizId: "quiz-rl", input: $input) { id } }', {
-      input: { pipelineId: ids.pipelines.edges[0].node.id, stepId: ids.pipelines.edges[0].node.steps.edges[1].node.id },
-    }, token);
+    const rule = await stack.gw.gql(
+      'mutation($input: RuleInput!) { createQuizRule(quizId: "quiz-rl", input: $input) { id } }',
+      {
+        input: { pipelineId: ids.pipelines.edges[0].node.id, stepId: ids.pipelines.edges[0].node.steps.edges[1].node.id },
+      },
+      token,
+    );
     assert.equal(rule.errors, undefined, JSON.stringify(rule.errors));
 
     const submit = (i: number) =>
-      stack.gw.gql('mutation($input: QuizResultInput!) { submitQuizResult(input: $input) { id } }', {
-        input: { resultId: `rl-${i}`, quizId: 'quiz-rl', contact: { name: `Клиент ${i}`, phone: `+7901000${String(i).padStart(4, '0')}` }, answers: [] },
-      }, token);
+      stack.gw.gql(
+        'mutation($input: QuizResultInput!) { submitQuizResult(input: $input) { id } }',
+        {
+          input: { resultId: `rl-${i}`, quizId: 'quiz-rl', contact: { name: `Клиент ${i}`, phone: `+7901000${String(i).padStart(4, '0')}` }, answers: [] },
+        },
+        token,
+      );
     for (let i = 0; i < 120; i += 20) await Promise.all(Array.from({ length: 20 }, (_, k) => submit(i + k)));
     const delivered = () => tdb.db.delivery.count({ where: { quizAccountId: tenant, status: 'DELIVERED' } });
     await until('the first deliveries', async () => (await delivered()) > 0, 120_000);
@@ -215,8 +227,14 @@ describe('a whole gateway against the simulator', () => {
 
     assert.equal(stack.sim.leads(amo.id).length, 120);
     const log = stack.sim.requestLog(amo.id);
-    assert.ok(log.some((e) => e.path.startsWith('/api/v4/account')), 'the account reads are in the log');
-    assert.deepEqual(log.filter((e) => e.status === 429).map((e) => `${e.method} ${e.path}`), []);
+    assert.ok(
+      log.some((e) => e.path.startsWith('/api/v4/account')),
+      'the account reads are in the log',
+    );
+    assert.deepEqual(
+      log.filter((e) => e.status === 429).map((e) => `${e.method} ${e.path}`),
+      [],
+    );
     const max = stack.sim.maxRequestsInAnySecond(amo.id);
     assert.ok(max <= 7, `${max} requests in one second`);
   });

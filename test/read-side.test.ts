@@ -73,7 +73,9 @@ function ok<T>(res: GraphQLResponse<T>): T {
 
 describe('every Query field on seeded data', () => {
   test('account with its newest sync job', async () => {
-    const { account } = ok(await gw.gql('{ account { id quizAccountId amoId name subdomain country stale createdAt lastSyncAt lastSync { status counts { users } } } }', {}, tokenA));
+    const { account } = ok(
+      await gw.gql('{ account { id quizAccountId amoId name subdomain country stale createdAt lastSyncAt lastSync { status counts { users } } } }', {}, tokenA),
+    );
     assert.equal(account.quizAccountId, 'tenant-a');
     assert.equal(account.stale, false);
     assert.equal(account.country, 'RU');
@@ -86,7 +88,10 @@ describe('every Query field on seeded data', () => {
     assert.equal(users.edges.length, 25);
     assert.equal(users.pageInfo.hasNextPage, true);
     const names = users.edges.map((e: any) => e.node.name);
-    assert.deepEqual(names, [...names].sort((x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0)));
+    assert.deepEqual(
+      names,
+      [...names].sort((x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0)),
+    );
   });
 
   test('typed documents (codegen) page through pipelines with their steps', async () => {
@@ -102,12 +107,21 @@ describe('every Query field on seeded data', () => {
   });
 
   test('pipelines hide archived ones unless asked; steps nested', async () => {
-    const live = ok(await gw.gql('{ pipelines { totalCount edges { node { name isArchive isMain steps(first: 30) { totalCount edges { node { name amoId pipeline { name } } } } } } } }', {}, tokenA));
+    const live = ok(
+      await gw.gql(
+        '{ pipelines { totalCount edges { node { name isArchive isMain steps(first: 30) { totalCount edges { node { name amoId pipeline { name } } } } } } } }',
+        {},
+        tokenA,
+      ),
+    );
     assert.equal(live.pipelines.totalCount, 3);
     assert.ok(live.pipelines.edges.every((e: any) => !e.node.isArchive));
     const first = live.pipelines.edges[0].node;
     assert.equal(first.steps.totalCount, 9); // unsorted + 6 + won + lost
-    assert.deepEqual(first.steps.edges.slice(-2).map((e: any) => e.node.amoId), [142, 143]);
+    assert.deepEqual(
+      first.steps.edges.slice(-2).map((e: any) => e.node.amoId),
+      [142, 143],
+    );
     assert.equal(first.steps.edges[0].node.pipeline.name, first.name);
     const all = ok(await gw.gql('{ pipelines(includeArchived: true) { totalCount } }', {}, tokenA));
     assert.equal(all.pipelines.totalCount, 4);
@@ -115,15 +129,23 @@ describe('every Query field on seeded data', () => {
 
   test('steps of one pipeline; an unknown pipeline is NOT_FOUND', async () => {
     const { pipelines } = ok(await gw.gql('{ pipelines(first: 1) { edges { node { id } } } }', {}, tokenA));
-    const { steps } = ok(await gw.gql('query($id: ID!) { steps(pipelineId: $id, first: 3) { totalCount edges { node { name sort color } } } }', { id: pipelines.edges[0].node.id }, tokenA));
+    const { steps } = ok(
+      await gw.gql('query($id: ID!) { steps(pipelineId: $id, first: 3) { totalCount edges { node { name sort color } } } }', { id: pipelines.edges[0].node.id }, tokenA),
+    );
     assert.equal(steps.totalCount, 9);
     assert.equal(steps.edges.length, 3);
-    const missing = await gw.gql('query($id: ID!) { steps(pipelineId: $id) { totalCount } }', { id: Buffer.from('Pipeline:00000000-0000-0000-0000-000000000001').toString('base64') }, tokenA);
+    const missing = await gw.gql(
+      'query($id: ID!) { steps(pipelineId: $id) { totalCount } }',
+      { id: Buffer.from('Pipeline:00000000-0000-0000-0000-000000000001').toString('base64') },
+      tokenA,
+    );
     assert.equal(missing.errors?.[0].extensions?.code, 'NOT_FOUND');
   });
 
   test('fields of every type with options; entity narrows', async () => {
-    const { fields } = ok(await gw.gql('{ fields(entity: CONTACT, first: 100) { totalCount edges { node { name code entity type rawType options { amoId value sort } } } } }', {}, tokenA));
+    const { fields } = ok(
+      await gw.gql('{ fields(entity: CONTACT, first: 100) { totalCount edges { node { name code entity type rawType options { amoId value sort } } } } }', {}, tokenA),
+    );
     const types = new Set(fields.edges.map((e: any) => e.node.type));
     for (const t of ['TEXT', 'NUMERIC', 'CHECKBOX', 'SELECT', 'MULTISELECT', 'MULTITEXT', 'DATE', 'URL', 'SMART_ADDRESS', 'LEGAL_ENTITY']) assert.ok(types.has(t), t);
     assert.ok(fields.edges.every((e: any) => e.node.entity === 'CONTACT'));
@@ -141,13 +163,22 @@ describe('every Query field on seeded data', () => {
   });
 
   test('rule with its mappings and tags; a quiz without one is null', async () => {
-    const { rule } = ok(await gw.gql(`{ rule(quizId: "quiz-1") { quizId performer { id } pipeline { name } step { name pipeline { name } }
+    const { rule } = ok(
+      await gw.gql(
+        `{ rule(quizId: "quiz-1") { quizId performer { id } pipeline { name } step { name pipeline { name } }
       fieldsRule { lead { questionId field { name entity } } contact { properties { property field { entity } } questions { questionId } } company { questionId } customer { questionId } }
-      tagsToAdd { lead { name } contact { name } } toUnsorted mergeDuplicates createdAt updatedAt } }`, {}, tokenA));
+      tagsToAdd { lead { name } contact { name } } toUnsorted mergeDuplicates createdAt updatedAt } }`,
+        {},
+        tokenA,
+      ),
+    );
     assert.equal(rule.quizId, 'quiz-1');
     assert.equal(rule.performer, null);
     assert.equal(rule.step.pipeline.name, rule.pipeline.name);
-    assert.deepEqual(rule.fieldsRule.lead.map((m: any) => m.questionId), ['q1']);
+    assert.deepEqual(
+      rule.fieldsRule.lead.map((m: any) => m.questionId),
+      ['q1'],
+    );
     assert.deepEqual(rule.fieldsRule.contact.properties, [{ property: 'company', field: { entity: 'CONTACT' } }]);
     assert.equal(rule.tagsToAdd.lead.length, 1);
     assert.equal(rule.toUnsorted, false);
@@ -157,13 +188,19 @@ describe('every Query field on seeded data', () => {
 
   test('utms of a quiz', async () => {
     const { utms } = ok(await gw.gql('{ utms(quizId: "quiz-1") { totalCount edges { node { quizId name field { code } } } } }', {}, tokenA));
-    assert.deepEqual(utms.edges.map((e: any) => e.node), [{ quizId: 'quiz-1', name: 'utm_source', field: { code: 'UTM_SOURCE' } }]);
+    assert.deepEqual(
+      utms.edges.map((e: any) => e.node),
+      [{ quizId: 'quiz-1', name: 'utm_source', field: { code: 'UTM_SOURCE' } }],
+    );
   });
 
   test('deliveries, newest first, filtered by quiz and status', async () => {
     const { deliveries } = ok(await gw.gql('{ deliveries { totalCount edges { node { resultId quizId status attempts createdAt } } } }', {}, tokenA));
     assert.equal(deliveries.totalCount, 5);
-    assert.deepEqual(deliveries.edges.map((e: any) => e.node.resultId), ['r-4', 'r-3', 'r-2', 'r-1', 'r-0']);
+    assert.deepEqual(
+      deliveries.edges.map((e: any) => e.node.resultId),
+      ['r-4', 'r-3', 'r-2', 'r-1', 'r-0'],
+    );
     const failed = ok(await gw.gql('{ deliveries(status: FAILED) { totalCount } }', {}, tokenA));
     assert.equal(failed.deliveries.totalCount, 1);
     const quiz = ok(await gw.gql('{ deliveries(quizId: "quiz-1") { totalCount } }', {}, tokenA));
@@ -171,12 +208,25 @@ describe('every Query field on seeded data', () => {
   });
 
   test('node(id) finds each type by its global id', async () => {
-    const ids = ok(await gw.gql(`{ account { id } users(first: 1) { edges { node { id } } } pipelines(first: 1) { edges { node { id steps(first: 1) { edges { node { id } } } } } }
+    const ids = ok(
+      await gw.gql(
+        `{ account { id } users(first: 1) { edges { node { id } } } pipelines(first: 1) { edges { node { id steps(first: 1) { edges { node { id } } } } } }
       fields(first: 1) { edges { node { id } } } tags(first: 1) { edges { node { id } } } rule(quizId: "quiz-1") { id }
-      utms(quizId: "quiz-1") { edges { node { id } } } deliveries(first: 1) { edges { node { id } } } }`, {}, tokenA));
+      utms(quizId: "quiz-1") { edges { node { id } } } deliveries(first: 1) { edges { node { id } } } }`,
+        {},
+        tokenA,
+      ),
+    );
     const all = [
-      ids.account.id, ids.users.edges[0].node.id, ids.pipelines.edges[0].node.id, ids.pipelines.edges[0].node.steps.edges[0].node.id,
-      ids.fields.edges[0].node.id, ids.tags.edges[0].node.id, ids.rule.id, ids.utms.edges[0].node.id, ids.deliveries.edges[0].node.id,
+      ids.account.id,
+      ids.users.edges[0].node.id,
+      ids.pipelines.edges[0].node.id,
+      ids.pipelines.edges[0].node.steps.edges[0].node.id,
+      ids.fields.edges[0].node.id,
+      ids.tags.edges[0].node.id,
+      ids.rule.id,
+      ids.utms.edges[0].node.id,
+      ids.deliveries.edges[0].node.id,
     ];
     for (const id of all) {
       const { node } = ok(await gw.gql('query($id: ID!) { node(id: $id) { id __typename } }', { id }, tokenA));
@@ -231,21 +281,32 @@ describe('pagination', () => {
 
 describe('tenancy: tenant B never reads tenant A', () => {
   test('through every query and node(id)', async () => {
-    const a = ok(await gw.gql(`{ account { id amoId } users(first: 100) { edges { node { id } } } pipelines(includeArchived: true, first: 10) { edges { node { id steps(first: 10) { edges { node { id } } } } } }
+    const a = ok(
+      await gw.gql(
+        `{ account { id amoId } users(first: 100) { edges { node { id } } } pipelines(includeArchived: true, first: 10) { edges { node { id steps(first: 10) { edges { node { id } } } } } }
       fields(first: 100) { edges { node { id } } } tags(first: 100) { edges { node { id } } } rule(quizId: "quiz-1") { id }
-      utms(quizId: "quiz-1") { edges { node { id } } } deliveries(first: 100) { edges { node { id } } } }`, {}, tokenA));
-    const b = ok(await gw.gql(`{ account { id amoId } users(first: 100) { edges { node { id } } } pipelines(includeArchived: true, first: 100) { edges { node { id } } }
+      utms(quizId: "quiz-1") { edges { node { id } } } deliveries(first: 100) { edges { node { id } } } }`,
+        {},
+        tokenA,
+      ),
+    );
+    const b = ok(
+      await gw.gql(
+        `{ account { id amoId } users(first: 100) { edges { node { id } } } pipelines(includeArchived: true, first: 100) { edges { node { id } } }
       fields(first: 100) { edges { node { id } } } tags(first: 100) { edges { node { id } } } rule(quizId: "quiz-1") { id }
-      utms(quizId: "quiz-1") { totalCount } deliveries { totalCount } }`, {}, tokenB));
+      utms(quizId: "quiz-1") { totalCount } deliveries { totalCount } }`,
+        {},
+        tokenB,
+      ),
+    );
     assert.notEqual(b.account.id, a.account.id);
     assert.equal(b.rule, null);
     assert.equal(b.utms.totalCount, 0);
     assert.equal(b.deliveries.totalCount, 0);
-    const bIds = new Set([
-      ...b.users.edges, ...b.pipelines.edges, ...b.fields.edges, ...b.tags.edges,
-    ].map((e: any) => e.node.id));
+    const bIds = new Set([...b.users.edges, ...b.pipelines.edges, ...b.fields.edges, ...b.tags.edges].map((e: any) => e.node.id));
     const aIds: string[] = [
-      a.account.id, a.rule.id,
+      a.account.id,
+      a.rule.id,
       ...a.users.edges.map((e: any) => e.node.id),
       ...a.pipelines.edges.flatMap((e: any) => [e.node.id, ...e.node.steps.edges.map((s: any) => s.node.id)]),
       ...a.fields.edges.map((e: any) => e.node.id),
@@ -272,7 +333,14 @@ describe('authentication', () => {
   const secret = new TextEncoder().encode(TEST_JWT_SECRET);
   const cases: [string, () => Promise<string | null>][] = [
     ['missing', async () => null],
-    ['expired', () => new SignJWT({ accountId: 'tenant-a' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret)],
+    [
+      'expired',
+      () =>
+        new SignJWT({ accountId: 'tenant-a' })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+          .sign(secret),
+    ],
     ['wrongly signed', () => tokenFor('tenant-a', { secret: 'another-secret-entirely-123456' })],
     ['without exp', () => new SignJWT({ accountId: 'tenant-a' }).setProtectedHeader({ alg: 'HS256' }).sign(secret)],
     ['garbage', async () => 'not.a.jwt'],
@@ -297,7 +365,13 @@ describe('authentication', () => {
       const good = await strict.gql('{ account { quizAccountId } }', {}, await tokenFor('tenant-a', { audience: 'quiz-gateway', issuer: 'https://quiz.example', claim: 'tenant' }));
       assert.equal(good.data?.account?.quizAccountId, 'tenant-a');
       // Without the claim, sub names the tenant.
-      const bySub = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('tenant-b').setAudience('quiz-gateway').setIssuer('https://quiz.example').setExpirationTime('1h').sign(secret);
+      const bySub = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('tenant-b')
+        .setAudience('quiz-gateway')
+        .setIssuer('https://quiz.example')
+        .setExpirationTime('1h')
+        .sign(secret);
       const sub = await strict.gql('{ account { quizAccountId } }', {}, bySub);
       assert.equal(sub.data?.account?.quizAccountId, 'tenant-b');
     } finally {
@@ -392,14 +466,26 @@ describe('SQL statements per request are bounded', () => {
     let statements = 0;
     const db = createDb(counted.url, { onQuery: () => statements++ });
     try {
-      for (const [tenant, n] of [['many', 20], ['few', 2]] as const) {
+      for (const [tenant, n] of [
+        ['many', 20],
+        ['few', 2],
+      ] as const) {
         await seedDemoAccount(db, { quizAccountId: tenant, pipelines: 2, archivedPipelines: 0 });
         const account = await db.amoAccount.findFirstOrThrow({ where: { quizAccountId: tenant } });
         const steps = await db.step.findMany({ where: { accountId: account.id }, include: { pipeline: true }, take: 3 });
         for (let i = 0; i < n; i++) {
           const step = steps[i % steps.length]!;
           await db.delivery.create({
-            data: { quizAccountId: tenant, accountId: account.id, quizId: 'q', resultId: `${tenant}-${i}`, payload: {}, status: 'DELIVERED', leadPipelineAmoId: step.pipeline.amoId, leadStatusAmoId: step.amoId },
+            data: {
+              quizAccountId: tenant,
+              accountId: account.id,
+              quizId: 'q',
+              resultId: `${tenant}-${i}`,
+              payload: {},
+              status: 'DELIVERED',
+              leadPipelineAmoId: step.pipeline.amoId,
+              leadStatusAmoId: step.amoId,
+            },
           });
         }
       }

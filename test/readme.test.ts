@@ -26,7 +26,13 @@ after(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-interface Started { child: ChildProcess; output: () => string; graphiql: string; token: string; sim: string }
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  graphiql: string;
+  token: string;
+  sim: string;
+}
 
 /** `npm start` as a newcomer runs it, with only ports and the data folder chosen for the test. */
 async function npmStart(ports: { port: number; sim: number; db: number }): Promise<Started> {
@@ -67,7 +73,6 @@ async function stop(started: Started): Promise<boolean> {
   });
   return true;
 }
-
 
 test('the README walk-through works as written on a fresh start, and the data survives a restart', async () => {
   for (const name of ['connect', 'account', 'catalogue', 'rule', 'submit', 'deliveries']) assert.ok(steps.has(name), `README has no "${name}" step`);

@@ -75,24 +75,30 @@ function matrix(kind: 'memory' | 'kafka') {
         const account = await owner.account();
         assert.equal(account.reconcileMode, 'LEAD_CONTENT');
         assert.match(account.reconcileNote, words);
-        assert.equal(owner.sim().fields.leads.some((f) => f.code === 'QUIZ_RESULT_ID'), false);
+        assert.equal(
+          owner.sim().fields.leads.some((f) => f.code === 'QUIZ_RESULT_ID'),
+          false,
+        );
         assert.deepEqual(account.deliveryHealth, { waiting: 0, failed: 0, oldestWaitingAt: null, mainReason: null, reasons: [] });
       });
     }
 
-    test('Unsorted switched off: the lead goes straight to the rule\'s step, with a warning', async () => {
+    test("Unsorted switched off: the lead goes straight to the rule's step, with a warning", async () => {
       const owner = await connectOwner(stack, tenant('unsorted'), { options: { unsortedEnabled: false } });
       const { second } = await simpleRule(owner, 'quiz-1', { toUnsorted: true });
       await owner.submit(sampleResult('u1'));
       const d = await settled(owner, 1);
       deliveredOnce(owner, stack, d);
-      assert.ok(d.get('u1')!.warnings.some((w) => /Unsorted refused by amoCRM/.test(w)), JSON.stringify(d.get('u1')!.warnings));
+      assert.ok(
+        d.get('u1')!.warnings.some((w) => /Unsorted refused by amoCRM/.test(w)),
+        JSON.stringify(d.get('u1')!.warnings),
+      );
       const lead = leadsOf(owner, stack, 'u1')[0]!;
       assert.equal(lead.status_id, second.id);
       assert.equal(lead.metadata, null);
     });
 
-    test('a step that requires a field the quiz does not fill: the lead lands in the first step, with a warning; required in every step: FAILED with amoCRM\'s words', async () => {
+    test("a step that requires a field the quiz does not fill: the lead lands in the first step, with a warning; required in every step: FAILED with amoCRM's words", async () => {
       const owner = await connectOwner(stack, tenant('required'));
       const { pipeline, first, second } = await simpleRule(owner, 'quiz-1');
       const field = owner.sim().fields.leads.find((f) => f.type === 'text' && !f.code)!;
@@ -103,7 +109,12 @@ function matrix(kind: 'memory' | 'kafka') {
       assert.equal(leadsOf(owner, stack, 'q1')[0]!.status_id, first.id);
       assert.ok(d.get('q1')!.warnings.some((w) => /step #\d+ refused by amoCRM \(Field ".*" \(#\d+\) is required/.test(w)));
 
-      stack.sim.updateField(owner.amoId, 'leads', field.id, { required_statuses: [{ pipeline_id: pipeline.id, status_id: second.id }, { pipeline_id: pipeline.id, status_id: first.id }] });
+      stack.sim.updateField(owner.amoId, 'leads', field.id, {
+        required_statuses: [
+          { pipeline_id: pipeline.id, status_id: second.id },
+          { pipeline_id: pipeline.id, status_id: first.id },
+        ],
+      });
       await owner.submit(sampleResult('q2'));
       const failed = (await settled(owner, 2)).get('q2')!;
       assert.equal(failed.status, 'FAILED');
@@ -134,13 +145,16 @@ function matrix(kind: 'memory' | 'kafka') {
       assert.equal(lead.tags.length, 0);
       assert.notEqual(lead.responsible_user_id, user.id);
       assert.ok(!(lead.custom_fields_values ?? []).some((f) => f.field_id === field.id));
-      assert.ok(d.warnings.some((w) => new RegExp(`lead field #${field.id} refused by amoCRM`).test(w)), JSON.stringify(d.warnings));
+      assert.ok(
+        d.warnings.some((w) => new RegExp(`lead field #${field.id} refused by amoCRM`).test(w)),
+        JSON.stringify(d.warnings),
+      );
       assert.ok(d.warnings.some((w) => /lead tag refused by amoCRM/.test(w)));
       assert.ok(d.warnings.some((w) => new RegExp(`responsible user #${user.id} refused by amoCRM`).test(w)));
       assert.ok(lead.notes[0]!.params.text && /Позвоните вечером/.test(String(lead.notes[0]!.params.text)), 'the answer is in the note');
     });
 
-    test('a deactivated responsible user: the lead goes to amoCRM\'s default user, with a warning', async () => {
+    test("a deactivated responsible user: the lead goes to amoCRM's default user, with a warning", async () => {
       const owner = await connectOwner(stack, tenant('inactive'));
       const user = owner.sim().users.find((u) => u.rights.is_active && !u.rights.is_admin) ?? owner.sim().users[1]!;
       await simpleRule(owner, 'quiz-1', { performerId: owner.ids.user(user.id) });
@@ -148,11 +162,14 @@ function matrix(kind: 'memory' | 'kafka') {
       await owner.submit(sampleResult('i1'));
       const d = (await settled(owner, 1)).get('i1')!;
       deliveredOnce(owner, stack, new Map([['i1', d]]));
-      assert.ok(d.warnings.some((w) => /User is inactive/.test(w)), JSON.stringify(d.warnings));
+      assert.ok(
+        d.warnings.some((w) => /User is inactive/.test(w)),
+        JSON.stringify(d.warnings),
+      );
       assert.notEqual(leadsOf(owner, stack, 'i1')[0]!.responsible_user_id, user.id);
     });
 
-    test('the rule\'s pipeline and step deleted in amoCRM: the lead lands in the main pipeline, with a warning', async () => {
+    test("the rule's pipeline and step deleted in amoCRM: the lead lands in the main pipeline, with a warning", async () => {
       const owner = await connectOwner(stack, tenant('pipeline'));
       const acc = owner.sim();
       const other = acc.pipelines.find((p) => !p.is_main)!;
@@ -165,7 +182,10 @@ function matrix(kind: 'memory' | 'kafka') {
       const d = (await settled(owner, 1)).get('p1')!;
       deliveredOnce(owner, stack, new Map([['p1', d]]));
       assert.equal(leadsOf(owner, stack, 'p1')[0]!.pipeline_id, acc.pipelines.find((p) => p.is_main)!.id);
-      assert.ok(d.warnings.some((w) => /pipeline #\d+ refused by amoCRM/.test(w)), JSON.stringify(d.warnings));
+      assert.ok(
+        d.warnings.some((w) => /pipeline #\d+ refused by amoCRM/.test(w)),
+        JSON.stringify(d.warnings),
+      );
     });
 
     for (const [what, options] of [
@@ -233,7 +253,10 @@ function matrix(kind: 'memory' | 'kafka') {
       assert.equal(account.deliveryHealth.mainReason, 'ACCOUNT_BLOCKED');
       assert.ok(account.deliveryHealth.oldestWaitingAt);
       const waiting = await owner.deliveries();
-      assert.ok(waiting.every((d) => d.reason === 'ACCOUNT_BLOCKED' && /blocked this integration/.test(d.lastError ?? '') && d.attempts === 0), JSON.stringify(waiting));
+      assert.ok(
+        waiting.every((d) => d.reason === 'ACCOUNT_BLOCKED' && /blocked this integration/.test(d.lastError ?? '') && d.attempts === 0),
+        JSON.stringify(waiting),
+      );
       stack.sim.unblock(owner.amoId);
       await owner.reconnect();
       deliveredOnce(owner, stack, await settled(owner, 2));

@@ -26,8 +26,7 @@ before(async () => {
   ids.step1 = gid('Step', (await db.step.findFirstOrThrow({ where: { pipelineId: p1.id, type: 0 } })).id);
   ids.step2 = gid('Step', (await db.step.findFirstOrThrow({ where: { pipelineId: p2.id, type: 0 } })).id);
   ids.user = gid('AmoUser', (await db.amoUser.findFirstOrThrow({ where: { accountId: a.id } })).id);
-  const field = async (accountId: string, entity: any, rawType = 'text') =>
-    gid('Field', (await db.customField.findFirstOrThrow({ where: { accountId, entity, rawType } })).id);
+  const field = async (accountId: string, entity: any, rawType = 'text') => gid('Field', (await db.customField.findFirstOrThrow({ where: { accountId, entity, rawType } })).id);
   ids.leadText = await field(a.id, 'LEAD');
   ids.leadNumber = await field(a.id, 'LEAD', 'numeric');
   ids.contactText = await field(a.id, 'CONTACT');
@@ -61,7 +60,10 @@ const validInput = () => ({
   pipelineId: ids.pipeline1,
   stepId: ids.step1,
   fieldsRule: {
-    lead: [{ questionId: 'q-area', fieldId: ids.leadNumber }, { questionId: 'q-comment', fieldId: ids.leadText }],
+    lead: [
+      { questionId: 'q-area', fieldId: ids.leadNumber },
+      { questionId: 'q-comment', fieldId: ids.leadText },
+    ],
     contact: { properties: [{ property: 'company', fieldId: ids.contactText }], questions: [{ questionId: 'q-city', fieldId: ids.contactText }] },
     company: [{ questionId: 'q-inn', fieldId: ids.companyText }],
     customer: [{ questionId: 'q-loyal', fieldId: ids.customerText }],
@@ -88,7 +90,13 @@ describe('rules', () => {
     assert.equal(rule.pipeline.id, ids.pipeline1);
     assert.equal(rule.step.id, ids.step1);
     assert.ok(rule.performer.name);
-    assert.deepEqual(rule.fieldsRule.lead.map((m: any) => [m.questionId, m.field.id]), [['q-area', ids.leadNumber], ['q-comment', ids.leadText]]);
+    assert.deepEqual(
+      rule.fieldsRule.lead.map((m: any) => [m.questionId, m.field.id]),
+      [
+        ['q-area', ids.leadNumber],
+        ['q-comment', ids.leadText],
+      ],
+    );
     assert.deepEqual(rule.fieldsRule.contact.properties, [{ property: 'company', field: { id: ids.contactText } }]);
     assert.deepEqual(rule.fieldsRule.contact.questions, [{ questionId: 'q-city' }]);
     assert.deepEqual(rule.fieldsRule.company, [{ questionId: 'q-inn' }]);
@@ -97,22 +105,34 @@ describe('rules', () => {
     assert.equal(rule.toUnsorted, false);
     for (let i = 0; i < 50 && !tasks.some((t) => (t.value as any).quizId === 'quiz-ok'); i++) await new Promise((r) => setTimeout(r, 20));
     const task = tasks.find((t) => (t.value as any).quizId === 'quiz-ok')!;
-    assert.deepEqual(task.value, { type: 'rule.changed', quizAccountId: 'rules-a', quizId: 'quiz-ok', ruleId: (await testDb.db.rule.findFirstOrThrow({ where: { quizId: 'quiz-ok' } })).id });
+    assert.deepEqual(task.value, {
+      type: 'rule.changed',
+      quizAccountId: 'rules-a',
+      quizId: 'quiz-ok',
+      ruleId: (await testDb.db.rule.findFirstOrThrow({ where: { quizId: 'quiz-ok' } })).id,
+    });
     assert.equal(task.key, 'rules-a');
   });
 
   test('a second create is CONFLICT; update replaces; update of a missing rule is NOT_FOUND', async () => {
     const again = await gw.gql(CREATE, { quizId: 'quiz-ok', input: validInput() }, token);
     assert.equal(again.errors?.[0].extensions?.code, 'CONFLICT');
-    const updated = await gw.gql(UPDATE, {
-      quizId: 'quiz-ok',
-      input: { pipelineId: ids.pipeline2, stepId: ids.step2, fieldsRule: { lead: [{ questionId: 'q-new', fieldId: ids.leadText }] }, toUnsorted: true, mergeDuplicates: true },
-    }, token);
+    const updated = await gw.gql(
+      UPDATE,
+      {
+        quizId: 'quiz-ok',
+        input: { pipelineId: ids.pipeline2, stepId: ids.step2, fieldsRule: { lead: [{ questionId: 'q-new', fieldId: ids.leadText }] }, toUnsorted: true, mergeDuplicates: true },
+      },
+      token,
+    );
     assert.equal(updated.errors, undefined, JSON.stringify(updated.errors));
     const rule = updated.data.updateQuizRule;
     assert.equal(rule.pipeline.id, ids.pipeline2);
     assert.equal(rule.performer, null);
-    assert.deepEqual(rule.fieldsRule.lead.map((m: any) => m.questionId), ['q-new']);
+    assert.deepEqual(
+      rule.fieldsRule.lead.map((m: any) => m.questionId),
+      ['q-new'],
+    );
     assert.deepEqual(rule.fieldsRule.contact.properties, []);
     assert.deepEqual(rule.tagsToAdd.lead, []);
     assert.equal(rule.toUnsorted, true);
@@ -162,11 +182,37 @@ describe('rules', () => {
 describe('utms', () => {
   const ADD = 'mutation($quizId: ID!, $utms: [UtmInput!]!) { addUtms(quizId: $quizId, utms: $utms) { id name field { id } } }';
   test('add saves only what the quiz does not have yet; delete returns what it deleted', async () => {
-    const first = await gw.gql(ADD, { quizId: 'quiz-utm', utms: [{ name: 'utm_source', fieldId: ids.utmSourceField }, { name: 'utm_term', fieldId: ids.leadText }] }, token);
+    const first = await gw.gql(
+      ADD,
+      {
+        quizId: 'quiz-utm',
+        utms: [
+          { name: 'utm_source', fieldId: ids.utmSourceField },
+          { name: 'utm_term', fieldId: ids.leadText },
+        ],
+      },
+      token,
+    );
     assert.equal(first.errors, undefined, JSON.stringify(first.errors));
-    assert.deepEqual(first.data.addUtms.map((u: any) => u.name), ['utm_source', 'utm_term']);
-    const second = await gw.gql(ADD, { quizId: 'quiz-utm', utms: [{ name: 'utm_source', fieldId: ids.leadText }, { name: 'utm_medium', fieldId: ids.leadText }] }, token);
-    assert.deepEqual(second.data.addUtms.map((u: any) => u.name), ['utm_medium']);
+    assert.deepEqual(
+      first.data.addUtms.map((u: any) => u.name),
+      ['utm_source', 'utm_term'],
+    );
+    const second = await gw.gql(
+      ADD,
+      {
+        quizId: 'quiz-utm',
+        utms: [
+          { name: 'utm_source', fieldId: ids.leadText },
+          { name: 'utm_medium', fieldId: ids.leadText },
+        ],
+      },
+      token,
+    );
+    assert.deepEqual(
+      second.data.addUtms.map((u: any) => u.name),
+      ['utm_medium'],
+    );
     const { utms } = (await gw.gql('{ utms(quizId: "quiz-utm") { totalCount edges { node { id name } } } }', {}, token)).data;
     assert.equal(utms.totalCount, 3);
 

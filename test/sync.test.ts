@@ -16,16 +16,7 @@ import type { EntityType } from '../src/generated/prisma/enums.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createQueue, parseBrokers, TOPICS, type Queue, type QueueOptions } from '../src/platform/queue/index.ts';
 import { createServices, type Services } from '../src/platform/services.ts';
-import {
-  SYNC_ERRORS,
-  handleAmoTask,
-  recoverStuckJobs,
-  requestSync,
-  runSyncJob,
-  startSyncWorker,
-  type RunSyncOptions,
-  type SyncJob,
-} from '../src/features/catalogue/index.ts';
+import { SYNC_ERRORS, handleAmoTask, recoverStuckJobs, requestSync, runSyncJob, startSyncWorker, type RunSyncOptions, type SyncJob } from '../src/features/catalogue/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
 
@@ -105,10 +96,14 @@ async function harness(t: TestContext, options: { db?: Db; queue?: Partial<Queue
 }
 
 function waitForJob(jobId: string, timeoutMs = 60_000): Promise<SyncJob> {
-  return waitFor(`job ${jobId} finished`, async () => {
-    const job = await db.syncJob.findUnique({ where: { id: jobId } });
-    return job && (job.status === 'SUCCEEDED' || job.status === 'FAILED') ? job : null;
-  }, timeoutMs);
+  return waitFor(
+    `job ${jobId} finished`,
+    async () => {
+      const job = await db.syncJob.findUnique({ where: { id: jobId } });
+      return job && (job.status === 'SUCCEEDED' || job.status === 'FAILED') ? job : null;
+    },
+    timeoutMs,
+  );
 }
 
 const completedFor = (events: AmoEvent[], jobId: string) => events.filter((e) => e.type === 'sync.completed' && e.jobId === jobId);
@@ -211,7 +206,10 @@ const countsOf = (job: SyncJob) => ({ users: job.users, pipelines: job.pipelines
 function assertRateLimit(amoId: number) {
   const max = sim.maxRequestsInAnySecond(amoId);
   assert.ok(max <= 7, `the simulator saw ${max} requests in one second for the account (limit 7)`);
-  assert.ok(sim.requestLog(amoId).every((e) => e.via !== 'rate-limit'), 'no request was refused by the rate limiter');
+  assert.ok(
+    sim.requestLog(amoId).every((e) => e.via !== 'rate-limit'),
+    'no request was refused by the rate limiter',
+  );
 }
 
 describe('sync: in-process queue', () => {
@@ -350,7 +348,10 @@ describe('sync: in-process queue', () => {
 
     const racing = await Promise.all(Array.from({ length: 6 }, () => requestSync(h.services, a.accountId, ['TAGS'])));
     const jobId = racing[0].id;
-    assert.ok(racing.every((j) => j.id === jobId), 'every concurrent request got the same job');
+    assert.ok(
+      racing.every((j) => j.id === jobId),
+      'every concurrent request got the same job',
+    );
     assert.equal(await db.syncJob.count({ where: { accountId: a.accountId } }), 1);
     const again = await requestSync(h.services, a.accountId, ['USERS']);
     assert.equal(again.id, jobId, 'a queued job is returned whatever the scopes asked');
@@ -440,8 +441,9 @@ describe('sync: in-process queue', () => {
     assert.equal(done?.status, 'FAILED');
     assert.equal(done?.error, 'the amoCRM tokens were revoked: connect the account again');
     assert.equal((await db.amoAccount.findUniqueOrThrow({ where: { id: a.accountId } })).stale, true);
-    await waitFor('token.stale and sync.completed', () =>
-      h.events.some((e) => e.type === 'token.stale' && e.accountId === a.accountId) && completedFor(h.events, job.id).length === 1,
+    await waitFor(
+      'token.stale and sync.completed',
+      () => h.events.some((e) => e.type === 'token.stale' && e.accountId === a.accountId) && completedFor(h.events, job.id).length === 1,
     );
     assert.deepEqual(
       h.events.filter((e) => e.type === 'token.stale' && e.accountId === a.accountId),
@@ -606,14 +608,16 @@ describe('sync: Kafka', { skip: kafkaSkip }, () => {
     assert.deepEqual(h.fatal, []);
   });
 
-  const restartSkip =
-    process.env.KAFKA_RESTART_TEST !== '1' ? 'set KAFKA_RESTART_TEST=1 to run it (it stops and starts the broker of scripts/kafka.sh)' : false;
+  const restartSkip = process.env.KAFKA_RESTART_TEST !== '1' ? 'set KAFKA_RESTART_TEST=1 to run it (it stops and starts the broker of scripts/kafka.sh)' : false;
 
   test('a broker restart during a sync: the job still completes exactly once', { skip: restartSkip, timeout: 240_000 }, async (t) => {
     const run = promisify(execFile);
     const script = join(import.meta.dirname, '..', 'scripts', 'kafka.sh');
     const scriptPort = process.env.KAFKA_PORT ?? '19092';
-    assert.ok(brokers.some((b) => b.endsWith(`:${scriptPort}`)), `KAFKA_BROKERS must point at the broker of scripts/kafka.sh (port ${scriptPort})`);
+    assert.ok(
+      brokers.some((b) => b.endsWith(`:${scriptPort}`)),
+      `KAFKA_BROKERS must point at the broker of scripts/kafka.sh (port ${scriptPort})`,
+    );
 
     const h = await kafkaHarness(t, 'restart');
     const a = await connectSimAccount(db, sim, amoConfig, { seed: { users: 3, pipelines: 5, fieldsPerEntity: 20, tagsPerEntity: 3_000 } });

@@ -115,7 +115,13 @@ describe('parseAmoWebhook', () => {
 
   it('keeps sections it cannot type as `unknown`', () => {
     const events = parseAmoWebhook(FORM, form({ 'companies[add][0][id]': 8, 'task[update][0][id]': 9, ...account })).events;
-    assert.deepEqual(events.map((e) => [e.kind, e.entity, e.action]), [['unknown', 'companies', 'add'], ['unknown', 'task', 'update']]);
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.entity, e.action]),
+      [
+        ['unknown', 'companies', 'add'],
+        ['unknown', 'task', 'update'],
+      ],
+    );
   });
 
   it('reads JSON bodies, and the same event hashes alike in both encodings', () => {
@@ -162,7 +168,11 @@ describe('parseAmoWebhook', () => {
       ['multipart/form-data; boundary=x', 'account[id]=1&leads[add][0][id]=1', /unsupported content type/],
     ];
     for (const [type, body, re] of bad) {
-      assert.throws(() => parseAmoWebhook(type, body), (err: unknown) => err instanceof WebhookParseError && re.test(err.message), `${type} ${body}`);
+      assert.throws(
+        () => parseAmoWebhook(type, body),
+        (err: unknown) => err instanceof WebhookParseError && re.test(err.message),
+        `${type} ${body}`,
+      );
     }
   });
 
@@ -194,7 +204,6 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
   const eventCount = (accountId = conn.accountId) => testDb.db.webhookEvent.count({ where: { accountId } });
   const post = (path: string, body: string, contentType = FORM) => fetch(`${hookUrl}${path}`, { method: 'POST', headers: { 'content-type': contentType }, body });
 
-  
   /** A lead at the simulator (through its API) and the Delivery that "created" it. */
   async function leadWithDelivery(quizId = 'quiz-1') {
     const [created] = await services.amo.client(conn.accountId).createLeadsComplex([{ name: 'Quiz lead' }]);
@@ -270,7 +279,10 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
     assert.equal(await unsubscribeAccountWebhook(services, account), true);
     assert.equal(stack.sim.webhooks(conn.amoId).length, 0);
     const log = stack.sim.requestLog(conn.amoId).filter((r) => r.path.startsWith('/api/v4/webhooks'));
-    assert.deepEqual(log.map((r) => `${r.method} ${r.status}`), ['POST 200', 'POST 200', 'DELETE 204']);
+    assert.deepEqual(
+      log.map((r) => `${r.method} ${r.status}`),
+      ['POST 200', 'POST 200', 'DELETE 204'],
+    );
 
     // A failure is reported, never thrown.
     stack.sim.injectFault(conn.amoId, { kind: '5xx', status: 503, count: 1, path: '/api/v4/webhooks' });
@@ -283,14 +295,22 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
     const kafka = kafkaSettings();
     assert.equal(stack.gw.app.services.queue.kind, process.env.KAFKA_BROKERS ? 'kafka' : 'memory');
     // Another replica when a broker is there (the event must cross Kafka); else this one.
-    const other = stack.gw.app.services.queue.kind === 'kafka' ? await startStack(testDb, { sim: stack.sim, config: { ...kafka, KAFKA_TOPIC_PREFIX: stack.gw.config.kafka.topicPrefix } }) : null;
+    const other =
+      stack.gw.app.services.queue.kind === 'kafka'
+        ? await startStack(testDb, { sim: stack.sim, config: { ...kafka, KAFKA_TOPIC_PREFIX: stack.gw.config.kafka.topicPrefix } })
+        : null;
     try {
       const replica = other ?? stack;
       const { leadId, delivery, lead } = await leadWithDelivery('quiz-live');
       const target = otherStatus(lead.pipeline_id, lead.status_id);
       const client = wsClient(replica.gw.url, await tokenFor(conn.quizAccountId));
       try {
-        const sub = nextEvent(client, 'subscription { deliveryUpdated(quizId: "quiz-live") { id status } }', {}, () => replica.gw.app.services.pubsub.listening('delivery.updated', conn.quizAccountId) > 0);
+        const sub = nextEvent(
+          client,
+          'subscription { deliveryUpdated(quizId: "quiz-live") { id status } }',
+          {},
+          () => replica.gw.app.services.pubsub.listening('delivery.updated', conn.quizAccountId) > 0,
+        );
         await sub.ready;
         const sent = await stack.sim.changeLeadStatus(conn.amoId, leadId, target);
         assert.equal(sent.length, 1);
@@ -323,10 +343,19 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
       assert.equal(leadOutcome(won), 'won');
       const pipeline = await testDb.db.pipeline.create({ data: { accountId: conn.accountId, amoId: lead.pipeline_id, name: 'P' } });
       const step = await testDb.db.step.create({ data: { accountId: conn.accountId, pipelineId: pipeline.id, amoId: 142, name: 'Won' } });
-      const atStep = await testDb.db.delivery.findMany({ where: leadAtStepWhere({ accountId: conn.accountId, pipelineAmoId: lead.pipeline_id, statusAmoId: 142 }), select: { id: true } });
-      assert.deepEqual(atStep.map((d) => d.id), [delivery.id]);
+      const atStep = await testDb.db.delivery.findMany({
+        where: leadAtStepWhere({ accountId: conn.accountId, pipelineAmoId: lead.pipeline_id, statusAmoId: 142 }),
+        select: { id: true },
+      });
+      assert.deepEqual(
+        atStep.map((d) => d.id),
+        [delivery.id],
+      );
       const byId = await testDb.db.delivery.findMany({ where: await leadAtStepWhereById(testDb.db, step.id, conn.quizAccountId), select: { id: true } });
-      assert.deepEqual(byId.map((d) => d.id), [delivery.id]);
+      assert.deepEqual(
+        byId.map((d) => d.id),
+        [delivery.id],
+      );
       assert.equal((await testDb.db.delivery.findMany({ where: await leadAtStepWhereById(testDb.db, step.id, 'someone-else') })).length, 0);
       assert.equal((await testDb.db.delivery.findMany({ where: { id: delivery.id, ...leadOutcomeWhere('won') } })).length, 1);
       assert.equal((await testDb.db.delivery.findMany({ where: { id: delivery.id, ...leadOutcomeWhere('open') } })).length, 0);

@@ -21,7 +21,6 @@ after(async () => {
   await testDb?.drop();
 });
 
-
 /** Connects a fresh simulator account for `tenant` through `gateway` and waits for the first sync. */
 async function connect(gateway: Stack, tenant: string, seed: Record<string, unknown> = {}) {
   const amo = stack.sim.seedAccount({ pipelines: 2, ...seed });
@@ -52,11 +51,13 @@ describe('running workers', () => {
   test('a rule whose field was deleted in amoCRM gets that reported after the check', async () => {
     const { amo, token } = await connect(stack, 'w-2');
     await until('the first sync', async () => (await lastSync(stack, token)).status === 'SUCCEEDED');
-    const ids = (await stack.gw.gql(
-      '{ pipelines(first: 1) { edges { node { id steps(first: 2) { edges { node { id } } } } } } fields(entity: LEAD, first: 100) { edges { node { id amoId rawType } } } }',
-      {},
-      token,
-    )).data;
+    const ids = (
+      await stack.gw.gql(
+        '{ pipelines(first: 1) { edges { node { id steps(first: 2) { edges { node { id } } } } } } fields(entity: LEAD, first: 100) { edges { node { id amoId rawType } } } }',
+        {},
+        token,
+      )
+    ).data;
     const field = ids.fields.edges.map((e: any) => e.node).find((f: any) => f.rawType === 'text');
     const input = {
       pipelineId: ids.pipelines.edges[0].node.id,
@@ -85,18 +86,26 @@ describe('running workers', () => {
     const { amo, token } = await connect(stack, 'w-3', { tagsPerEntity: 300, fieldsPerEntity: 60 });
     await until('the first sync', async () => (await lastSync(stack, token)).status === 'SUCCEEDED');
     const ids = (await stack.gw.gql('{ pipelines(first: 1) { edges { node { id steps(first: 2) { edges { node { id } } } } } } }', {}, token)).data;
-    const rule = await stack.gw.gql('mutation($input: RuleInput!) { createQuizRule(quizId: "quiz-rate", input: $input) { id } }', {
-      input: { pipelineId: ids.pipelines.edges[0].node.id, stepId: ids.pipelines.edges[0].node.steps.edges[1].node.id },
-    }, token);
+    const rule = await stack.gw.gql(
+      'mutation($input: RuleInput!) { createQuizRule(quizId: "quiz-rate", input: $input) { id } }',
+      {
+        input: { pipelineId: ids.pipelines.edges[0].node.id, stepId: ids.pipelines.edges[0].node.steps.edges[1].node.id },
+      },
+      token,
+    );
     assert.equal(rule.errors, undefined, JSON.stringify(rule.errors));
     // A second full sync and 20 results, all at once.
     const sync = await stack.gw.gql('mutation { syncAccount { id status } }', {}, token);
     assert.equal(sync.errors, undefined, JSON.stringify(sync.errors));
     await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        stack.gw.gql('mutation($input: QuizResultInput!) { submitQuizResult(input: $input) { id } }', {
-          input: { resultId: `rate-${i}`, quizId: 'quiz-rate', contact: { name: `Клиент ${i}`, phone: `+7900000${String(i).padStart(4, '0')}` }, answers: [] },
-        }, token),
+        stack.gw.gql(
+          'mutation($input: QuizResultInput!) { submitQuizResult(input: $input) { id } }',
+          {
+            input: { resultId: `rate-${i}`, quizId: 'quiz-rate', contact: { name: `Клиент ${i}`, phone: `+7900000${String(i).padStart(4, '0')}` }, answers: [] },
+          },
+          token,
+        ),
       ),
     );
     await until('all deliveries', async () => (await testDb.db.delivery.count({ where: { quizAccountId: 'w-3', status: 'DELIVERED' } })) === 20, 120_000);
@@ -113,7 +122,12 @@ describe('running workers', () => {
       const { token } = await connect(replicaA, 'w-4');
       await until('the first sync', async () => (await lastSync(replicaA, token)).status === 'SUCCEEDED');
       const client = wsClient(replicaB.gw.url, token);
-      const event = nextEvent(client, 'subscription { syncCompleted { id status scopes counts { users } } }', {}, () => replicaB.gw.app.services.pubsub.listening('sync.completed', 'w-4') > 0);
+      const event = nextEvent(
+        client,
+        'subscription { syncCompleted { id status scopes counts { users } } }',
+        {},
+        () => replicaB.gw.app.services.pubsub.listening('sync.completed', 'w-4') > 0,
+      );
       await event.ready;
       const job = (await replicaA.gw.gql('mutation { syncAccount(scopes: [USERS]) { id } }', {}, token)).data.syncAccount;
       const { syncCompleted } = await event.value;

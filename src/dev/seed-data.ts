@@ -121,10 +121,7 @@ export async function seedDemoAccount(db: Db, options: SeedOptions) {
   }
 
   for (const entity of ENTITIES) {
-    const fields: FieldSeed[] = [
-      ...FIELD_TYPES,
-      ...Array.from({ length: options.extraFieldsPerEntity ?? 0 }, (_, i) => ({ rawType: 'text', name: `Поле ${i + 1}` })),
-    ];
+    const fields: FieldSeed[] = [...FIELD_TYPES, ...Array.from({ length: options.extraFieldsPerEntity ?? 0 }, (_, i) => ({ rawType: 'text', name: `Поле ${i + 1}` }))];
     if (entity === 'CONTACT') {
       fields.push({ rawType: 'multitext', name: 'Телефон', code: 'PHONE', options: ['WORK', 'WORKDD', 'MOB', 'FAX', 'HOME', 'OTHER'] });
       fields.push({ rawType: 'multitext', name: 'Email', code: 'EMAIL', options: ['WORK', 'PRIV', 'OTHER'] });

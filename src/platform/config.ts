@@ -8,9 +8,7 @@ const DEV_TOKEN_KEY = Buffer.alloc(32, 7).toString('base64');
 const DEV_AMO_CLIENT_ID = 'dev-client-id';
 const DEV_AMO_CLIENT_SECRET = 'dev-client-secret';
 
-const bool = z
-  .enum(['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no', ''])
-  .transform((v) => ['1', 'true', 'on', 'yes'].includes(v));
+const bool = z.enum(['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no', '']).transform((v) => ['1', 'true', 'on', 'yes'].includes(v));
 
 const optionalString = z
   .string()
@@ -42,7 +40,10 @@ const envSchema = z
     DELIVERY_BACKOFF_MS: z.coerce.number().int().min(1).default(5_000),
     DELIVERY_MAX_BACKOFF_MS: z.coerce.number().int().min(1).default(600_000),
     DELIVERY_RECONCILE_DELAY_MS: z.coerce.number().int().min(0).default(30_000),
-    DELIVERY_MAX_WAIT_HOURS: z.coerce.number().positive().default(7 * 24),
+    DELIVERY_MAX_WAIT_HOURS: z.coerce
+      .number()
+      .positive()
+      .default(7 * 24),
     TOKEN_ENCRYPTION_KEY: optionalString,
     GRAPHIQL: bool.optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -117,7 +118,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     databaseUrl: env.DATABASE_URL,
     dataDir: env.DATA_DIR,
     kafka: {
-      brokers: (env.KAFKA_BROKERS ?? '').split(',').map((b) => b.trim()).filter(Boolean),
+      brokers: (env.KAFKA_BROKERS ?? '')
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
       topicPrefix: env.KAFKA_TOPIC_PREFIX,
     },
     auth: {

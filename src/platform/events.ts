@@ -134,7 +134,10 @@ export function createEventPublisher({ db, queue, logger }: EventPublisherDeps):
     async deliveriesUpdated(list) {
       if (list.length === 0) return;
       try {
-        await queue.publishBatch(TOPICS.amoEvents, list.map((d) => ({ key: d.quizAccountId, value: deliveryEvent(d) })));
+        await queue.publishBatch(
+          TOPICS.amoEvents,
+          list.map((d) => ({ key: d.quizAccountId, value: deliveryEvent(d) })),
+        );
       } catch (err) {
         logger.warn({ err: (err as Error)?.message, count: list.length }, 'could not publish delivery.updated');
       }

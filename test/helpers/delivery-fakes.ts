@@ -208,7 +208,12 @@ export function world(rows: Delivery[], options: DeliveryWorkerOptions = {}, scr
     client: () => client,
     signal,
   };
-  const lease = new Lease(rt, until, rows.map((d) => d.id), NOW);
+  const lease = new Lease(
+    rt,
+    until,
+    rows.map((d) => d.id),
+    NOW,
+  );
   const run = new AccountRun(rt, ACCOUNT, lease, client);
   const items = (...ids: string[]): Item[] => ids.map((id) => ({ d: rows.find((d) => d.id === id)!, result: rows.find((d) => d.id === id)!.payload as unknown as QuizResult }));
   /** `[deliveryId, status]` of every delivery.updated published, in order */

@@ -16,7 +16,13 @@ export interface Owner {
   sim: () => SimAccount;
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
   /** the synced catalogue's GraphQL ids by amoCRM id */
-  ids: { pipeline(amoId: number): string; step(pipelineAmoId: number, amoId: number): string; field(entity: string, amoId: number): string; user(amoId: number): string; tag(entity: string, amoId: number): string };
+  ids: {
+    pipeline(amoId: number): string;
+    step(pipelineAmoId: number, amoId: number): string;
+    field(entity: string, amoId: number): string;
+    user(amoId: number): string;
+    tag(entity: string, amoId: number): string;
+  };
   submit(result: Record<string, unknown>): Promise<void>;
   deliveries(): Promise<DeliveryView[]>;
   account(): Promise<any>;
@@ -57,10 +63,14 @@ export async function connectOwner(stack: Stack, tenant: string, setup: { seed?:
     return res.data;
   };
   await connectFlow(stack, token, amo.id);
-  const sync = await until('the first sync', async () => {
-    const s = (await gql('{ account { lastSync { status error } } }')).account?.lastSync;
-    return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : null;
-  }, 60_000);
+  const sync = await until(
+    'the first sync',
+    async () => {
+      const s = (await gql('{ account { lastSync { status error } } }')).account?.lastSync;
+      return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : null;
+    },
+    60_000,
+  );
   assert.equal(sync.status, 'SUCCEEDED', sync.error);
 
   // one query per list: the gateway's cost limit refuses one query for all of it
@@ -68,7 +78,9 @@ export async function connectOwner(stack: Stack, tenant: string, setup: { seed?:
     pipelines: (await gql('{ pipelines(first: 10, includeArchived: true) { edges { node { id amoId steps(first: 40) { edges { node { id amoId } } } } } } }')).pipelines,
     users: (await gql('{ users(first: 100) { edges { node { id amoUserId } } } }')).users,
     tags: (await gql('{ tags(first: 100) { edges { node { id amoId entity } } } }')).tags,
-    fields: await Promise.all(['LEAD', 'CONTACT', 'COMPANY', 'CUSTOMER'].map(async (entity) => (await gql(`{ fields(entity: ${entity}, first: 100) { edges { node { id amoId entity } } } }`)).fields)),
+    fields: await Promise.all(
+      ['LEAD', 'CONTACT', 'COMPANY', 'CUSTOMER'].map(async (entity) => (await gql(`{ fields(entity: ${entity}, first: 100) { edges { node { id amoId entity } } } }`)).fields),
+    ),
   };
   const must = (v: string | undefined, what: string) => {
     if (!v) throw new Error(`catalogue has no ${what}`);
@@ -99,17 +111,26 @@ export async function connectOwner(stack: Stack, tenant: string, setup: { seed?:
 
 /** Waits until every delivery of the owner has ended (none PENDING) and `count` exist; returns them by result id. */
 export async function settled(owner: Owner, count: number, timeoutMs = 60_000): Promise<Map<string, DeliveryView>> {
-  const list = await until(`${count} deliveries of ${owner.tenant} to end`, async () => {
-    const all = await owner.deliveries();
-    return all.length === count && all.every((d) => d.status !== 'PENDING') ? all : null;
-  }, timeoutMs);
+  const list = await until(
+    `${count} deliveries of ${owner.tenant} to end`,
+    async () => {
+      const all = await owner.deliveries();
+      return all.length === count && all.every((d) => d.status !== 'PENDING') ? all : null;
+    },
+    timeoutMs,
+  );
   return new Map(list.map((d) => [d.resultId, d]));
 }
 
 /** The simulator's leads that carry this result (by the note's marker line or the result-id field). */
 export function leadsOf(owner: Owner, stack: Stack, resultId: string) {
   return stack.sim.leads(owner.amoId).filter(
-    (l) => l.notes.some((n) => String(n.params?.text ?? '').split('\n').includes(`Quiz result ID: ${resultId}`)) || (l.custom_fields_values ?? []).some((f) => f.values.some((v) => v.value === resultId)),
+    (l) =>
+      l.notes.some((n) =>
+        String(n.params?.text ?? '')
+          .split('\n')
+          .includes(`Quiz result ID: ${resultId}`),
+      ) || (l.custom_fields_values ?? []).some((f) => f.values.some((v) => v.value === resultId)),
   );
 }
 
@@ -117,6 +138,9 @@ export const sampleResult = (resultId: string, quizId = 'quiz-1', extra: Record<
   resultId,
   quizId,
   contact: { name: 'Анна', phone: '+7 900 555-00-11', email: 'anna@example.com' },
-  answers: [{ questionId: 'q1', title: 'Площадь', values: ['42'] }, { questionId: 'q2', title: 'Комментарий', values: ['Позвоните вечером'] }],
+  answers: [
+    { questionId: 'q1', title: 'Площадь', values: ['42'] },
+    { questionId: 'q2', title: 'Комментарий', values: ['Позвоните вечером'] },
+  ],
   ...extra,
 });

@@ -44,9 +44,7 @@ export interface Stack {
 
 /** Kafka settings for a test that wants the real broker (KAFKA_BROKERS), with topics of its own. */
 export function kafkaSettings(): Record<string, string> {
-  return process.env.KAFKA_BROKERS
-    ? { KAFKA_BROKERS: process.env.KAFKA_BROKERS, KAFKA_TOPIC_PREFIX: `t${randomBytes(4).toString('hex')}.` }
-    : {};
+  return process.env.KAFKA_BROKERS ? { KAFKA_BROKERS: process.env.KAFKA_BROKERS, KAFKA_TOPIC_PREFIX: `t${randomBytes(4).toString('hex')}.` } : {};
 }
 
 export async function startStack(
@@ -55,9 +53,7 @@ export async function startStack(
 ): Promise<Stack> {
   const port = await freePort();
   const redirectUri = `http://127.0.0.1:${port}/webhook/create`;
-  const sim =
-    options.sim ??
-    createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri, ...options.simOptions });
+  const sim = options.sim ?? createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri, ...options.simOptions });
   const ownSim = !options.sim;
   if (ownSim) await sim.start();
   const logs = new LogCapture();
@@ -113,12 +109,7 @@ export async function untilListening(listening: () => boolean, timeoutMs = 15_00
  * The next value a subscription yields (or rejects with the close/error). `ready` resolves once
  * `listening()` says the server registered it (e.g. `() => app.services.pubsub.listening('sync.completed', tenant) > 0`).
  */
-export function nextEvent<T = any>(
-  client: Client,
-  query: string,
-  variables: Record<string, unknown>,
-  listening: () => boolean,
-): { value: Promise<T>; ready: Promise<void> } {
+export function nextEvent<T = any>(client: Client, query: string, variables: Record<string, unknown>, listening: () => boolean): { value: Promise<T>; ready: Promise<void> } {
   const value = new Promise<T>((resolve, reject) => {
     const stop = client.subscribe<T>(
       { query, variables },

@@ -15,15 +15,39 @@ export { DEFAULT_LIMIT, MAX_LIMIT, paginate } from './context.ts';
 export { renderLead, renderWebhook } from './render.ts';
 
 export const WEBHOOK_EVENTS = [
-  'responsible_lead', 'responsible_contact', 'responsible_company', 'responsible_customer', 'responsible_task',
-  'restore_lead', 'restore_contact', 'restore_company',
-  'add_lead', 'add_contact', 'add_company', 'add_customer', 'add_talk', 'add_task',
-  'update_lead', 'update_contact', 'update_company', 'update_customer', 'update_talk', 'update_task',
-  'delete_lead', 'delete_contact', 'delete_company', 'delete_customer', 'delete_task',
-  'status_lead', 'note_lead', 'note_contact', 'note_company', 'note_customer',
-  'add_chat_template_review', 'message_received',
+  'responsible_lead',
+  'responsible_contact',
+  'responsible_company',
+  'responsible_customer',
+  'responsible_task',
+  'restore_lead',
+  'restore_contact',
+  'restore_company',
+  'add_lead',
+  'add_contact',
+  'add_company',
+  'add_customer',
+  'add_talk',
+  'add_task',
+  'update_lead',
+  'update_contact',
+  'update_company',
+  'update_customer',
+  'update_talk',
+  'update_task',
+  'delete_lead',
+  'delete_contact',
+  'delete_company',
+  'delete_customer',
+  'delete_task',
+  'status_lead',
+  'note_lead',
+  'note_contact',
+  'note_company',
+  'note_customer',
+  'add_chat_template_review',
+  'message_received',
 ];
-
 
 function lead(ctx: ApiContext, id: string): StoredLead {
   const l = ctx.state.findLead(ctx.acc, Number(id));
@@ -44,9 +68,10 @@ function upsertWebhook(ctx: ApiContext): ApiResult {
     errors.push({ code: 'InvalidUrl', path: 'destination', detail: 'This value is not a valid URL.' });
   }
   if (!Array.isArray(b.settings) || b.settings.length === 0) errors.push({ code: 'FieldMissing', path: 'settings', detail: 'This field is missing.' });
-  else b.settings.forEach((s, i) => {
-    if (!WEBHOOK_EVENTS.includes(String(s))) errors.push({ code: 'NotSupportedChoice', path: `settings.${i}`, detail: 'The value you selected is not a valid choice.' });
-  });
+  else
+    b.settings.forEach((s, i) => {
+      if (!WEBHOOK_EVENTS.includes(String(s))) errors.push({ code: 'NotSupportedChoice', path: `settings.${i}`, detail: 'The value you selected is not a valid choice.' });
+    });
   if (errors.length) throw validationFailed([{ request_id: '0', errors }]);
   const now = ctx.state.nowSec();
   const settings = [...new Set((b.settings as unknown[]).map(String))];
@@ -94,9 +119,7 @@ const route = <P extends string>(method: string, pattern: P, handler: (ctx: ApiC
 
 route('GET', '/account', (ctx) => ({ status: 200, body: renderAccount(ctx) }));
 
-route('GET', '/users', (ctx) =>
-  paginate(ctx, ctx.acc.users, 'users', (u) => ({ ...u, _links: link(ctx, `/api/v4/users/${u.id}`) }), true),
-);
+route('GET', '/users', (ctx) => paginate(ctx, ctx.acc.users, 'users', (u) => ({ ...u, _links: link(ctx, `/api/v4/users/${u.id}`) }), true));
 route('GET', '/users/(\\d+)', (ctx, [id]) => {
   const u = ctx.acc.users.find((x) => x.id === Number(id));
   if (!u) throw problemError(404, 'User not found');
@@ -115,7 +138,10 @@ const pipelineOf = (ctx: ApiContext, id: string) => {
 route('GET', '/leads/pipelines/(\\d+)', (ctx, [id]) => ({ status: 200, body: renderPipeline(ctx, pipelineOf(ctx, id)) }));
 route('GET', '/leads/pipelines/(\\d+)/statuses', (ctx, [id]) => {
   const p = pipelineOf(ctx, id);
-  return { status: 200, body: { _total_items: p.statuses.length, _links: link(ctx, `/api/v4/leads/pipelines/${p.id}/statuses`), _embedded: { statuses: p.statuses.map((s) => renderStatus(ctx, s)) } } };
+  return {
+    status: 200,
+    body: { _total_items: p.statuses.length, _links: link(ctx, `/api/v4/leads/pipelines/${p.id}/statuses`), _embedded: { statuses: p.statuses.map((s) => renderStatus(ctx, s)) } },
+  };
 });
 route('GET', '/leads/pipelines/(\\d+)/statuses/(\\d+)', (ctx, [id, sid]) => {
   const s = pipelineOf(ctx, id).statuses.find((x) => x.id === Number(sid));
@@ -150,7 +176,12 @@ route('GET', '/leads', (ctx) =>
 route('GET', '/leads/(\\d+)', (ctx, [id]) => ({ status: 200, body: renderLead(ctx, lead(ctx, id)) }));
 route('GET', '/leads/(\\d+)/notes', (ctx, [id]) => {
   const l = lead(ctx, id);
-  return paginate(ctx, ctx.acc.notes.filter((n) => n.entity_type === 'leads' && n.entity_id === l.id), 'notes', (n) => renderNote(ctx, n));
+  return paginate(
+    ctx,
+    ctx.acc.notes.filter((n) => n.entity_type === 'leads' && n.entity_id === l.id),
+    'notes',
+    (n) => renderNote(ctx, n),
+  );
 });
 route('POST', '/leads/(\\d+)/notes', (ctx, [id]) => {
   const l = ctx.state.findLead(ctx.acc, Number(id));
@@ -187,7 +218,8 @@ route('GET', '/webhooks', (ctx) => {
 route('POST', '/webhooks', upsertWebhook);
 route('DELETE', '/webhooks', (ctx) => {
   const b = ctx.body;
-  if (!isRecord(b) || typeof b.destination !== 'string') throw validationFailed([{ request_id: '0', errors: [{ code: 'FieldMissing', path: 'destination', detail: 'This field is missing.' }] }]);
+  if (!isRecord(b) || typeof b.destination !== 'string')
+    throw validationFailed([{ request_id: '0', errors: [{ code: 'FieldMissing', path: 'destination', detail: 'This field is missing.' }] }]);
   ctx.acc.webhooks = ctx.acc.webhooks.filter((w) => w.destination !== b.destination);
   return { status: 204 };
 });

@@ -64,13 +64,19 @@ export function paginate<T>(ctx: ApiContext, items: T[], key: string, render: (x
 }
 
 export function withParams(ctx: ApiContext): Set<string> {
-  return new Set((ctx.url.searchParams.get('with') ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  return new Set(
+    (ctx.url.searchParams.get('with') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 }
 
 export function requireArray(body: unknown, max = 50): unknown[] {
   if (!Array.isArray(body)) throw problemError(400, 'Request body must be an array');
   if (body.length === 0) throw problemError(400, 'Request body must not be empty');
-  if (body.length > max) throw validationFailed([{ request_id: '0', errors: [{ code: 'TooManyEntities', path: '', detail: `This collection should contain ${max} elements or less.` }] }]);
+  if (body.length > max)
+    throw validationFailed([{ request_id: '0', errors: [{ code: 'TooManyEntities', path: '', detail: `This collection should contain ${max} elements or less.` }] }]);
   return body;
 }
 

@@ -63,7 +63,18 @@ export interface ControlApi {
   removeStatus(accountId: number, pipelineId: number, statusId: number): void;
   addField(accountId: number, entity: EntityType, spec: FieldSpec): CustomField;
   /** Rename / recode a field or replace its enums (an enum given by `id` keeps its id). */
-  updateField(accountId: number, entity: EntityType, fieldId: number, patch: { name?: string; code?: string | null; is_api_only?: boolean; required_statuses?: Array<{ status_id: number; pipeline_id: number }>; enums?: Array<string | { id?: number; value: string; sort?: number }> }): CustomField;
+  updateField(
+    accountId: number,
+    entity: EntityType,
+    fieldId: number,
+    patch: {
+      name?: string;
+      code?: string | null;
+      is_api_only?: boolean;
+      required_statuses?: Array<{ status_id: number; pipeline_id: number }>;
+      enums?: Array<string | { id?: number; value: string; sort?: number }>;
+    },
+  ): CustomField;
   removeField(accountId: number, entity: EntityType, fieldId: number): void;
   addTag(accountId: number, entity: EntityType, name: string, color?: string | null): Tag;
   updateTag(accountId: number, entity: EntityType, tagId: number, patch: { name?: string; color?: string | null }): Tag;
@@ -104,7 +115,11 @@ export interface ControlApi {
   sendDisconnectHook(accountId: number, url: string, opts?: hooks.DisconnectHookOptions): Promise<number>;
   changeLeadStatus(accountId: number, leadId: number, statusId: number, pipelineId?: number): Promise<WebhookDelivery[]>;
   deleteLead(accountId: number, leadId: number): Promise<WebhookDelivery[]>;
-  updateContact(accountId: number, contactId: number, patch?: { name?: string; first_name?: string; last_name?: string; responsible_user_id?: number; custom_fields_values?: CustomFieldValue[] | null }): Promise<WebhookDelivery[]>;
+  updateContact(
+    accountId: number,
+    contactId: number,
+    patch?: { name?: string; first_name?: string; last_name?: string; responsible_user_id?: number; custom_fields_values?: CustomFieldValue[] | null },
+  ): Promise<WebhookDelivery[]>;
   /** Adds a common note to a lead and sends `note_lead`. */
   addNote(accountId: number, leadId: number, text: string): Promise<WebhookDelivery[]>;
   replayLastWebhook(accountId: number): Promise<WebhookDelivery>;
@@ -132,7 +147,11 @@ export function maxInAnySecond(times: number[]): number {
 
 export function createControl(state: SimState): ControlApi {
   const acc = (id: number) => state.account(Number(id));
-  const pipeline = (a: Account, id: number) => findOr(a.pipelines.find((p) => p.id === Number(id)), `pipeline ${id}`);
+  const pipeline = (a: Account, id: number) =>
+    findOr(
+      a.pipelines.find((p) => p.id === Number(id)),
+      `pipeline ${id}`,
+    );
   const snapshot = <T>(v: T): T => structuredClone(v);
 
   const api: ControlApi = {
@@ -162,7 +181,10 @@ export function createControl(state: SimState): ControlApi {
       return snapshot(u);
     },
     updateUser(id, userId, patch) {
-      const u = findOr(acc(id).users.find((x) => x.id === Number(userId)), `user ${userId}`);
+      const u = findOr(
+        acc(id).users.find((x) => x.id === Number(userId)),
+        `user ${userId}`,
+      );
       const { rights, ...rest } = patch;
       Object.assign(u, rest);
       if (rights) Object.assign(u.rights, rights);
@@ -201,7 +223,10 @@ export function createControl(state: SimState): ControlApi {
       return snapshot(status);
     },
     updateStatus(id, pipelineId, statusId, patch) {
-      const s = findOr(pipeline(acc(id), pipelineId).statuses.find((x) => x.id === Number(statusId)), `status ${statusId}`);
+      const s = findOr(
+        pipeline(acc(id), pipelineId).statuses.find((x) => x.id === Number(statusId)),
+        `status ${statusId}`,
+      );
       Object.assign(s, patch);
       return snapshot(s);
     },
@@ -216,7 +241,10 @@ export function createControl(state: SimState): ControlApi {
       return snapshot(f);
     },
     updateField(id, entity, fieldId, patch) {
-      const f = findOr(acc(id).fields[entity].find((x) => x.id === Number(fieldId)), `field ${fieldId}`);
+      const f = findOr(
+        acc(id).fields[entity].find((x) => x.id === Number(fieldId)),
+        `field ${fieldId}`,
+      );
       if (patch.name !== undefined) f.name = patch.name;
       if (patch.code !== undefined) f.code = patch.code;
       if (patch.is_api_only !== undefined) f.is_api_only = patch.is_api_only;
@@ -240,7 +268,10 @@ export function createControl(state: SimState): ControlApi {
       return snapshot(t);
     },
     updateTag(id, entity, tagId, patch) {
-      const t = findOr(acc(id).tags[entity].find((x) => x.id === Number(tagId)), `tag ${tagId}`);
+      const t = findOr(
+        acc(id).tags[entity].find((x) => x.id === Number(tagId)),
+        `tag ${tagId}`,
+      );
       Object.assign(t, patch);
       return snapshot(t);
     },
@@ -296,14 +327,27 @@ export function createControl(state: SimState): ControlApi {
     webhooks: (id) => snapshot(acc(id).webhooks),
 
     sendDisconnectHook: (id, url, opts) => hooks.sendDisconnectHook(state, Number(id), url, opts),
-    changeLeadStatus: (id, leadId, statusId, pipelineId) => hooks.changeLeadStatus(state, Number(id), Number(leadId), Number(statusId), pipelineId === undefined ? undefined : Number(pipelineId)),
+    changeLeadStatus: (id, leadId, statusId, pipelineId) =>
+      hooks.changeLeadStatus(state, Number(id), Number(leadId), Number(statusId), pipelineId === undefined ? undefined : Number(pipelineId)),
     deleteLead: (id, leadId) => hooks.deleteLead(state, Number(id), Number(leadId)),
     updateContact: (id, contactId, patch) => hooks.updateContact(state, Number(id), Number(contactId), patch),
     addNote: (id, leadId, text) => hooks.addNote(state, Number(id), Number(leadId), text).deliveries,
     replayLastWebhook: (id) => hooks.replayLastWebhook(state, Number(id)),
     webhookDeliveries: (id) => snapshot(state.deliveries.get(Number(id)) ?? []),
     reset() {
-      for (const m of [state.accounts, state.codes, state.accessTokens, state.refreshTokens, state.requestLogs, state.tokenRequests, state.faults, state.rateWindows, state.consecutive429, state.deliveries]) m.clear();
+      for (const m of [
+        state.accounts,
+        state.codes,
+        state.accessTokens,
+        state.refreshTokens,
+        state.requestLogs,
+        state.tokenRequests,
+        state.faults,
+        state.rateWindows,
+        state.consecutive429,
+        state.deliveries,
+      ])
+        m.clear();
       state.blocked.clear();
       state.clockOffsetMs = 0;
     },
@@ -313,13 +357,56 @@ export function createControl(state: SimState): ControlApi {
 
 /** Methods callable as `POST /_sim/<method>` (body: the arguments as a JSON array, or one object). */
 const HTTP_METHODS = new Set<keyof ControlApi>([
-  'seedAccount', 'account', 'listAccounts', 'setAccountOptions', 'removeAccount',
-  'addUser', 'updateUser', 'removeUser', 'addPipeline', 'updatePipeline', 'removePipeline', 'addStatus', 'updateStatus', 'removeStatus',
-  'addField', 'updateField', 'removeField', 'addTag', 'updateTag', 'removeTag',
-  'authorize', 'issueTokens', 'revoke', 'expireAccessTokens', 'advanceClock', 'tokenRequests', 'refreshCount',
-  'injectFault', 'faults', 'clearFaults', 'block', 'unblock', 'isBlocked',
-  'requestLog', 'clearRequestLog', 'maxRequestsInAnySecond', 'leads', 'contacts', 'companies', 'customers', 'notes', 'webhooks',
-  'sendDisconnectHook', 'changeLeadStatus', 'deleteLead', 'updateContact', 'addNote', 'replayLastWebhook', 'webhookDeliveries', 'reset',
+  'seedAccount',
+  'account',
+  'listAccounts',
+  'setAccountOptions',
+  'removeAccount',
+  'addUser',
+  'updateUser',
+  'removeUser',
+  'addPipeline',
+  'updatePipeline',
+  'removePipeline',
+  'addStatus',
+  'updateStatus',
+  'removeStatus',
+  'addField',
+  'updateField',
+  'removeField',
+  'addTag',
+  'updateTag',
+  'removeTag',
+  'authorize',
+  'issueTokens',
+  'revoke',
+  'expireAccessTokens',
+  'advanceClock',
+  'tokenRequests',
+  'refreshCount',
+  'injectFault',
+  'faults',
+  'clearFaults',
+  'block',
+  'unblock',
+  'isBlocked',
+  'requestLog',
+  'clearRequestLog',
+  'maxRequestsInAnySecond',
+  'leads',
+  'contacts',
+  'companies',
+  'customers',
+  'notes',
+  'webhooks',
+  'sendDisconnectHook',
+  'changeLeadStatus',
+  'deleteLead',
+  'updateContact',
+  'addNote',
+  'replayLastWebhook',
+  'webhookDeliveries',
+  'reset',
 ]);
 
 /**
@@ -330,7 +417,17 @@ const HTTP_METHODS = new Set<keyof ControlApi>([
 export async function handleControlHttp(control: ControlApi, state: SimState, req: IncomingMessage, res: ServerResponse, url: URL, body: unknown): Promise<void> {
   const name = url.pathname.replace(/^\/_sim\/?/, '');
   if (!name) {
-    sendJson(res, 200, { host: state.host, url: state.baseUrl, integrations: [...state.integrations.values()].map((i) => ({ clientId: i.clientId, redirectUri: i.redirectUri })), methods: [...HTTP_METHODS] }, 'application/json');
+    sendJson(
+      res,
+      200,
+      {
+        host: state.host,
+        url: state.baseUrl,
+        integrations: [...state.integrations.values()].map((i) => ({ clientId: i.clientId, redirectUri: i.redirectUri })),
+        methods: [...HTTP_METHODS],
+      },
+      'application/json',
+    );
     return;
   }
   if (!HTTP_METHODS.has(name as keyof ControlApi)) {

@@ -110,8 +110,10 @@ export function linkCustomers(ctx: ApiContext, fixedId?: string): ApiResult {
     t === 'contacts' ? acc.contacts.some((x) => x.id === id) : t === 'companies' ? acc.companies.some((x) => x.id === id) : !!ctx.state.findLead(acc, id);
   list.forEach((l, i) => {
     if (!isRecord(l)) return void errors.push({ code: 'InvalidType', path: `${i}`, detail: 'This value should be of type object.' });
-    if (fixedId === undefined && !acc.customers.some((c) => c.id === l.entity_id)) errors.push({ code: 'NotSupportedChoice', path: `${i}.entity_id`, detail: 'The value you selected is not a valid choice.' });
-    if (!LINK_TYPES.includes(l.to_entity_type as LinkType)) errors.push({ code: 'NotSupportedChoice', path: `${i}.to_entity_type`, detail: 'The value you selected is not a valid choice.' });
+    if (fixedId === undefined && !acc.customers.some((c) => c.id === l.entity_id))
+      errors.push({ code: 'NotSupportedChoice', path: `${i}.entity_id`, detail: 'The value you selected is not a valid choice.' });
+    if (!LINK_TYPES.includes(l.to_entity_type as LinkType))
+      errors.push({ code: 'NotSupportedChoice', path: `${i}.to_entity_type`, detail: 'The value you selected is not a valid choice.' });
     else if (typeof l.to_entity_id !== 'number' || !exists(l.to_entity_type as LinkType, l.to_entity_id)) {
       errors.push({ code: 'NotSupportedChoice', path: `${i}.to_entity_id`, detail: 'The value you selected is not a valid choice.' });
     }

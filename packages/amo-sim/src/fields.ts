@@ -24,13 +24,15 @@ export function createFields(ctx: ApiContext, entity: EntityType): ApiResult {
       if (typeof f.name !== 'string' || !f.name.trim()) errors.push({ code: 'FieldMissing', path: 'name', detail: 'This field is missing.' });
       if (!FIELD_TYPES.includes(f.type as never)) errors.push({ code: 'NotSupportedChoice', path: 'type', detail: 'The value you selected is not a valid choice.' });
       else if (f.type === 'tracking_data' && entity !== 'leads') errors.push({ code: 'NotSupportedChoice', path: 'type', detail: 'The value you selected is not a valid choice.' });
-      if (f.code !== undefined && f.code !== null && ctx.acc.fields[entity].some((x) => x.code === f.code)) errors.push({ code: 'NotUnique', path: 'code', detail: 'This value is already used.' });
+      if (f.code !== undefined && f.code !== null && ctx.acc.fields[entity].some((x) => x.code === f.code))
+        errors.push({ code: 'NotUnique', path: 'code', detail: 'This value is already used.' });
       if (ENUM_TYPES.has(f.type as never) && f.type !== 'multitext' && f.type !== 'smart_address' && (!Array.isArray(f.enums) || f.enums.length === 0)) {
         errors.push({ code: 'FieldMissing', path: 'enums', detail: 'This field is missing.' });
       }
-      if (Array.isArray(f.enums)) f.enums.forEach((e, j) => {
-        if (!isRecord(e) || typeof e.value !== 'string') errors.push({ code: 'FieldMissing', path: `enums.${j}.value`, detail: 'This field is missing.' });
-      });
+      if (Array.isArray(f.enums))
+        f.enums.forEach((e, j) => {
+          if (!isRecord(e) || typeof e.value !== 'string') errors.push({ code: 'FieldMissing', path: `enums.${j}.value`, detail: 'This field is missing.' });
+        });
     }
     if (acc.customFieldLimit !== null && acc.fields[entity].length + i >= acc.customFieldLimit) {
       errors.push({ code: 'FieldsLimitExceeded', path: '', detail: `The ${entity} entity may have at most ${acc.customFieldLimit} custom fields.` });
@@ -49,7 +51,9 @@ export function createFields(ctx: ApiContext, entity: EntityType): ApiResult {
       is_required: f.is_required === true,
       enums: Array.isArray(f.enums) ? (f.enums as Array<{ value: string; sort?: number }>) : undefined,
       settings: isRecord(f.settings) ? f.settings : null,
-      required_statuses: Array.isArray(f.required_statuses) ? f.required_statuses.filter(isRecord).map((r) => ({ status_id: Number(r.status_id), pipeline_id: Number(r.pipeline_id) })) : undefined,
+      required_statuses: Array.isArray(f.required_statuses)
+        ? f.required_statuses.filter(isRecord).map((r) => ({ status_id: Number(r.status_id), pipeline_id: Number(r.pipeline_id) }))
+        : undefined,
     });
     ctx.acc.fields[entity].push(field);
     return { ...(renderField(ctx, field) as object), request_id: f.request_id !== undefined ? String(f.request_id) : undefined };
@@ -62,7 +66,8 @@ export function createTags(ctx: ApiContext, entity: EntityType): ApiResult {
   const errors: ValidationError[] = [];
   list.forEach((t, i) => {
     if (!isRecord(t) || typeof t.name !== 'string' || !t.name.trim()) errors.push({ code: 'FieldMissing', path: `${i}.name`, detail: 'This field is missing.' });
-    else if (ctx.acc.tags[entity].some((x) => x.name.toLowerCase() === String(t.name).trim().toLowerCase())) errors.push({ code: 'NotUnique', path: `${i}.name`, detail: 'This value is already used.' });
+    else if (ctx.acc.tags[entity].some((x) => x.name.toLowerCase() === String(t.name).trim().toLowerCase()))
+      errors.push({ code: 'NotUnique', path: `${i}.name`, detail: 'This value is already used.' });
   });
   if (errors.length) throw validationFailed([{ request_id: '0', errors }]);
   const created = list.map((raw) => {

@@ -1,18 +1,7 @@
 /** Generates realistic amoCRM account data: users, pipelines with statuses, custom fields of every type, tags. */
 import type { SimState } from './state.ts';
 import { prng } from './state.ts';
-import type {
-  Account,
-  CustomField,
-  EntityType,
-  FieldType,
-  Pipeline,
-  SeedAccountOptions,
-  Status,
-  Tag,
-  User,
-  UserRights,
-} from './types.ts';
+import type { Account, CustomField, EntityType, FieldType, Pipeline, SeedAccountOptions, Status, Tag, User, UserRights } from './types.ts';
 import { DEFAULT_ACCOUNT_OPTIONS, ENTITY_TYPES, FIELD_TYPES } from './types.ts';
 
 export const STATUS_WON = 142;
@@ -21,9 +10,39 @@ export const STATUS_LOST = 143;
 const FIRST_NAMES = ['Анна', 'Иван', 'Мария', 'Дмитрий', 'Елена', 'Сергей', 'Ольга', 'Алексей', 'Татьяна', 'Никита', 'Юлия', 'Павел'];
 const LAST_NAMES = ['Иванова', 'Петров', 'Смирнова', 'Кузнецов', 'Попова', 'Соколов', 'Лебедева', 'Козлов', 'Новикова', 'Морозов', 'Волкова', 'Фёдоров'];
 const TRANSLIT: Record<string, string> = {
-  а: 'a', б: 'b', в: 'v', г: 'g', д: 'd', е: 'e', ё: 'e', ж: 'zh', з: 'z', и: 'i', й: 'y', к: 'k', л: 'l', м: 'm', н: 'n',
-  о: 'o', п: 'p', р: 'r', с: 's', т: 't', у: 'u', ф: 'f', х: 'h', ц: 'ts', ч: 'ch', ш: 'sh', щ: 'sch', ъ: '', ы: 'y', ь: '',
-  э: 'e', ю: 'yu', я: 'ya',
+  а: 'a',
+  б: 'b',
+  в: 'v',
+  г: 'g',
+  д: 'd',
+  е: 'e',
+  ё: 'e',
+  ж: 'zh',
+  з: 'z',
+  и: 'i',
+  й: 'y',
+  к: 'k',
+  л: 'l',
+  м: 'm',
+  н: 'n',
+  о: 'o',
+  п: 'p',
+  р: 'r',
+  с: 's',
+  т: 't',
+  у: 'u',
+  ф: 'f',
+  х: 'h',
+  ц: 'ts',
+  ч: 'ch',
+  ш: 'sh',
+  щ: 'sch',
+  ъ: '',
+  ы: 'y',
+  ь: '',
+  э: 'e',
+  ю: 'yu',
+  я: 'ya',
 };
 const PIPELINE_NAMES = ['Воронка', 'Продажи', 'Партнёры', 'Повторные продажи', 'Тендеры', 'Опт', 'Розница', 'Сервис'];
 const STATUS_NAMES = [
@@ -39,8 +58,26 @@ const STATUS_NAMES = [
   'Коммерческое предложение',
 ];
 export const STATUS_COLORS = [
-  '#99ccff', '#ffff99', '#ffcc66', '#ffcccc', '#ff9999', '#ccff66', '#d6eaff', '#c1e0ff', '#98cbff', '#ebffb1',
-  '#deff81', '#87f2c0', '#f9deff', '#f3beff', '#ccc8f9', '#eb93ff', '#fffeb2', '#fffd7f', '#fff000', '#ffeab2',
+  '#99ccff',
+  '#ffff99',
+  '#ffcc66',
+  '#ffcccc',
+  '#ff9999',
+  '#ccff66',
+  '#d6eaff',
+  '#c1e0ff',
+  '#98cbff',
+  '#ebffb1',
+  '#deff81',
+  '#87f2c0',
+  '#f9deff',
+  '#f3beff',
+  '#ccc8f9',
+  '#eb93ff',
+  '#fffeb2',
+  '#fffd7f',
+  '#fff000',
+  '#ffeab2',
 ];
 export const TAG_COLORS = [null, 'DDEBB5', 'FFC8C8', 'FFCE5A', 'C1E0FF', 'EB93FF', '87F2C0', 'F2F3F4', 'D6EAFF', 'FFDC7F'];
 const TAG_NAMES = ['квиз', 'горячий', 'VIP', 'повторный', 'сайт', 'яндекс', 'холодный', 'партнёр', 'опт', 'розница', 'tilda', 'instagram'];
@@ -146,7 +183,11 @@ export function makeUser(state: SimState, acc: Account, partial: Partial<User> &
   const user: User = {
     id,
     name,
-    email: partial.email ?? `${translit(name).replace(/[^a-z]+/g, '.').replace(/^\.|\.$/g, '')}.${id % 1000}@${acc.subdomain}.ru`,
+    email:
+      partial.email ??
+      `${translit(name)
+        .replace(/[^a-z]+/g, '.')
+        .replace(/^\.|\.$/g, '')}.${id % 1000}@${acc.subdomain}.ru`,
     lang: partial.lang ?? 'ru',
     rights: {
       ...rights(isAdmin, index % 5 !== 3, index === 0 ? null : (index % 2) + 1, isAdmin ? null : 100 + (index % 3)),
@@ -165,7 +206,7 @@ export function makeStatus(state: SimState, acc: Account, pipelineId: number, pa
     sort: partial.sort ?? sort,
     is_editable: partial.is_editable ?? true,
     pipeline_id: pipelineId,
-    color: partial.color ?? item(STATUS_COLORS, Math.abs((sort / 10) % STATUS_COLORS.length | 0)),
+    color: partial.color ?? item(STATUS_COLORS, Math.abs(((sort / 10) % STATUS_COLORS.length) | 0)),
     type: partial.type ?? 0,
     account_id: acc.id,
   };
@@ -184,7 +225,7 @@ export function makePipeline(
   const rnd = prng(id);
   const pipeline: Pipeline = {
     id,
-    name: partial.name ?? (PIPELINE_NAMES[index] ?? `Воронка ${index + 1}`),
+    name: partial.name ?? PIPELINE_NAMES[index] ?? `Воронка ${index + 1}`,
     sort: partial.sort ?? (index + 1) * 1000,
     is_main: partial.is_main ?? index === 0,
     is_unsorted_on: partial.is_unsorted_on ?? true,
@@ -193,7 +234,9 @@ export function makePipeline(
     statuses: [],
   };
   pipeline.statuses.push(makeStatus(state, acc, id, { name: 'Неразобранное', type: 1, is_editable: false, color: '#c1c1c1' }, 10));
-  const names = partial.statuses ?? Array.from({ length: statusCount }, (_, i) => ({ name: STATUS_NAMES[(i + Math.floor(rnd() * 3)) % STATUS_NAMES.length] + (i >= STATUS_NAMES.length ? ` ${i}` : '') }));
+  const names =
+    partial.statuses ??
+    Array.from({ length: statusCount }, (_, i) => ({ name: STATUS_NAMES[(i + Math.floor(rnd() * 3)) % STATUS_NAMES.length] + (i >= STATUS_NAMES.length ? ` ${i}` : '') }));
   names.forEach((s, i) => pipeline.statuses.push(makeStatus(state, acc, id, s, 20 + i * 10)));
   pipeline.statuses.push(makeStatus(state, acc, id, { id: STATUS_WON, name: 'Успешно реализовано', is_editable: false, color: '#CCFF66' }, 10000));
   pipeline.statuses.push(makeStatus(state, acc, id, { id: STATUS_LOST, name: 'Закрыто и не реализовано', is_editable: false, color: '#D5D8DB' }, 11000));
@@ -220,12 +263,13 @@ export function makeField(state: SimState, acc: Account, entity: EntityType, spe
   const id = state.nextId('field');
   const rnd = prng(id);
   const enumsIn = spec.enums ?? defaultEnums(spec.type, rnd);
-  const enums = ENUM_TYPES.has(spec.type) && enumsIn
-    ? enumsIn.map((e, i) => {
-        const v = typeof e === 'string' ? { value: e } : e;
-        return { id: spec.type === 'smart_address' ? i + 1 : state.nextId('enum'), value: v.value, sort: v.sort ?? (i + 1) * 500 };
-      })
-    : null;
+  const enums =
+    ENUM_TYPES.has(spec.type) && enumsIn
+      ? enumsIn.map((e, i) => {
+          const v = typeof e === 'string' ? { value: e } : e;
+          return { id: spec.type === 'smart_address' ? i + 1 : state.nextId('enum'), value: v.value, sort: v.sort ?? (i + 1) * 500 };
+        })
+      : null;
   const field: CustomField = {
     id,
     name: spec.name,
@@ -267,7 +311,12 @@ function predefinedFields(entity: EntityType): FieldSpec[] {
     case 'contacts':
       return [{ name: 'Должность', type: 'text', code: 'POSITION', is_predefined: true, sort: 2 }, phone, email];
     case 'companies':
-      return [phone, email, { name: 'Web', type: 'url', code: 'WEB', is_predefined: true, sort: 8 }, { name: 'Адрес', type: 'textarea', code: 'ADDRESS', is_predefined: true, sort: 10 }];
+      return [
+        phone,
+        email,
+        { name: 'Web', type: 'url', code: 'WEB', is_predefined: true, sort: 8 },
+        { name: 'Адрес', type: 'textarea', code: 'ADDRESS', is_predefined: true, sort: 10 },
+      ];
     case 'leads':
       return [...UTM_CODES, ...EXTRA_TRACKING_CODES].map((code, i) => ({
         name: code.toLowerCase().replace(/^_/, ''),

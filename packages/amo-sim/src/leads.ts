@@ -30,7 +30,8 @@ export function validateTags(acc: Account, entity: EntityType, tags: unknown, pr
   tags.forEach((t, i) => {
     if (!isRecord(t)) errors.push({ code: 'InvalidType', path: `${prefix}.${i}`, detail: 'This value should be of type object.' });
     else if (t.id !== undefined) {
-      if (!acc.tags[entity].some((x) => x.id === t.id)) errors.push({ code: 'NotSupportedChoice', path: `${prefix}.${i}.id`, detail: 'The value you selected is not a valid choice.' });
+      if (!acc.tags[entity].some((x) => x.id === t.id))
+        errors.push({ code: 'NotSupportedChoice', path: `${prefix}.${i}.id`, detail: 'The value you selected is not a valid choice.' });
     } else if (typeof t.name !== 'string' || !t.name.trim()) errors.push({ code: 'FieldMissing', path: `${prefix}.${i}.name`, detail: 'This field is missing.' });
   });
 }
@@ -68,17 +69,14 @@ function checkRequiredFields(acc: Account, target: Target, cfv: unknown, errors:
   const status = acc.pipelines.find((p) => p.id === target.pipelineId)?.statuses.find((s) => s.id === target.statusId);
   for (const f of acc.fields.leads) {
     if (!f.required_statuses.some((r) => r.pipeline_id === target.pipelineId && r.status_id === target.statusId)) continue;
-    const given = Array.isArray(cfv) && cfv.some((e) => isRecord(e) && (e.field_id === f.id || (f.code !== null && e.field_code === f.code)) && Array.isArray(e.values) && e.values.length > 0);
-    if (!given) errors.push({ code: 'FieldMissing', path: 'custom_fields_values', detail: `Field "${f.name}" (#${f.id}) is required in status "${status?.name ?? target.statusId}"` });
+    const given =
+      Array.isArray(cfv) && cfv.some((e) => isRecord(e) && (e.field_id === f.id || (f.code !== null && e.field_code === f.code)) && Array.isArray(e.values) && e.values.length > 0);
+    if (!given)
+      errors.push({ code: 'FieldMissing', path: 'custom_fields_values', detail: `Field "${f.name}" (#${f.id}) is required in status "${status?.name ?? target.statusId}"` });
   }
 }
 
-function checkEmbeddedEntity(
-  acc: Account,
-  kind: 'contacts' | 'companies',
-  list: unknown,
-  errors: ValidationError[],
-): void {
+function checkEmbeddedEntity(acc: Account, kind: 'contacts' | 'companies', list: unknown, errors: ValidationError[]): void {
   const prefix = `_embedded.${kind}`;
   if (list === undefined || list === null) return;
   if (!Array.isArray(list)) {

@@ -12,7 +12,8 @@ function noteErrors(n: unknown): ValidationError[] {
   if (!isRecord(n)) errors.push({ code: 'InvalidType', path: '', detail: 'This value should be of type object.' });
   else {
     if (!NOTE_TYPES.includes(String(n.note_type))) errors.push({ code: 'NotSupportedChoice', path: 'note_type', detail: 'The value you selected is not a valid choice.' });
-    if (n.note_type === 'common' && (!isRecord(n.params) || typeof n.params.text !== 'string')) errors.push({ code: 'FieldMissing', path: 'params.text', detail: 'This field is missing.' });
+    if (n.note_type === 'common' && (!isRecord(n.params) || typeof n.params.text !== 'string'))
+      errors.push({ code: 'FieldMissing', path: 'params.text', detail: 'This field is missing.' });
   }
   return errors;
 }

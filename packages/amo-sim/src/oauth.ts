@@ -144,9 +144,7 @@ export function handleAuthorizePage(state: SimState, url: URL, res: ServerRespon
     .filter((k) => q.has(k))
     .map((k) => `<input type="hidden" name="${k}" value="${escapeHtml(q.get(k) as string)}">`)
     .join('');
-  const options = [...state.accounts.values()]
-    .map((a) => `<option value="${a.id}">${escapeHtml(a.name)} (${escapeHtml(a.subdomain)})</option>`)
-    .join('');
+  const options = [...state.accounts.values()].map((a) => `<option value="${a.id}">${escapeHtml(a.name)} (${escapeHtml(a.subdomain)})</option>`).join('');
   sendText(
     res,
     200,
@@ -211,12 +209,7 @@ export interface TokenRequestOutcome {
  * POST /oauth2/access_token. `beforeGrant` runs once the account is known (injected faults
  * with an explicit path); a status (0 = socket reset) means the fault already answered.
  */
-export async function handleTokenRequest(
-  state: SimState,
-  body: unknown,
-  res: ServerResponse,
-  beforeGrant: (accountId: number) => Promise<number | null>,
-): Promise<void> {
+export async function handleTokenRequest(state: SimState, body: unknown, res: ServerResponse, beforeGrant: (accountId: number) => Promise<number | null>): Promise<void> {
   const b = isRecord(body) ? body : {};
   const grantType = String(b.grant_type ?? '');
   const clientId = String(b.client_id ?? '');

@@ -31,10 +31,24 @@ export function renderAccount(ctx: ApiContext): unknown {
   if (w.has('uuid')) out.uuid = `11111111-1111-4111-8111-${String(acc.id).padStart(12, '0')}`;
   if (w.has('version')) out.version = 11;
   if (w.has('drive_url')) out.drive_url = 'https://drive-b.amocrm.ru';
-  if (w.has('datetime_settings')) out._embedded = { datetime_settings: { date_pattern: 'd.m.Y H:i', short_date_pattern: 'd.m.Y', short_time_pattern: 'H:i', date_format: 'd.m.Y', time_format: 'H:i:s', timezone: 'Europe/Moscow', timezone_offset: '+03:00' } };
+  if (w.has('datetime_settings'))
+    out._embedded = {
+      datetime_settings: {
+        date_pattern: 'd.m.Y H:i',
+        short_date_pattern: 'd.m.Y',
+        short_time_pattern: 'H:i',
+        date_format: 'd.m.Y',
+        time_format: 'H:i:s',
+        timezone: 'Europe/Moscow',
+        timezone_offset: '+03:00',
+      },
+    };
   if (w.has('users_groups')) {
     const groups = [...new Set(acc.users.map((u) => u.rights.group_id).filter((g): g is number => g !== null))];
-    out._embedded = { ...((out._embedded as object) ?? {}), users_groups: [{ id: 0, name: 'Отдел продаж', uuid: null }, ...groups.map((g) => ({ id: g, name: `Группа ${g}`, uuid: null }))] };
+    out._embedded = {
+      ...((out._embedded as object) ?? {}),
+      users_groups: [{ id: 0, name: 'Отдел продаж', uuid: null }, ...groups.map((g) => ({ id: g, name: `Группа ${g}`, uuid: null }))],
+    };
   }
   return out;
 }

@@ -1,16 +1,6 @@
 /** The simulator's in-memory store: accounts, integrations, tokens, logs, faults. */
 import { randomBytes } from 'node:crypto';
-import type {
-  Account,
-  EntityType,
-  Fault,
-  Integration,
-  RequestLogEntry,
-  SimulatorOptions,
-  StoredLead,
-  TokenRequestEntry,
-  WebhookDelivery,
-} from './types.ts';
+import type { Account, EntityType, Fault, Integration, RequestLogEntry, SimulatorOptions, StoredLead, TokenRequestEntry, WebhookDelivery } from './types.ts';
 import { ENTITY_TYPES } from './types.ts';
 
 /** Deterministic PRNG (mulberry32). */

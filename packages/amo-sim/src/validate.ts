@@ -62,7 +62,11 @@ export function validateCustomFieldsValues(fields: CustomField[], cfv: unknown, 
     }
     const field = findField(fields, entry);
     if (!field) {
-      errors.push({ code: 'NotSupportedChoice', path: `${p}.${entry.field_id !== undefined ? 'field_id' : 'field_code'}`, detail: 'The value you selected is not a valid choice.' });
+      errors.push({
+        code: 'NotSupportedChoice',
+        path: `${p}.${entry.field_id !== undefined ? 'field_id' : 'field_code'}`,
+        detail: 'The value you selected is not a valid choice.',
+      });
       return;
     }
     const values = entry.values;
@@ -126,7 +130,8 @@ function validateValue(field: CustomField, v: unknown, p: string, errors: Valida
     }
     case 'multitext':
     case 'smart_address': {
-      if (typeof value !== 'string' || value === '') bad(value === undefined ? 'This field is missing.' : 'This value should be of type string.', `${p}.value`, value === undefined ? 'FieldMissing' : 'InvalidType');
+      if (typeof value !== 'string' || value === '')
+        bad(value === undefined ? 'This field is missing.' : 'This value should be of type string.', `${p}.value`, value === undefined ? 'FieldMissing' : 'InvalidType');
       const choices = field.type === 'smart_address' ? SMART_ADDRESS_ENUMS : enums.map((e) => e.value);
       if (v.enum_id !== undefined && !enums.some((e) => e.id === v.enum_id)) bad('The value you selected is not a valid choice.', `${p}.enum_id`, 'NotSupportedChoice');
       if (v.enum_code !== undefined && !choices.includes(String(v.enum_code))) bad('The value you selected is not a valid choice.', `${p}.enum_code`, 'NotSupportedChoice');

@@ -103,7 +103,15 @@ function fire(state: SimState, acc: Account, triggered: Triggered[]): Promise<We
     if (hook.disabled) continue;
     const mine = triggered.filter((t) => hook.settings.includes(t.event));
     if (!mine.length) continue;
-    jobs.push(deliver(state, acc.id, hook.destination, mine.map((t) => t.event), buildBody(acc, state, mine)));
+    jobs.push(
+      deliver(
+        state,
+        acc.id,
+        hook.destination,
+        mine.map((t) => t.event),
+        buildBody(acc, state, mine),
+      ),
+    );
   }
   return Promise.all(jobs);
 }

@@ -78,12 +78,18 @@ describe('custom field creation rights and limits', () => {
     assert.match(res.headers.get('content-type') ?? '', /application\/problem\+json/);
     const body = await res.json();
     assert.equal(body.title, 'Bad Request');
-    assert.deepEqual(body['validation-errors'].map((g: Json) => [g.request_id, g.errors[0].code, g.errors[0].path]), [['0', 'FieldsLimitExceeded', '']]);
+    assert.deepEqual(
+      body['validation-errors'].map((g: Json) => [g.request_id, g.errors[0].code, g.errors[0].path]),
+      [['0', 'FieldsLimitExceeded', '']],
+    );
     sim.setAccountOptions(acc.id, { customFieldLimit: n + 1 });
     // two new fields where one fits: the whole request fails
     const two = await api('/api/v4/contacts/custom_fields', { json: [...newField('Первое'), ...newField('Второе')] });
     assert.equal(two.status, 400);
-    assert.deepEqual(errorsOf(await two.json()).map((e: string[]) => e[0]), ['FieldsLimitExceeded']);
+    assert.deepEqual(
+      errorsOf(await two.json()).map((e: string[]) => e[0]),
+      ['FieldsLimitExceeded'],
+    );
     assert.equal(sim.account(acc.id).fields.contacts.length, n);
     assert.equal((await api('/api/v4/contacts/custom_fields', { json: newField('Одно') })).status, 200);
     assert.equal(sim.account(acc.id).fields.contacts.length, n + 1);
@@ -116,7 +122,9 @@ describe('lead validation per account', () => {
     assert.equal((await (await api('/api/v4/account')).json()).is_unsorted_on, false);
     const [status, body] = await complex([{ name: 'ok' }, { name: 'квиз', request_id: 'q-7', _embedded: { metadata: { category: 'forms', form_id: 'f' } } }]);
     assert.equal(status, 400);
-    assert.deepEqual(body['validation-errors'], [{ request_id: 'q-7', errors: [{ code: 'NotSupportedChoice', path: '_embedded.metadata', detail: 'Unsorted is disabled for this account' }] }]);
+    assert.deepEqual(body['validation-errors'], [
+      { request_id: 'q-7', errors: [{ code: 'NotSupportedChoice', path: '_embedded.metadata', detail: 'Unsorted is disabled for this account' }] },
+    ]);
     assert.equal(sim.leads(acc.id).length, 0);
     assert.equal((await complex([{ name: 'без метаданных' }]))[0], 200);
     sim.setAccountOptions(acc.id, { unsortedEnabled: true });
@@ -132,7 +140,9 @@ describe('lead validation per account', () => {
     assert.deepEqual(rendered, [{ status_id: step.id, pipeline_id: p.id }]);
     const [status, body] = await complex([{ name: 'нет бюджета', pipeline_id: p.id, status_id: step.id }]);
     assert.equal(status, 400);
-    assert.deepEqual(body['validation-errors'], [{ request_id: '0', errors: [{ code: 'FieldMissing', path: 'custom_fields_values', detail: `Field "Бюджет квиза" (#${f.id}) is required in status "${step.name}"` }] }]);
+    assert.deepEqual(body['validation-errors'], [
+      { request_id: '0', errors: [{ code: 'FieldMissing', path: 'custom_fields_values', detail: `Field "Бюджет квиза" (#${f.id}) is required in status "${step.name}"` }] },
+    ]);
     assert.equal(sim.leads(acc.id).length, 0);
     assert.equal((await complex([{ pipeline_id: p.id, status_id: step.id, custom_fields_values: [{ field_id: f.id, values: [{ value: '100' }] }] }]))[0], 200);
     assert.equal((await complex([{ pipeline_id: p.id, status_id: nth(p.statuses, 1).id }]))[0], 200);
@@ -142,7 +152,9 @@ describe('lead validation per account', () => {
     assert.equal((await complex([{ pipeline_id: p.id, status_id: step.id }]))[0], 200);
     assert.equal((await complex([{ pipeline_id: p.id, status_id: nth(p.statuses, 1).id }]))[0], 400);
     // and POST custom_fields takes required_statuses too
-    const created = await (await api('/api/v4/leads/custom_fields', { json: [{ name: 'Город', type: 'text', required_statuses: [{ status_id: 142, pipeline_id: p.id }] }] })).json();
+    const created = await (
+      await api('/api/v4/leads/custom_fields', { json: [{ name: 'Город', type: 'text', required_statuses: [{ status_id: 142, pipeline_id: p.id }] }] })
+    ).json();
     assert.deepEqual(created._embedded.custom_fields[0].required_statuses, [{ status_id: 142, pipeline_id: p.id }]);
     assert.equal(sim.leads(acc.id).length, 4);
   });
@@ -154,7 +166,12 @@ describe('lead validation per account', () => {
     const companyField = acc.fields.companies.find((f) => f.type === 'text' && !f.code)!;
     const [p0, p1] = [nth(acc.pipelines, 0), nth(acc.pipelines, 1)];
     const goneStatus = nth(p0.statuses, 3);
-    for (const [e, id] of [['leads', leadField.id], ['contacts', contactField.id], ['companies', companyField.id]] as const) sim.removeField(acc.id, e, id);
+    for (const [e, id] of [
+      ['leads', leadField.id],
+      ['contacts', contactField.id],
+      ['companies', companyField.id],
+    ] as const)
+      sim.removeField(acc.id, e, id);
     sim.removeTag(acc.id, 'leads', nth(acc.tags.leads, 0).id);
     sim.removeUser(acc.id, nth(acc.users, 2).id);
     sim.removePipeline(acc.id, p1.id);
@@ -180,7 +197,13 @@ describe('lead validation per account', () => {
     assert.equal(status, 200);
     const tag = sim.account(acc.id).tags.leads.find((t) => t.name === 'квиз-2024')!;
     assert.ok(tag.id > 0);
-    assert.deepEqual(sim.leads(acc.id).find((l) => l.id === out.id)!.tags.map((t) => t.id), [tag.id]);
+    assert.deepEqual(
+      sim
+        .leads(acc.id)
+        .find((l) => l.id === out.id)!
+        .tags.map((t) => t.id),
+      [tag.id],
+    );
     assert.equal((await (await api('/api/v4/leads/tags?query=квиз-2024')).json())._embedded.tags[0].id, tag.id);
   });
 
@@ -255,15 +278,24 @@ describe('search and deterministic reads', () => {
     const page1 = (await get('order[created_at]=asc&limit=2&with=contacts'))!;
     assert.deepEqual(idsOf(page1), [made[0].id, made[1].id]);
     const l0 = page1._embedded.leads[0];
-    assert.deepEqual(l0._embedded.contacts.map((c: Json) => [c.id, c.is_main]), [[made[0].contact_id, true]]);
-    assert.deepEqual(l0._embedded.tags.map((t: Json) => t.name), ['квиз']);
+    assert.deepEqual(
+      l0._embedded.contacts.map((c: Json) => [c.id, c.is_main]),
+      [[made[0].contact_id, true]],
+    );
+    assert.deepEqual(
+      l0._embedded.tags.map((t: Json) => t.name),
+      ['квиз'],
+    );
     for (const k of ['custom_fields_values', 'created_at', 'pipeline_id', 'status_id', 'responsible_user_id', 'price', 'name']) assert.ok(k in l0, k);
     assert.equal(l0.created_at, at[0]);
     const next = await fetch(page1._links.next.href, { headers: { authorization: `Bearer ${sim.issueTokens(acc.id).access_token}` } });
     assert.deepEqual(idsOf(await next.json()), [made[2].id]);
 
     const contacts = await (await api(`/api/v4/contacts?filter[id][]=${made[1].contact_id}&with=leads`)).json();
-    assert.deepEqual(contacts._embedded.contacts.map((c: Json) => [c.id, c._embedded.leads.map((l: Json) => l.id)]), [[made[1].contact_id, [made[1].id]]]);
+    assert.deepEqual(
+      contacts._embedded.contacts.map((c: Json) => [c.id, c._embedded.leads.map((l: Json) => l.id)]),
+      [[made[1].contact_id, [made[1].id]]],
+    );
   });
 });
 
@@ -296,7 +328,14 @@ describe('faults that act after processing', () => {
     assert.equal((await api('/api/v4/leads/complex', { json: [{ name: 'не дошла' }] })).status, 502);
     assert.equal(sim.leads(acc.id).length, 2);
     await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(sim.requestLog(acc.id).map((e) => [e.status, e.via]), [[0, 'fault'], [504, 'fault'], [502, 'fault']]);
+    assert.deepEqual(
+      sim.requestLog(acc.id).map((e) => [e.status, e.via]),
+      [
+        [0, 'fault'],
+        [504, 'fault'],
+        [502, 'fault'],
+      ],
+    );
   });
 
   test('blockAfter429s per account: repeated 429s → 403 HTML block, other accounts untouched', async () => {
@@ -327,12 +366,21 @@ describe('duplicates and customers', () => {
     assert.equal(nth(sim.leads(acc.id), 1).contact!.id, first.contact_id);
     const [bad, body] = await complex([{ name: 'c', _embedded: { contacts: [{ id: 1 }], companies: [{ id: 2 }] } }]);
     assert.equal(bad, 400);
-    assert.deepEqual(errorsOf(body), [['NotSupportedChoice', '_embedded.contacts.0.id', NSC], ['NotSupportedChoice', '_embedded.companies.0.id', NSC]]);
+    assert.deepEqual(errorsOf(body), [
+      ['NotSupportedChoice', '_embedded.contacts.0.id', NSC],
+      ['NotSupportedChoice', '_embedded.companies.0.id', NSC],
+    ]);
   });
 
   test('contacts?query= by phone (last 10 digits) and email (any case); companies by name; delayed by searchDelayMs', async () => {
     const { acc, api, complex } = connect();
-    const contact = { name: 'Олег', custom_fields_values: [{ field_code: 'PHONE', values: [{ value: '8 (999) 123-45-67', enum_code: 'MOB' }] }, { field_code: 'EMAIL', values: [{ value: 'Oleg@Example.RU', enum_code: 'WORK' }] }] };
+    const contact = {
+      name: 'Олег',
+      custom_fields_values: [
+        { field_code: 'PHONE', values: [{ value: '8 (999) 123-45-67', enum_code: 'MOB' }] },
+        { field_code: 'EMAIL', values: [{ value: 'Oleg@Example.RU', enum_code: 'WORK' }] },
+      ],
+    };
     const [, [out]] = await complex([{ name: 'x', _embedded: { contacts: [contact], companies: [{ name: 'ООО «Кухни Плюс»' }] } }]);
     await complex([{ name: 'y', _embedded: { contacts: [{ name: 'Другой', custom_fields_values: [{ field_code: 'PHONE', values: [{ value: '+7 999 000-00-00' }] }] }] } }]);
     const find = async (path: string) => {
@@ -346,7 +394,12 @@ describe('duplicates and customers', () => {
     assert.deepEqual(await find(`/api/v4/companies?query=${encodeURIComponent('кухни плюс')}`), [out.company_id]);
     assert.deepEqual(await find('/api/v4/companies?query=nothing'), []);
     sim.setAccountOptions(acc.id, { searchDelayMs: 60_000 });
-    const [, [late]] = await complex([{ name: 'z', _embedded: { contacts: [{ name: 'Поздний', custom_fields_values: [{ field_code: 'EMAIL', values: [{ value: 'late@x.ru' }] }] }], companies: [{ name: 'Поздняя фирма' }] } }]);
+    const [, [late]] = await complex([
+      {
+        name: 'z',
+        _embedded: { contacts: [{ name: 'Поздний', custom_fields_values: [{ field_code: 'EMAIL', values: [{ value: 'late@x.ru' }] }] }], companies: [{ name: 'Поздняя фирма' }] },
+      },
+    ]);
     assert.deepEqual(await find('/api/v4/contacts?query=late%40x.ru'), []);
     assert.deepEqual(await find(`/api/v4/companies?query=${encodeURIComponent('Поздняя')}`), []);
     assert.deepEqual(await find(`/api/v4/contacts?filter[id]=${late.contact_id}`), [late.contact_id]);
@@ -357,11 +410,21 @@ describe('duplicates and customers', () => {
     const { acc, api, complex } = connect();
     const text = acc.fields.customers.find((f) => f.type === 'text')!;
     const [, [lead]] = await complex([{ name: 'для покупателя', _embedded: { contacts: [{ name: 'Покупатель' }] } }]);
-    const customer = { name: 'Постоянный клиент', next_price: 5000, next_date: 1_800_000_000, custom_fields_values: [{ field_id: text.id, values: [{ value: 'VIP' }] }], _embedded: { tags: [{ name: 'опт' }] }, request_id: 'cu-1' };
+    const customer = {
+      name: 'Постоянный клиент',
+      next_price: 5000,
+      next_date: 1_800_000_000,
+      custom_fields_values: [{ field_id: text.id, values: [{ value: 'VIP' }] }],
+      _embedded: { tags: [{ name: 'опт' }] },
+      request_id: 'cu-1',
+    };
     const res = await api('/api/v4/customers', { json: [customer] });
     assert.equal(res.status, 200);
     const created = (await res.json())._embedded.customers;
-    assert.deepEqual(created.map((c: Json) => c.request_id), ['cu-1']);
+    assert.deepEqual(
+      created.map((c: Json) => c.request_id),
+      ['cu-1'],
+    );
     const id = created[0].id;
 
     const bad = await api('/api/v4/customers', { json: [{ name: 'ok' }, { name: 'bad', custom_fields_values: [{ field_id: 42, values: [{ value: 'x' }] }] }] });
@@ -376,7 +439,10 @@ describe('duplicates and customers', () => {
     for (let i = 0; i < 2; i++) {
       const linked = await api(`/api/v4/customers/${id}/link`, { json: linkOne });
       assert.equal(linked.status, 200);
-      assert.deepEqual((await linked.json())._embedded.links.map((l: Json) => [l.entity_id, l.to_entity_id, l.to_entity_type]), [[id, lead.contact_id, 'contacts']]);
+      assert.deepEqual(
+        (await linked.json())._embedded.links.map((l: Json) => [l.entity_id, l.to_entity_id, l.to_entity_type]),
+        [[id, lead.contact_id, 'contacts']],
+      );
     }
     assert.equal((await api('/api/v4/customers/link', { json: [{ entity_id: id, to_entity_id: lead.id, to_entity_type: 'leads' }] })).status, 200);
     const badLink = await api('/api/v4/customers/link', { json: [{ entity_id: id, to_entity_id: 1, to_entity_type: 'contacts' }] });
@@ -386,11 +452,20 @@ describe('duplicates and customers', () => {
     assert.deepEqual(stored.raw, customer);
 
     const one = await (await api(`/api/v4/customers/${id}?with=contacts`)).json();
-    assert.deepEqual(one._embedded.contacts.map((c: Json) => c.id), [lead.contact_id]);
+    assert.deepEqual(
+      one._embedded.contacts.map((c: Json) => c.id),
+      [lead.contact_id],
+    );
     assert.equal(one.custom_fields_values[0].values[0].value, 'VIP');
-    assert.deepEqual(one._embedded.tags.map((t: Json) => t.name), ['опт']);
+    assert.deepEqual(
+      one._embedded.tags.map((t: Json) => t.name),
+      ['опт'],
+    );
     const list = await (await api(`/api/v4/customers?filter[id]=${id}&with=contacts`)).json();
-    assert.deepEqual(list._embedded.customers.map((c: Json) => [c.id, c._embedded.contacts.length]), [[id, 1]]);
+    assert.deepEqual(
+      list._embedded.customers.map((c: Json) => [c.id, c._embedded.contacts.length]),
+      [[id, 1]],
+    );
     assert.equal((await (await api(`/api/v4/customers?query=${encodeURIComponent('Постоянный')}`)).json())._embedded.customers[0].id, id);
     assert.equal((await api('/api/v4/customers?query=nobody')).status, 204);
     assert.equal((await api('/api/v4/customers/1')).status, 204);
@@ -414,7 +489,10 @@ describe('control API over HTTP', () => {
     const field = await control('updateField', acc.id, 'leads', f.id, { required_statuses: [{ status_id: nth(p.statuses, 1).id, pipeline_id: p.id }] });
     assert.deepEqual(field.required_statuses, [{ status_id: nth(p.statuses, 1).id, pipeline_id: p.id }]);
     await api('/api/v4/customers', { json: [{ name: 'через HTTP' }] });
-    assert.deepEqual((await control('customers', acc.id)).map((c: Json) => c.name), ['через HTTP']);
+    assert.deepEqual(
+      (await control('customers', acc.id)).map((c: Json) => c.name),
+      ['через HTTP'],
+    );
     const seeded = await control('seedAccount', { options: { unsortedEnabled: false } });
     assert.equal(seeded.unsortedEnabled, false);
   });

@@ -155,7 +155,10 @@ describe('OAuth', () => {
     const third = await r2.json();
     assert.equal((await fetch(`${base}/api/v4/account`, bearer(third.access_token))).status, 200);
     assert.equal(sim.refreshCount(acc.id), 4);
-    assert.deepEqual(sim.tokenRequests(acc.id).map((t) => t.status), [200, 200, 400, 400, 200]);
+    assert.deepEqual(
+      sim.tokenRequests(acc.id).map((t) => t.status),
+      [200, 200, 400, 400, 200],
+    );
 
     sim.expireAccessTokens(acc.id);
     const expired = await fetch(`${base}/api/v4/account`, bearer(third.access_token));
@@ -202,7 +205,11 @@ describe('account data and pagination', () => {
     assert.ok('group_id' in users._embedded.users[0].rights && 'role_id' in users._embedded.users[0].rights);
 
     const fields = (await (await api('/api/v4/leads/custom_fields?limit=250')).json())._embedded.custom_fields;
-    for (const t of FIELD_TYPES) assert.ok(fields.some((f: { type: string }) => f.type === t), `leads have a ${t} field`);
+    for (const t of FIELD_TYPES)
+      assert.ok(
+        fields.some((f: { type: string }) => f.type === t),
+        `leads have a ${t} field`,
+      );
     for (const code of ['UTM_SOURCE', 'UTM_MEDIUM', 'UTM_CAMPAIGN', 'UTM_TERM', 'UTM_CONTENT', 'UTM_REFERRER']) {
       assert.equal(fields.find((f: { code: string }) => f.code === code)?.type, 'tracking_data');
     }
@@ -244,7 +251,10 @@ describe('account data and pagination', () => {
       next = body._links.next?.href;
     }
     assert.equal(pages, 3);
-    assert.deepEqual(seen, acc.tags.leads.map((t) => t.name));
+    assert.deepEqual(
+      seen,
+      acc.tags.leads.map((t) => t.name),
+    );
     const past = await api('/api/v4/leads/tags?limit=3&page=4');
     assert.equal(past.status, 204);
     assert.equal(await past.text(), '');
@@ -305,7 +315,10 @@ describe('rate limit and faults', () => {
     assert.equal((await c.api('/api/v4/users')).status, 403);
     sim.unblock(c.acc.id);
     assert.equal((await c.api('/api/v4/account')).status, 200);
-    assert.deepEqual(sim.requestLog(c.acc.id).map((e) => e.status), [403, 403, 200]);
+    assert.deepEqual(
+      sim.requestLog(c.acc.id).map((e) => e.status),
+      [403, 403, 200],
+    );
   });
 });
 
@@ -347,7 +360,10 @@ describe('leads', () => {
     assert.equal(stored.contact!.id, out.contact_id);
     assert.deepEqual(stored.contact!.custom_fields_values, nth(lead._embedded.contacts, 0).custom_fields_values);
     assert.equal(stored.company!.name, 'ООО Кухни');
-    assert.deepEqual(stored.tags.map((t) => t.name), [nth(acc.tags.leads, 0).name, 'новый тег']);
+    assert.deepEqual(
+      stored.tags.map((t) => t.name),
+      [nth(acc.tags.leads, 0).name, 'новый тег'],
+    );
     assert.ok(phone);
 
     const got = await (await api(`/api/v4/leads/${out.id}?with=contacts`)).json();
@@ -357,17 +373,26 @@ describe('leads', () => {
     const bad = await api('/api/v4/leads/complex', {
       json: [
         { name: 'ok' },
-        { name: 'bad', custom_fields_values: [{ field_id: select.id, values: [{ enum_id: 1 }] }, { field_id: numeric.id, values: [{ value: 'abc' }] }] },
+        {
+          name: 'bad',
+          custom_fields_values: [
+            { field_id: select.id, values: [{ enum_id: 1 }] },
+            { field_id: numeric.id, values: [{ value: 'abc' }] },
+          ],
+        },
       ],
     });
     assert.equal(bad.status, 400);
     const err = await bad.json();
     assert.equal(err['validation-errors'].length, 1);
     assert.equal(err['validation-errors'][0].request_id, '1');
-    assert.deepEqual(err['validation-errors'][0].errors.map((e: { code: string; path: string }) => [e.code, e.path]), [
-      ['NotSupportedChoice', 'custom_fields_values.0.values.0.enum_id'],
-      ['InvalidType', 'custom_fields_values.1.values.0.value'],
-    ]);
+    assert.deepEqual(
+      err['validation-errors'][0].errors.map((e: { code: string; path: string }) => [e.code, e.path]),
+      [
+        ['NotSupportedChoice', 'custom_fields_values.0.values.0.enum_id'],
+        ['InvalidType', 'custom_fields_values.1.values.0.value'],
+      ],
+    );
     assert.equal(sim.leads(acc.id).length, 1);
     const tooMany = await api('/api/v4/leads/complex', { json: Array.from({ length: 51 }, () => ({ name: 'x' })) });
     assert.equal(tooMany.status, 400);
@@ -377,8 +402,18 @@ describe('leads', () => {
     const { acc, api } = connect({ duplicateControl: true });
     const pipeline = nth(acc.pipelines, 0);
     const metadata = { category: 'forms', form_id: 'quiz-1', form_name: 'Квиз', form_page: 'https://site.ru', form_sent_at: 1700000000, ip: '1.2.3.4', referer: 'https://ya.ru' };
-    const contact = (email: string) => ({ name: 'Пётр', custom_fields_values: [{ field_code: 'PHONE', values: [{ value: '+79001112233', enum_code: 'MOB' }] }, { field_code: 'EMAIL', values: [{ value: email, enum_code: 'WORK' }] }] });
-    const [a] = await (await api('/api/v4/leads/complex', { json: [{ name: 'Заявка первая', pipeline_id: pipeline.id, status_id: nth(pipeline.statuses, 2).id, _embedded: { metadata, contacts: [contact('p@x.ru')] } }] })).json();
+    const contact = (email: string) => ({
+      name: 'Пётр',
+      custom_fields_values: [
+        { field_code: 'PHONE', values: [{ value: '+79001112233', enum_code: 'MOB' }] },
+        { field_code: 'EMAIL', values: [{ value: email, enum_code: 'WORK' }] },
+      ],
+    });
+    const [a] = await (
+      await api('/api/v4/leads/complex', {
+        json: [{ name: 'Заявка первая', pipeline_id: pipeline.id, status_id: nth(pipeline.statuses, 2).id, _embedded: { metadata, contacts: [contact('p@x.ru')] } }],
+      })
+    ).json();
     const [b] = await (await api('/api/v4/leads/complex', { json: [{ name: 'Заявка вторая', _embedded: { metadata, contacts: [contact('other@x.ru')] } }] })).json();
     const leads = sim.leads(acc.id);
     assert.equal(nth(leads, 0).status_id, nth(pipeline.statuses, 0).id);
@@ -389,7 +424,10 @@ describe('leads', () => {
     assert.equal(sim.contacts(acc.id).length, 1);
 
     const found = await (await api(`/api/v4/leads?query=${encodeURIComponent('вторая')}`)).json();
-    assert.deepEqual(found._embedded.leads.map((l: { id: number }) => l.id), [b.id]);
+    assert.deepEqual(
+      found._embedded.leads.map((l: { id: number }) => l.id),
+      [b.id],
+    );
     assert.equal((await api('/api/v4/leads?query=nothing-like-this')).status, 204);
 
     const note = await api(`/api/v4/leads/${a.id}/notes`, { json: [{ note_type: 'common', params: { text: 'Ответы квиза' } }] });
@@ -401,7 +439,15 @@ describe('leads', () => {
 
   test('leads/notes adds notes to several leads at once; one bad entity_id rejects the whole request', async () => {
     const { acc, api } = connect();
-    const made = await (await api('/api/v4/leads/complex', { json: [{ name: 'a', request_id: 'a' }, { name: 'b', request_id: 'b' }, { name: 'c', request_id: 'c' }] })).json();
+    const made = await (
+      await api('/api/v4/leads/complex', {
+        json: [
+          { name: 'a', request_id: 'a' },
+          { name: 'b', request_id: 'b' },
+          { name: 'c', request_id: 'c' },
+        ],
+      })
+    ).json();
     const [a, b, c] = made.map((x: { id: number }) => x.id);
     const other = connect();
     const [foreign] = await (await other.api('/api/v4/leads/complex', { json: [{ name: 'чужая' }] })).json();
@@ -414,7 +460,13 @@ describe('leads', () => {
     });
     assert.equal(res.status, 200);
     const body = await res.json();
-    assert.deepEqual(body._embedded.notes.map((n: { entity_id: number; request_id: string }) => [n.entity_id, n.request_id]), [[a, 'n-a'], [b, 'n-b']]);
+    assert.deepEqual(
+      body._embedded.notes.map((n: { entity_id: number; request_id: string }) => [n.entity_id, n.request_id]),
+      [
+        [a, 'n-a'],
+        [b, 'n-b'],
+      ],
+    );
     assert.ok(body._embedded.notes.every((n: { id: unknown }) => Number.isInteger(n.id)));
     const byLead = () => new Map(sim.leads(acc.id).map((l) => [l.id, l.notes.map((n) => n.params.text)]));
     assert.deepEqual([...byLead().values()], [['для a'], ['для b'], []]);
@@ -434,12 +486,15 @@ describe('leads', () => {
     });
     assert.equal(bad.status, 400);
     const err = await bad.json();
-    assert.deepEqual(err['validation-errors'].map((g: { request_id: string; errors: Array<{ path: string; code: string }> }) => [g.request_id, g.errors.map((e) => `${e.path}:${e.code}`)]), [
-      ['deleted', ['entity_id:NotFound']],
-      ['foreign', ['entity_id:NotFound']],
-      ['3', ['entity_id:FieldMissing']],
-      ['type', ['note_type:NotSupportedChoice']],
-    ]);
+    assert.deepEqual(
+      err['validation-errors'].map((g: { request_id: string; errors: Array<{ path: string; code: string }> }) => [g.request_id, g.errors.map((e) => `${e.path}:${e.code}`)]),
+      [
+        ['deleted', ['entity_id:NotFound']],
+        ['foreign', ['entity_id:NotFound']],
+        ['3', ['entity_id:FieldMissing']],
+        ['type', ['note_type:NotSupportedChoice']],
+      ],
+    );
     assert.deepEqual([...byLead().values()], [['для a'], ['для b'], []], 'nothing stored');
     assert.equal(nth(sim.leads(other.acc.id), 0).notes.length, 0);
 
@@ -463,7 +518,9 @@ describe('hooks', () => {
         received.push({ url: req.url ?? '', body, type: req.headers['content-type'] ?? '' });
         if (req.url?.startsWith('/webhook/delete')) {
           const u = new URL(req.url, 'http://x');
-          const expected = createHmac('sha256', CLIENT_SECRET).update(`${u.searchParams.get('client_uuid')}|${u.searchParams.get('account_id')}`).digest('hex');
+          const expected = createHmac('sha256', CLIENT_SECRET)
+            .update(`${u.searchParams.get('client_uuid')}|${u.searchParams.get('account_id')}`)
+            .digest('hex');
           res.writeHead(u.searchParams.get('signature') === expected ? 200 : 401).end();
           return;
         }
@@ -500,7 +557,10 @@ describe('hooks', () => {
     const before = received.length;
     const delivery = nth(await sim.changeLeadStatus(acc.id, lead.id, target.id), 0);
     assert.equal(delivery.ok, true);
-    assert.deepEqual(delivery.attempts.map((a) => a.status), [500, 200]);
+    assert.deepEqual(
+      delivery.attempts.map((a) => a.status),
+      [500, 200],
+    );
     const got = received.slice(before);
     assert.equal(got.length, 2);
     assert.equal(nth(got, 1).type, 'application/x-www-form-urlencoded');
@@ -535,7 +595,10 @@ describe('control API over HTTP', () => {
     assert.equal((await fetch(`${base}/api/v4/account`, bearer(tokens.access_token))).status, 502);
     assert.equal((await fetch(`${base}/api/v4/account`, bearer(tokens.access_token))).status, 200);
     const log = await call('requestLog', acc.id);
-    assert.deepEqual(log.map((e: { status: number }) => e.status), [502, 200]);
+    assert.deepEqual(
+      log.map((e: { status: number }) => e.status),
+      [502, 200],
+    );
     const redirect = await call('authorize', { accountId: acc.id, state: 'remote-state', consent: 'allow' });
     assert.equal(new URL(redirect).searchParams.get('state'), 'remote-state');
     assert.equal((await fetch(`${base}/_sim/nope`, { method: 'POST' })).status, 404);

@@ -34,9 +34,7 @@ export async function createAuthorizeLink(services: Services, quizAccountId: str
   return link.toString();
 }
 
-export type CallbackOutcome =
-  | { ok: true; account: AmoAccount; reconnected: boolean }
-  | { ok: false; status: 400 | 409 | 502; reason: string };
+export type CallbackOutcome = { ok: true; account: AmoAccount; reconnected: boolean } | { ok: false; status: 400 | 409 | 502; reason: string };
 
 /** amoCRM hosts look like example.amocrm.ru; a local simulator (AMO_ALLOW_HTTP) is host:port. */
 export function acceptableHost(referer: string, allowHttp: boolean): boolean {
@@ -54,11 +52,7 @@ async function consumeState(services: Services, state: string | null): Promise<s
   return rows[0]?.quiz_account_id ?? null;
 }
 
-export async function completeAuthorization(
-  services: Services,
-  params: URLSearchParams,
-  onConnected: (account: AmoAccount) => Promise<void>,
-): Promise<CallbackOutcome> {
+export async function completeAuthorization(services: Services, params: URLSearchParams, onConnected: (account: AmoAccount) => Promise<void>): Promise<CallbackOutcome> {
   const { config, db, logger } = services;
   const quizAccountId = await consumeState(services, params.get('state'));
   if (!quizAccountId) return { ok: false, status: 400, reason: 'This authorization link is invalid, expired or was already used. Start again from the quiz settings.' };

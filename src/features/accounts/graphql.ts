@@ -62,8 +62,7 @@ const AccountRef = builder.prismaNode('AmoAccount', {
       type: 'SyncJob',
       description: 'The newest sync job of this account, if any.',
       nullable: true,
-      resolve: (query, account, _args, ctx) =>
-        ctx.db.syncJob.findFirst({ ...query, where: { accountId: account.id }, orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }] }),
+      resolve: (query, account, _args, ctx) => ctx.db.syncJob.findFirst({ ...query, where: { accountId: account.id }, orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }] }),
     }),
   }),
 });
@@ -73,8 +72,7 @@ builder.queryField('account', (t) =>
     type: 'AmoAccount',
     nullable: true,
     description: "The caller's connected amoCRM account; null when none is connected or it was disconnected (soft-deleted).",
-    resolve: (query, _root, _args, ctx) =>
-      ctx.db.amoAccount.findFirst({ ...query, where: { quizAccountId: ctx.caller.quizAccountId, deletedAt: null } }),
+    resolve: (query, _root, _args, ctx) => ctx.db.amoAccount.findFirst({ ...query, where: { quizAccountId: ctx.caller.quizAccountId, deletedAt: null } }),
   }),
 );
 

@@ -1,7 +1,6 @@
 // The small page amoCRM's popup lands on after the owner answers.
 
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export function oauthResultPage(result: { ok: boolean; message: string }): string {
   const payload = JSON.stringify({ type: 'amocrm:connect', ok: result.ok, message: result.message }).replace(/</g, '\\u003c');

@@ -122,7 +122,7 @@ export async function requestSync(services: Services, accountId: string, scopes?
     return job;
   }
   // the active job kept finishing between our insert and our read: a new one is due, but say so
-  throw new Error('could not queue the sync: the account\'s sync jobs changed too quickly; try again');
+  throw new Error("could not queue the sync: the account's sync jobs changed too quickly; try again");
 }
 
 // ---------------------------------------------------------------------------------- running

@@ -89,9 +89,7 @@ export async function writeUsers(db: Db, accountId: string, input: UserRow[]): P
   const rows = dedupe(input, (r) => r.amoId).sort((a, b) => a.amoId - b.amoId);
   await transaction(db, async (tx) => {
     for (const chunk of chunks(rows)) {
-      const json = JSON.stringify(
-        chunk.map((r) => ({ amo_id: r.amoId, name: r.name, email: r.email, role: r.role, grp: r.group, is_admin: r.isAdmin, is_active: r.isActive })),
-      );
+      const json = JSON.stringify(chunk.map((r) => ({ amo_id: r.amoId, name: r.name, email: r.email, role: r.role, grp: r.group, is_admin: r.isAdmin, is_active: r.isActive })));
       await tx.$executeRaw`
         INSERT INTO amo_user AS t (account_id, amo_id, name, email, role, "group", is_admin, is_active, deleted_at, updated_at)
         SELECT ${accountId}::uuid, x.amo_id, x.name, x.email, x.role, x.grp, x.is_admin, x.is_active, NULL, now()
@@ -121,9 +119,7 @@ export async function writePipelines(db: Db, accountId: string, input: PipelineR
   await transaction(db, async (tx) => {
     const idByAmoId = new Map<number, string>();
     for (const chunk of chunks(pipelines)) {
-      const json = JSON.stringify(
-        chunk.map((p) => ({ amo_id: p.amoId, name: p.name, sort: p.sort, is_main: p.isMain, is_archive: p.isArchive, is_unsorted_on: p.isUnsortedOn })),
-      );
+      const json = JSON.stringify(chunk.map((p) => ({ amo_id: p.amoId, name: p.name, sort: p.sort, is_main: p.isMain, is_archive: p.isArchive, is_unsorted_on: p.isUnsortedOn })));
       // DO UPDATE always (no WHERE), so RETURNING gives every row's id
       const returned = await tx.$queryRaw<Array<{ id: string; amo_id: number }>>`
         INSERT INTO pipeline AS t (account_id, amo_id, name, sort, is_main, is_archive, is_unsorted_on, deleted_at, updated_at)
@@ -215,13 +211,7 @@ export async function writeFields(db: Db, accountId: string, entities: EntityTyp
 }
 
 /** Soft-deletes the account's rows of `entities` (in a per-entity table) that amoCRM no longer has. */
-async function softDeleteVanished(
-  tx: Sql,
-  table: 'custom_field' | 'tag',
-  accountId: string,
-  entities: EntityType[],
-  kept: { entity: EntityType; amoId: number }[],
-): Promise<void> {
+async function softDeleteVanished(tx: Sql, table: 'custom_field' | 'tag', accountId: string, entities: EntityType[], kept: { entity: EntityType; amoId: number }[]): Promise<void> {
   const keyEntities = kept.map((r) => r.entity as string);
   const keyIds = kept.map((r) => r.amoId);
   const scope = entities.map((e) => e as string);

@@ -90,7 +90,14 @@ export class AccountRun {
 
   /** `attempts`: the count to record when this failure spent one the database does not know of yet. */
   async fail(item: Item, text: string, reason: DeliveryReason, stage?: DeliveryStage, attempts?: number): Promise<void> {
-    const data = { status: 'FAILED' as const, reason, lastError: text, ...(attempts !== undefined ? { attempts } : {}), ...(stage ? { stage } : {}), ...(item.warnings ? { warnings: item.warnings } : {}) };
+    const data = {
+      status: 'FAILED' as const,
+      reason,
+      lastError: text,
+      ...(attempts !== undefined ? { attempts } : {}),
+      ...(stage ? { stage } : {}),
+      ...(item.warnings ? { warnings: item.warnings } : {}),
+    };
     if (await this.lease.update(item.d.id, data, true)) {
       this.log.warn({ deliveryId: item.d.id, reason }, 'delivery failed');
       await this.publish(item.d, 'FAILED');
@@ -120,7 +127,13 @@ export class AccountRun {
       }
       const attempts = item.d.attempts + (opts.attemptsSpent ? 1 : 0);
       if (opts.attemptsSpent && attempts >= this.rt.options.maxAttempts) {
-        await this.fail(item, `Not delivered: amoCRM did not take it after ${attempts} attempts (last: ${detail}). Retry it when amoCRM works again.`, 'RETRIES_EXHAUSTED', opts.stage, attempts);
+        await this.fail(
+          item,
+          `Not delivered: amoCRM did not take it after ${attempts} attempts (last: ${detail}). Retry it when amoCRM works again.`,
+          'RETRIES_EXHAUSTED',
+          opts.stage,
+          attempts,
+        );
         continue;
       }
       const reason = opts.reason ?? reasonOfError(err, outcome === 'maybe');
@@ -203,11 +216,18 @@ export class AccountRun {
       leads = await findSentLeads(
         this.client,
         this.setup,
-        mine.map((i) => ({ deliveryId: i.d.id, resultId: i.result.resultId, since: i.d.firstSentAt ?? i.d.createdAt, sentLead: (i.d.sentLead as AmoComplexLeadInput | null) ?? null })),
+        mine.map((i) => ({
+          deliveryId: i.d.id,
+          resultId: i.result.resultId,
+          since: i.d.firstSentAt ?? i.d.createdAt,
+          sentLead: (i.d.sentLead as AmoComplexLeadInput | null) ?? null,
+        })),
         async (ids) =>
           new Set(
             ids.length
-              ? (await db.delivery.findMany({ where: { accountId: this.accountId, amoLeadId: { in: ids }, id: { notIn: mine.map((i) => i.d.id) } }, select: { amoLeadId: true } })).map((d) => d.amoLeadId as number)
+              ? (
+                  await db.delivery.findMany({ where: { accountId: this.accountId, amoLeadId: { in: ids }, id: { notIn: mine.map((i) => i.d.id) } }, select: { amoLeadId: true } })
+                ).map((d) => d.amoLeadId as number)
               : [],
           ),
         { signal: this.rt.signal },
@@ -228,7 +248,11 @@ export class AccountRun {
       const contactId = lead._embedded?.contacts?.[0]?.id ?? null;
       const companyId = lead._embedded?.companies?.[0]?.id ?? null;
       this.log.info({ deliveryId: item.d.id, leadId: lead.id, mode: this.setup.mode }, 'reconciled: the lead already exists in amoCRM');
-      const ok = await this.lease.update(item.d.id, { stage: 'LEAD_CREATED', amoLeadId: lead.id, amoContactId: contactId, amoCompanyId: companyId, reason: 'ADDING_NOTE', lastError: null }, false);
+      const ok = await this.lease.update(
+        item.d.id,
+        { stage: 'LEAD_CREATED', amoLeadId: lead.id, amoContactId: contactId, amoCompanyId: companyId, reason: 'ADDING_NOTE', lastError: null },
+        false,
+      );
       if (ok) found.push({ ...item, leadId: lead.id, contactId, companyId });
     }
     return { found, resend };
@@ -243,8 +267,9 @@ export class AccountRun {
     // commit SENDING (+1 attempt) with what is sent, for the whole chunk at once
     const db = this.rt.services.db;
     const counts = await db.$transaction(
-      mine.map((i) =>
-        db.$executeRaw`
+      mine.map(
+        (i) =>
+          db.$executeRaw`
           UPDATE delivery SET stage = 'SENDING', attempts = attempts + 1, warnings = ${i.warnings ?? []}::text[],
             first_sent_at = coalesce(first_sent_at, now()), sent_lead = ${JSON.stringify(i.lead)}::jsonb, updated_at = now()
           WHERE id = ${i.d.id}::uuid AND locked_until = ${this.lease.until.toISOString()}::timestamptz AND status = 'PENDING' AND stage IN ('QUEUED', 'SENDING')`,
@@ -259,7 +284,10 @@ export class AccountRun {
     const signal = AbortSignal.any([AbortSignal.timeout(timeout), ...(this.rt.signal ? [this.rt.signal] : [])]);
     let answer: AmoComplexLeadResult[];
     try {
-      answer = await this.client.createLeadsComplex(sending.map((i) => i.lead as AmoComplexLeadInput), { signal });
+      answer = await this.client.createLeadsComplex(
+        sending.map((i) => i.lead as AmoComplexLeadInput),
+        { signal },
+      );
     } catch (err) {
       const outcome = classify(err, signal);
       if (outcome === 'validation') return this.onValidation(sending, err as AmoValidationError);
@@ -290,7 +318,15 @@ export class AccountRun {
       created.map((i) =>
         db.delivery.updateMany({
           where: { id: i.d.id, lockedUntil: this.lease.until, status: 'PENDING' },
-          data: { stage: 'LEAD_CREATED', amoLeadId: i.leadId, amoContactId: i.contactId, amoCompanyId: i.companyId, reason: 'ADDING_NOTE', lastError: null, warnings: i.warnings ?? [] },
+          data: {
+            stage: 'LEAD_CREATED',
+            amoLeadId: i.leadId,
+            amoContactId: i.contactId,
+            amoCompanyId: i.companyId,
+            reason: 'ADDING_NOTE',
+            lastError: null,
+            warnings: i.warnings ?? [],
+          },
         }),
       ),
     );
@@ -334,7 +370,13 @@ export class AccountRun {
           this.log.warn({ deliveryId: item.d.id, changes: repaired.warnings }, 'amoCRM refused part of the lead: sending it without that part');
           const lines = repaired.warnings.map((w) => `- ${w}`).join('\n');
           const kept = attachedWarnings(item.warnings ?? [], repaired.lead);
-          again.push({ ...item, lead: repaired.lead, repairs: (item.repairs ?? 0) + 1, warnings: [...kept, ...repaired.warnings], note: item.note ? `${item.note}\n\nChanged to fit amoCRM:\n${lines}` : item.note });
+          again.push({
+            ...item,
+            lead: repaired.lead,
+            repairs: (item.repairs ?? 0) + 1,
+            warnings: [...kept, ...repaired.warnings],
+            note: item.note ? `${item.note}\n\nChanged to fit amoCRM:\n${lines}` : item.note,
+          });
         } else {
           const why = issues.length ? describeIssues(issues) : (err.detail ?? err.message);
           await this.fail(item, `Not delivered: amoCRM refused the lead (${why}). Fix the quiz's rule or the account, then retry.`, 'AMO_REJECTED', 'QUEUED');

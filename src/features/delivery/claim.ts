@@ -104,4 +104,3 @@ export async function claimDueDeliveries(services: Pick<Services, 'db'>, options
   }
   return [...byAccount.values()];
 }
-

@@ -40,12 +40,25 @@ const FALSE_WORDS = new Set(['false', 'no', 'нет', '0', 'off']);
 
 /** Field types this gateway can fill from a text answer. */
 export const SUPPORTED_TYPES: ReadonlySet<string> = new Set([
-  'text', 'textarea', 'streetaddress', 'tracking_data',
-  'numeric', 'price', 'monetary',
+  'text',
+  'textarea',
+  'streetaddress',
+  'tracking_data',
+  'numeric',
+  'price',
+  'monetary',
   'checkbox',
-  'date', 'date_time', 'birthday',
-  'select', 'radiobutton', 'category', 'multiselect',
-  'multitext', 'url', 'smart_address', 'legal_entity',
+  'date',
+  'date_time',
+  'birthday',
+  'select',
+  'radiobutton',
+  'category',
+  'multiselect',
+  'multitext',
+  'url',
+  'smart_address',
+  'legal_entity',
 ]);
 
 const quote = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);

@@ -34,8 +34,7 @@ interface Step {
 }
 
 const time = (at: Date) => at.toISOString().replace(/\.\d+Z$/, 'Z');
-const waitText = (detail: string, nextAt: Date) =>
-  `The lead is in amoCRM; its customer could not be created or linked yet (${detail}); next try at ${time(nextAt)}.`;
+const waitText = (detail: string, nextAt: Date) => `The lead is in amoCRM; its customer could not be created or linked yet (${detail}); next try at ${time(nextAt)}.`;
 
 /**
  * Creates and links the customers of `items` (leads that exist) and returns the items ready for
@@ -130,8 +129,9 @@ async function create(run: AccountRun, chunk: Step[]): Promise<void> {
   const db = run.rt.services.db;
   const bodies = mine.map((s) => ({ ...s.input, request_id: s.item.d.id }));
   const counts = await db.$transaction(
-    mine.map((s, k) =>
-      db.$executeRaw`
+    mine.map(
+      (s, k) =>
+        db.$executeRaw`
         UPDATE delivery SET customer_sent_at = coalesce(customer_sent_at, now()), sent_customer = ${JSON.stringify(bodies[k])}::jsonb, updated_at = now()
         WHERE id = ${s.item.d.id}::uuid AND locked_until = ${run.lease.until.toISOString()}::timestamptz AND status = 'PENDING' AND stage = 'LEAD_CREATED' AND amo_customer_id IS NULL`,
     ),
@@ -143,7 +143,10 @@ async function create(run: AccountRun, chunk: Step[]): Promise<void> {
   if (sending.length === 0) return;
   let list: AmoCustomerCreated[];
   try {
-    list = await run.client.createCustomers(sending.map((s) => bodies[mine.indexOf(s)]), { signal: run.rt.signal });
+    list = await run.client.createCustomers(
+      sending.map((s) => bodies[mine.indexOf(s)]),
+      { signal: run.rt.signal },
+    );
   } catch (err) {
     if (err instanceof AmoValidationError && sending.length > 1) {
       // one refused customer rejects the request (nothing stored): halves until it is alone
@@ -223,7 +226,12 @@ async function failed(run: AccountRun, steps: Step[], err: unknown): Promise<voi
   const outcome = classify(err, run.rt.signal);
   const items = steps.filter((s) => run.lease.held.has(s.item.d.id));
   if (outcome === 'paused') {
-    await run.reschedule(items.map((s) => s.item), err, 'paused', { attemptsSpent: false });
+    await run.reschedule(
+      items.map((s) => s.item),
+      err,
+      'paused',
+      { attemptsSpent: false },
+    );
     return;
   }
   run.log.warn({ accountId: run.accountId, n: items.length, err: errMessage(err), outcome }, 'customers step failed');
@@ -234,5 +242,10 @@ async function failed(run: AccountRun, steps: Step[], err: unknown): Promise<voi
   }
   const reason = err instanceof AmoRateLimitedError ? 'RATE_LIMITED' : 'AMO_UNAVAILABLE';
   // stays LEAD_CREATED: the next pass reconciles a customer that may exist before sending it again
-  await run.reschedule(wait.map((s) => s.item), err, outcome === 'maybe' ? 'maybe' : 'retry', { attemptsSpent: true, reason, text: waitText });
+  await run.reschedule(
+    wait.map((s) => s.item),
+    err,
+    outcome === 'maybe' ? 'maybe' : 'retry',
+    { attemptsSpent: true, reason, text: waitText },
+  );
 }

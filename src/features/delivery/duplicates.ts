@@ -144,7 +144,13 @@ export function unmergeRefused(item: Item, issues: AmoValidationIssue[]): { lead
 
 /** Warnings without the "attached to the existing …" lines the lead no longer bears out. */
 export function attachedWarnings(warnings: string[], lead: AmoComplexLeadInput): string[] {
-  const idsOf = (list: Record<string, unknown>[] | undefined) => new Set((list ?? []).map((e) => e.id).filter((x) => x !== undefined).map(String));
+  const idsOf = (list: Record<string, unknown>[] | undefined) =>
+    new Set(
+      (list ?? [])
+        .map((e) => e.id)
+        .filter((x) => x !== undefined)
+        .map(String),
+    );
   const ids = { contact: idsOf(lead._embedded?.contacts), company: idsOf(lead._embedded?.companies) };
   return warnings.filter((w) => {
     const m = /^attached to the existing (contact|company) #(\d+)/.exec(w);

@@ -20,7 +20,9 @@ function stepsOf(ctx: Context): DataLoader<string, Step | null> {
   let loader = stepLoaders.get(ctx);
   if (!loader) {
     loader = new DataLoader(async (keys: readonly string[]) => {
-      const wanted = keys.map((k) => k.split('|')).map(([accountId, pipeline, status]) => ({ accountId: accountId!, amoId: Number(status), pipeline: { amoId: Number(pipeline) } }));
+      const wanted = keys
+        .map((k) => k.split('|'))
+        .map(([accountId, pipeline, status]) => ({ accountId: accountId!, amoId: Number(status), pipeline: { amoId: Number(pipeline) } }));
       // the whole pipeline: `leadStep { pipeline { … } }` reads it from here
       const rows = await ctx.db.step.findMany({ where: { OR: wanted }, include: { pipeline: true } });
       const found = new Map(rows.map((r) => [stepKey(r.accountId, r.pipeline.amoId, r.amoId), r]));
@@ -32,7 +34,7 @@ function stepsOf(ctx: Context): DataLoader<string, Step | null> {
 }
 
 const LeadOutcomeEnum = builder.enumType('LeadOutcome', {
-  description: "What became of the lead in amoCRM, as its webhooks tell: won (142), lost (143) or still open.",
+  description: 'What became of the lead in amoCRM, as its webhooks tell: won (142), lost (143) or still open.',
   values: { WON: { value: 'won' }, LOST: { value: 'lost' }, OPEN: { value: 'open' } } as const,
 });
 
@@ -51,7 +53,8 @@ export const DeliveryRef = builder.prismaNode('Delivery', {
     amoCompanyId: t.exposeInt('amoCompanyId', { nullable: true }),
     amoCustomerId: t.exposeInt('amoCustomerId', {
       nullable: true,
-      description: "The amoCRM customer created from the rule's customer fields and linked to the lead's contact; null when the rule maps none or amoCRM took none (then a warning says why).",
+      description:
+        "The amoCRM customer created from the rule's customer fields and linked to the lead's contact; null when the rule maps none or amoCRM took none (then a warning says why).",
     }),
     lastError: t.exposeString('lastError', {
       nullable: true,
@@ -113,21 +116,21 @@ async function deliveriesWhere(ctx: Context, args: DeliveriesFilter) {
 }
 
 builder.queryField('deliveries', (t) =>
-  t.prismaConnection({
-    type: 'Delivery',
-    cursor: 'id',
-    description: 'Quiz results handed to amoCRM, newest first.',
-    args: {
-      quizId: t.arg.id(),
-      status: t.arg({ type: DeliveryStatusEnum }),
-      reason: t.arg({ type: DeliveryReasonEnum, description: 'Only deliveries waiting or failed for this reason.' }),
-      stepId: t.arg.id({ description: "Only deliveries whose lead is now at this step in amoCRM (as its webhooks reported)." }),
-      outcome: t.arg({ type: LeadOutcomeEnum, description: 'Only deliveries whose lead was won, lost, or is still open.' }),
+  t.prismaConnection(
+    {
+      type: 'Delivery',
+      cursor: 'id',
+      description: 'Quiz results handed to amoCRM, newest first.',
+      args: {
+        quizId: t.arg.id(),
+        status: t.arg({ type: DeliveryStatusEnum }),
+        reason: t.arg({ type: DeliveryReasonEnum, description: 'Only deliveries waiting or failed for this reason.' }),
+        stepId: t.arg.id({ description: 'Only deliveries whose lead is now at this step in amoCRM (as its webhooks reported).' }),
+        outcome: t.arg({ type: LeadOutcomeEnum, description: 'Only deliveries whose lead was won, lost, or is still open.' }),
+      },
+      totalCount: async (_parent, args, ctx) => ctx.db.delivery.count({ where: await deliveriesWhere(ctx, args) }),
+      resolve: async (query, _root, args, ctx) => ctx.db.delivery.findMany({ ...query, where: await deliveriesWhere(ctx, args), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
     },
-    totalCount: async (_parent, args, ctx) => ctx.db.delivery.count({ where: await deliveriesWhere(ctx, args) }),
-    resolve: async (query, _root, args, ctx) =>
-      ctx.db.delivery.findMany({ ...query, where: await deliveriesWhere(ctx, args), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
-  },
     { name: 'DeliveryConnection' },
     { name: 'DeliveryEdge' },
   ),

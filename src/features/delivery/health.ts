@@ -29,7 +29,11 @@ export async function deliveryHealth(db: Db, quizAccountId: string): Promise<Del
       return acc;
     }, [])
     .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
-  const oldest = waiting.map((r) => r.oldest).filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime())[0] ?? null;
+  const oldest =
+    waiting
+      .map((r) => r.oldest)
+      .filter((d): d is Date => d !== null)
+      .sort((a, b) => a.getTime() - b.getTime())[0] ?? null;
   return {
     waiting: waiting.reduce((n, r) => n + r.n, 0),
     failed: rows.filter((r) => r.status === 'FAILED').reduce((n, r) => n + r.n, 0),

@@ -1,7 +1,10 @@
 /** The quiz result as it arrives (GraphQL `QuizResultInput`, or a `quiz.results` message), validated. */
 import { z } from 'zod';
 
-const id = z.union([z.string(), z.number().int()]).transform((v) => String(v).trim()).pipe(z.string().min(1, 'must not be empty').max(255));
+const id = z
+  .union([z.string(), z.number().int()])
+  .transform((v) => String(v).trim())
+  .pipe(z.string().min(1, 'must not be empty').max(255));
 const optText = (max: number) =>
   z
     .string()
@@ -15,13 +18,23 @@ export const quizResultSchema = z.object({
   resultId: id,
   quizId: id,
   leadName: optText(255),
-  price: z.number().int('must be a whole number').min(0).max(2_147_483_647).nullish().transform((v) => v ?? undefined),
+  price: z
+    .number()
+    .int('must be a whole number')
+    .min(0)
+    .max(2_147_483_647)
+    .nullish()
+    .transform((v) => v ?? undefined),
   contact: z
     .object({
       name: optText(255),
       phone: optText(100),
       email: optText(255),
-      extra: z.array(keyValue).max(100).nullish().transform((v) => v ?? undefined),
+      extra: z
+        .array(keyValue)
+        .max(100)
+        .nullish()
+        .transform((v) => v ?? undefined),
     })
     .nullish()
     .transform((v) => v ?? undefined),
@@ -34,7 +47,11 @@ export const quizResultSchema = z.object({
       }),
     )
     .max(500),
-  utm: z.array(keyValue).max(100).nullish().transform((v) => v ?? undefined),
+  utm: z
+    .array(keyValue)
+    .max(100)
+    .nullish()
+    .transform((v) => v ?? undefined),
   submittedAt: z
     .union([z.string(), z.date()])
     .nullish()

@@ -98,7 +98,10 @@ async function onNoteValidation(run: AccountRun, chunk: Item[], err: AmoValidati
       await run.finish(item, [...(item.warnings ?? item.d.warnings), `note not added: amoCRM rejected the note: ${describeIssues(named.get(item.d.id) ?? [])}`]);
     }
     // nothing of the request was stored: the others go again
-    return postNotes(run, chunk.filter((i) => !named.has(i.d.id)));
+    return postNotes(
+      run,
+      chunk.filter((i) => !named.has(i.d.id)),
+    );
   }
   if (chunk.length === 1) return notesFailed(run, chunk, err);
   return splitNotes(run, chunk);

@@ -6,7 +6,6 @@ import { DELIVERY_GROUP } from '../../platform/queue/groups.ts';
 
 export { DELIVERY_GROUP };
 
-
 /** Test seams: each runs between two steps; a throw there is a crash at that point. */
 export interface DeliveryHooks {
   /** SENDING is committed; leads/complex not yet called */
@@ -117,4 +116,3 @@ export function createDeliveryRuntime(services: Services, options: DeliveryWorke
     client: (accountId) => services.amo.client(accountId, resolved.amoClient),
   };
 }
-

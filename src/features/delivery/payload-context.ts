@@ -54,7 +54,14 @@ export async function loadPayloadContext(db: Db, accountId: string, quizId: stri
   const [utms, fields, account] = await Promise.all([
     db.utm.findMany({ where: { accountId, quizId }, include: { field: { select: fieldSelect } }, orderBy: { createdAt: 'asc' } }),
     db.customField.findMany({
-      where: { accountId, deletedAt: null, OR: [{ entity: 'CONTACT', code: { in: ['PHONE', 'EMAIL'] } }, { entity: 'LEAD', rawType: 'tracking_data' }] },
+      where: {
+        accountId,
+        deletedAt: null,
+        OR: [
+          { entity: 'CONTACT', code: { in: ['PHONE', 'EMAIL'] } },
+          { entity: 'LEAD', rawType: 'tracking_data' },
+        ],
+      },
       select: fieldSelect,
     }),
     db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true } }),

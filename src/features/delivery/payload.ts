@@ -247,7 +247,10 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
   }
 
   // 3. phone and email into the contact's PHONE / EMAIL fields unless a contact mapping takes them
-  for (const [prop, code] of [['phone', 'PHONE'], ['email', 'EMAIL']] as const) {
+  for (const [prop, code] of [
+    ['phone', 'PHONE'],
+    ['email', 'EMAIL'],
+  ] as const) {
     const p = props.get(prop);
     if (!p) continue;
     if (rule.mappings.some((m) => m.target === 'CONTACT' && m.source === 'PROPERTY' && m.key.trim().toLowerCase() === prop)) continue;

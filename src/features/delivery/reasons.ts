@@ -43,7 +43,6 @@ export function describeIssues(issues: AmoValidationIssue[]): string {
     .join('; ');
 }
 
-
 const WAIT_TEXT: Record<'NO_ACCOUNT' | 'RECONNECT_NEEDED' | 'ACCOUNT_BLOCKED', string> = {
   NO_ACCOUNT: 'Waiting for an amoCRM account: connect one and the result is sent at once.',
   RECONNECT_NEEDED: 'Waiting for you to connect amoCRM again: its tokens no longer work. The result is sent as soon as you reconnect.',

@@ -44,7 +44,13 @@ export const WINDOW_MARGIN_MS = 10 * 60_000;
 
 function refusal(err: unknown): string | null {
   if (err instanceof AmoValidationError) {
-    const detail = err.errors.map((e) => e.detail || e.code).filter(Boolean).join('; ') || err.detail || 'validation error';
+    const detail =
+      err.errors
+        .map((e) => e.detail || e.code)
+        .filter(Boolean)
+        .join('; ') ||
+      err.detail ||
+      'validation error';
     return `amoCRM refused to create it (${detail}; e.g. the account's limit of custom fields is reached)`;
   }
   if (err instanceof AmoPaymentRequiredError) return 'amoCRM refused to create it (402: not available on this plan)';
@@ -70,7 +76,8 @@ export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logg
   const { db } = services;
   const row = await db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true, reconcileMode: true, reconcileCheckedAt: true } });
   if (row?.resultFieldId) {
-    if (row.reconcileMode !== 'RESULT_FIELD') await db.amoAccount.update({ where: { id: accountId }, data: { reconcileMode: 'RESULT_FIELD', reconcileNote: null, reconcileCheckedAt: new Date() } });
+    if (row.reconcileMode !== 'RESULT_FIELD')
+      await db.amoAccount.update({ where: { id: accountId }, data: { reconcileMode: 'RESULT_FIELD', reconcileNote: null, reconcileCheckedAt: new Date() } });
     return { mode: 'RESULT_FIELD', resultFieldId: row.resultFieldId };
   }
   if (row?.reconcileMode === 'LEAD_CONTENT' && row.reconcileCheckedAt && Date.now() - row.reconcileCheckedAt.getTime() < RECHECK_MS) {
@@ -156,7 +163,13 @@ export async function findSentLeads(
 ): Promise<Map<string, AmoLead>> {
   const found = new Map<string, AmoLead>();
   if (targets.length === 0) return found;
-  const leads = await client.listLeads(createdWindow(targets.map((t) => t.since), options.now), { with: ['contacts'], signal: options.signal });
+  const leads = await client.listLeads(
+    createdWindow(
+      targets.map((t) => t.since),
+      options.now,
+    ),
+    { with: ['contacts'], signal: options.signal },
+  );
   const taken = await owned(leads.map((l) => l.id));
   const candidates = leads.filter((l) => !taken.has(l.id)).sort((a, b) => a.id - b.id);
   for (const target of targets) {

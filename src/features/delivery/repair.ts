@@ -81,7 +81,8 @@ export function repairLead(sent: AmoComplexLeadInput, issues: AmoValidationIssue
     } else if (!prefix && (rest === 'status_id' || (issue.code === 'FieldMissing' && /^custom_fields_values/.test(rest)))) {
       // a deleted step, or a step that requires a field the quiz did not fill
       if (sent.status_id === undefined && !sent._embedded?.metadata) return null;
-      if (!done.has('pipeline')) once('status', `step #${sent.status_id ?? options.stepAmoId} refused by amoCRM (${why(issue)}): the lead is in the pipeline's first step; check the quiz's rule`);
+      if (!done.has('pipeline'))
+        once('status', `step #${sent.status_id ?? options.stepAmoId} refused by amoCRM (${why(issue)}): the lead is in the pipeline's first step; check the quiz's rule`);
     } else {
       return null;
     }

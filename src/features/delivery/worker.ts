@@ -22,7 +22,12 @@ export { claimDueDeliveries, type ClaimedBatch, type ClaimOptions } from './clai
 export { createDeliveryRuntime, resolveOptions, DELIVERY_GROUP, type DeliveryHooks, type DeliveryRuntime, type DeliveryWorkerOptions } from './options.ts';
 
 export async function processBatch(rt: DeliveryRuntime, batch: ClaimedBatch): Promise<void> {
-  const lease = new Lease(rt, batch.lease, batch.deliveries.map((d) => d.id), batch.claimedAt);
+  const lease = new Lease(
+    rt,
+    batch.lease,
+    batch.deliveries.map((d) => d.id),
+    batch.claimedAt,
+  );
   const run = new AccountRun(rt, batch.accountId, lease, rt.client(batch.accountId));
   await run.run(batch.deliveries);
   await lease.releaseAll();

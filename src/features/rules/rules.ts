@@ -7,8 +7,14 @@ import type { AmoAccount, EntityType, MappingSource } from '../../generated/pris
 import { TOPICS, type Queue } from '../../platform/queue/index.ts';
 import { localId } from '../../platform/ids.ts';
 
-export interface QuestionFieldInput { questionId: string | number; fieldId: string | number }
-export interface ContactPropertyInput { property: string; fieldId: string | number }
+export interface QuestionFieldInput {
+  questionId: string | number;
+  fieldId: string | number;
+}
+export interface ContactPropertyInput {
+  property: string;
+  fieldId: string | number;
+}
 export interface RuleInput {
   performerId?: string | number | null;
   pipelineId: string | number;
@@ -25,10 +31,23 @@ export interface RuleInput {
 }
 
 type Path = (string | number)[];
-interface Issue { path: Path; message: string }
+interface Issue {
+  path: Path;
+  message: string;
+}
 
-interface PlannedMapping { target: EntityType; source: MappingSource; key: string; fieldId: string; position: number }
-interface PlannedTag { entity: EntityType; tagId: string; position: number }
+interface PlannedMapping {
+  target: EntityType;
+  source: MappingSource;
+  key: string;
+  fieldId: string;
+  position: number;
+}
+interface PlannedTag {
+  entity: EntityType;
+  tagId: string;
+  position: number;
+}
 export interface ResolvedRule {
   performerId: string | null;
   pipelineId: string;
@@ -68,10 +87,10 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
   for (const [path, list] of lists) {
     if ((list?.length ?? 0) > MAX_LIST) issues.push({ path: [...base, ...path], message: `has more than ${MAX_LIST} entries` });
   }
-  const longKey = [
-    ...(input.fieldsRule?.lead ?? []), ...(input.fieldsRule?.contact?.questions ?? []),
-    ...(input.fieldsRule?.company ?? []), ...(input.fieldsRule?.customer ?? []),
-  ].some((m) => String(m.questionId).length > MAX_KEY) || (input.fieldsRule?.contact?.properties ?? []).some((m) => m.property.length > MAX_KEY);
+  const longKey =
+    [...(input.fieldsRule?.lead ?? []), ...(input.fieldsRule?.contact?.questions ?? []), ...(input.fieldsRule?.company ?? []), ...(input.fieldsRule?.customer ?? [])].some(
+      (m) => String(m.questionId).length > MAX_KEY,
+    ) || (input.fieldsRule?.contact?.properties ?? []).some((m) => m.property.length > MAX_KEY);
   if (longKey) issues.push({ path: [...base, 'fieldsRule'], message: `names a question or property longer than ${MAX_KEY} characters` });
   if (issues.length) throw invalid(issues);
 
@@ -96,9 +115,7 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
   const wanted: { target: EntityType; source: MappingSource; key: string; fieldGlobalId: string | number; path: Path }[] = [];
   const rules = input.fieldsRule ?? {};
   const questions = (list: QuestionFieldInput[] | null | undefined, target: EntityType, path: Path) =>
-    (list ?? []).forEach((m, i) =>
-      wanted.push({ target, source: 'QUESTION', key: String(m.questionId), fieldGlobalId: m.fieldId, path: [...path, i] }),
-    );
+    (list ?? []).forEach((m, i) => wanted.push({ target, source: 'QUESTION', key: String(m.questionId), fieldGlobalId: m.fieldId, path: [...path, i] }));
   questions(rules.lead, 'LEAD', [...base, 'fieldsRule', 'lead']);
   questions(rules.contact?.questions, 'CONTACT', [...base, 'fieldsRule', 'contact', 'questions']);
   questions(rules.company, 'COMPANY', [...base, 'fieldsRule', 'company']);
@@ -114,9 +131,7 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
   );
 
   const fieldIds = wanted.map((w) => localId(w.fieldGlobalId, 'Field')).filter((id): id is string => !!id);
-  const fields = new Map(
-    (await db.customField.findMany({ where: { id: { in: fieldIds }, ...live }, select: { id: true, entity: true } })).map((f) => [f.id, f]),
-  );
+  const fields = new Map((await db.customField.findMany({ where: { id: { in: fieldIds }, ...live }, select: { id: true, entity: true } })).map((f) => [f.id, f]));
   const seen = new Set<string>();
   const mappings: PlannedMapping[] = [];
   wanted.forEach((w, position) => {
@@ -141,9 +156,7 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
     (ids ?? []).map((globalId, i) => ({ entity: ENTITY_KEYS[key as keyof typeof ENTITY_KEYS], globalId, path: [...base, 'tagsToAdd', key, i] })),
   );
   const tagIds = tagInputs.map((t) => localId(t.globalId, 'Tag')).filter((id): id is string => !!id);
-  const tagRows = new Map(
-    (await db.tag.findMany({ where: { id: { in: tagIds }, ...live }, select: { id: true, entity: true } })).map((t) => [t.id, t]),
-  );
+  const tagRows = new Map((await db.tag.findMany({ where: { id: { in: tagIds }, ...live }, select: { id: true, entity: true } })).map((t) => [t.id, t]));
   const tags: PlannedTag[] = [];
   const seenTags = new Set<string>();
   tagInputs.forEach((t, position) => {

@@ -4,7 +4,10 @@ import type { Db } from '../../platform/db.ts';
 import type { AmoAccount } from '../../generated/prisma/client.ts';
 import { localId } from '../../platform/ids.ts';
 
-export interface UtmInput { name: string; fieldId: string | number }
+export interface UtmInput {
+  name: string;
+  fieldId: string | number;
+}
 
 const UTM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
@@ -17,9 +20,7 @@ export async function addUtms(db: Db, account: AmoAccount, quizId: string, utms:
   const planned: { name: string; fieldId: string }[] = [];
   const fieldIds = utms.map((u) => localId(u.fieldId, 'Field')).filter((id): id is string => !!id);
   const fields = new Map(
-    (await db.customField.findMany({ where: { id: { in: fieldIds }, accountId: account.id, deletedAt: null }, select: { id: true, entity: true } })).map(
-      (f) => [f.id, f],
-    ),
+    (await db.customField.findMany({ where: { id: { in: fieldIds }, accountId: account.id, deletedAt: null }, select: { id: true, entity: true } })).map((f) => [f.id, f]),
   );
   utms.forEach((utm, i) => {
     const name = utm.name.trim().toLowerCase();

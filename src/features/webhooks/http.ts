@@ -18,19 +18,12 @@ export function webhookSecretFromPath(pathname: string): string | null {
   }
 }
 
-
 function send(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
 }
 
 /** Reads the body (at most MAX_WEBHOOK_BODY_BYTES), calls `receiveWebhook` and answers. POST only (else 405). */
-export async function handleAmoWebhookRequest(
-  services: Services,
-  req: IncomingMessage,
-  res: ServerResponse,
-  secret: string,
-  options: ReceiveOptions = {},
-): Promise<void> {
+export async function handleAmoWebhookRequest(services: Services, req: IncomingMessage, res: ServerResponse, secret: string, options: ReceiveOptions = {}): Promise<void> {
   if (req.method !== 'POST') {
     res.setHeader('allow', 'POST');
     return send(res, 405, { error: 'method not allowed' });

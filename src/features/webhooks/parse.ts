@@ -20,15 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 
-export type WebhookEventKind =
-  | 'lead.added'
-  | 'lead.updated'
-  | 'lead.status'
-  | 'lead.deleted'
-  | 'contact.added'
-  | 'contact.updated'
-  | 'note.added'
-  | 'unknown';
+export type WebhookEventKind = 'lead.added' | 'lead.updated' | 'lead.status' | 'lead.deleted' | 'contact.added' | 'contact.updated' | 'note.added' | 'unknown';
 
 /** A string tree: every leaf is a string (JSON numbers/booleans are turned into strings). */
 export type WebhookTree = { [key: string]: WebhookTree | string };
@@ -275,5 +267,7 @@ function canonical(v: WebhookTree | string): string {
  * event in another body, and the same event as JSON or as a form all hash alike.
  */
 export function eventHash(event: Pick<ParsedWebhookEvent, 'entity' | 'action' | 'data'>): string {
-  return createHash('sha256').update(`${event.entity}\n${event.action}\n${canonical(event.data)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${event.entity}\n${event.action}\n${canonical(event.data)}`)
+    .digest('hex');
 }

@@ -46,11 +46,7 @@ export async function subscribeAccountWebhook(services: Services, accountId: str
  * Removes the account's webhook; false (logged) when it could not. Never throws. Needs the
  * account's token, so call it BEFORE the tokens are deleted (before `disconnectAccount`).
  */
-export async function unsubscribeAccountWebhook(
-  services: Services,
-  account: Pick<AmoAccount, 'id' | 'webhookSecret'>,
-  options: SubscribeOptions = {},
-): Promise<boolean> {
+export async function unsubscribeAccountWebhook(services: Services, account: Pick<AmoAccount, 'id' | 'webhookSecret'>, options: SubscribeOptions = {}): Promise<boolean> {
   try {
     await services.amo.client(account.id, options.client).unsubscribeWebhook(webhookDestination(services.config, account));
     services.logger.info({ accountId: account.id }, 'amoCRM webhook unsubscribed');

@@ -1,12 +1,5 @@
 /** Reading amoCRM's answers: Retry-After, network failures, problem+json bodies turned into typed errors. */
-import {
-  AmoHttpError,
-  AmoNotFoundError,
-  AmoPaymentRequiredError,
-  AmoValidationError,
-  type AmoError,
-  type AmoValidationIssue,
-} from './errors.ts';
+import { AmoHttpError, AmoNotFoundError, AmoPaymentRequiredError, AmoValidationError, type AmoError, type AmoValidationIssue } from './errors.ts';
 import type { AmoValidationErrorGroup } from './types.ts';
 
 /** Retry-After: seconds or an HTTP date; undefined when absent or unreadable. */
@@ -64,9 +57,7 @@ export function rejection(what: string, status: number, body: Record<string, unk
       .map((i) => `${i.path || '(entity)'}: ${i.detail || i.code}${i.code ? ` [${i.code}]` : ''}${i.requestId !== null ? ` (request ${i.requestId})` : ''}`)
       .join('; ');
     const more = issues.length > 5 ? `; and ${issues.length - 5} more` : '';
-    const message = issues.length
-      ? `amoCRM rejected ${what}: ${listed}${more}`
-      : `amoCRM rejected ${what}: ${detail ?? `status ${status}`}`;
+    const message = issues.length ? `amoCRM rejected ${what}: ${listed}${more}` : `amoCRM rejected ${what}: ${detail ?? `status ${status}`}`;
     return new AmoValidationError(message, issues, { status, accountId, detail });
   }
   return new AmoHttpError(`amoCRM answered ${status} to ${what}${detail ? `: ${detail}` : ''}`, { status, accountId });

@@ -18,9 +18,30 @@ import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
 import type { AmoAuthConfig, FetchLike, TokenContext } from './tokens.ts';
 import { AmoTransport, type AmoRetryOptions, type AmoTransportOptions, type QueryValue } from './transport.ts';
 import type {
-  AmoAccountInfo, AmoBatchNoteInput, AmoCompany, AmoComplexLeadAnswer, AmoComplexLeadInput, AmoComplexLeadResult, AmoContact,
-  AmoCreatedWindow, AmoCustomer, AmoCustomerCreated, AmoCustomerInput, AmoCustomerLink, AmoCustomField, AmoCustomFieldInput,
-  AmoEntity, AmoLead, AmoNote, AmoNoteCreated, AmoNoteInput, AmoPipeline, AmoTag, AmoUser, AmoWebhook, HalPage,
+  AmoAccountInfo,
+  AmoBatchNoteInput,
+  AmoCompany,
+  AmoComplexLeadAnswer,
+  AmoComplexLeadInput,
+  AmoComplexLeadResult,
+  AmoContact,
+  AmoCreatedWindow,
+  AmoCustomer,
+  AmoCustomerCreated,
+  AmoCustomerInput,
+  AmoCustomerLink,
+  AmoCustomField,
+  AmoCustomFieldInput,
+  AmoEntity,
+  AmoLead,
+  AmoNote,
+  AmoNoteCreated,
+  AmoNoteInput,
+  AmoPipeline,
+  AmoTag,
+  AmoUser,
+  AmoWebhook,
+  HalPage,
 } from './types.ts';
 
 export type { AmoSession } from './account-store.ts';
@@ -245,7 +266,11 @@ export class AmoClient {
   /** `POST /api/v4/customers`. Not idempotent (amoCRM does not deduplicate): a timeout / 5xx throws with `maybeProcessed`. */
   async createCustomers(customers: AmoCustomerInput[], options: CallOptions = {}): Promise<AmoCustomerCreated[]> {
     if (customers.length === 0) return [];
-    const res = await this.http.request<HalPage<'customers', { id: number; request_id?: unknown }>>('POST', 'customers', { body: customers, idempotent: false, signal: options.signal });
+    const res = await this.http.request<HalPage<'customers', { id: number; request_id?: unknown }>>('POST', 'customers', {
+      body: customers,
+      idempotent: false,
+      signal: options.signal,
+    });
     const list = res?._embedded?.customers;
     return (Array.isArray(list) ? list : []).map((c) => {
       const rid = normalizeRequestId(c?.request_id)[0];

@@ -1,7 +1,17 @@
 // The one way the gateway builds amoCRM clients (`services.amo`): one per-account rate limiter
 // over the database shared by every client of the process, the process logger, every call
 // counted in the metrics, and `token.stale` published when an account turns stale.
-import { createAmoClient, createAmoSessionClient, createRateLimiter, type AmoClient, type AmoClientOptions, type AmoSession, type FetchLike, type RateLimiter, type TokenContext } from './index.ts';
+import {
+  createAmoClient,
+  createAmoSessionClient,
+  createRateLimiter,
+  type AmoClient,
+  type AmoClientOptions,
+  type AmoSession,
+  type FetchLike,
+  type RateLimiter,
+  type TokenContext,
+} from './index.ts';
 import { countAmoCalls, type Metrics } from '../http/metrics.ts';
 import type { Config } from '../config.ts';
 import type { Db } from '../db.ts';

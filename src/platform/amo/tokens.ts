@@ -216,8 +216,7 @@ async function doRefresh(ctx: TokenContext, accountId: string, options: RefreshO
         await tx.amoToken.update({ where: { accountId }, data: { lastRefreshError: failure.message.slice(0, 500) } });
         let transitioned = false;
         if (failure.definitive) {
-          transitioned =
-            (await tx.$executeRaw`UPDATE amo_account SET stale = true, stale_at = now(), updated_at = now() WHERE id = ${accountId}::uuid AND stale = false`) > 0;
+          transitioned = (await tx.$executeRaw`UPDATE amo_account SET stale = true, stale_at = now(), updated_at = now() WHERE id = ${accountId}::uuid AND stale = false`) > 0;
         }
         return { kind: 'failed', failure, transitioned };
       }

@@ -168,7 +168,8 @@ export class AmoTransport {
         if (status === 204 || !text.trim()) return null;
         const data = parseJson(text);
         // A 2xx means amoCRM did it, whatever the body: a non-idempotent call must be reconciled, not resent.
-        if (data === undefined) throw new AmoHttpError(`amoCRM ${method} ${logPath} answered ${status} with a body that is not JSON`, { status, accountId, maybeProcessed: !idempotent });
+        if (data === undefined)
+          throw new AmoHttpError(`amoCRM ${method} ${logPath} answered ${status} with a body that is not JSON`, { status, accountId, maybeProcessed: !idempotent });
         return data as T;
       }
 
@@ -179,7 +180,7 @@ export class AmoTransport {
           throw new AmoUnauthorizedError('amoCRM refused the access token', { status, accountId });
         }
         await this.access.markStale('401 after a token refresh');
-        throw new AmoUnauthorizedError('amoCRM refused the account\'s tokens even after a refresh; the account must be connected again', { status, accountId });
+        throw new AmoUnauthorizedError("amoCRM refused the account's tokens even after a refresh; the account must be connected again", { status, accountId });
       }
 
       if (status === 429) {

@@ -87,9 +87,29 @@ export interface AmoFieldEnum {
 }
 
 export type AmoFieldType =
-  | 'text' | 'numeric' | 'checkbox' | 'select' | 'multiselect' | 'multitext' | 'date' | 'date_time'
-  | 'birthday' | 'url' | 'textarea' | 'radiobutton' | 'streetaddress' | 'smart_address' | 'legal_entity'
-  | 'tracking_data' | 'monetary' | 'price' | 'category' | 'items' | 'linked_entity' | 'chained_list' | 'file'
+  | 'text'
+  | 'numeric'
+  | 'checkbox'
+  | 'select'
+  | 'multiselect'
+  | 'multitext'
+  | 'date'
+  | 'date_time'
+  | 'birthday'
+  | 'url'
+  | 'textarea'
+  | 'radiobutton'
+  | 'streetaddress'
+  | 'smart_address'
+  | 'legal_entity'
+  | 'tracking_data'
+  | 'monetary'
+  | 'price'
+  | 'category'
+  | 'items'
+  | 'linked_entity'
+  | 'chained_list'
+  | 'file'
   | (string & {});
 
 export interface AmoCustomField {

@@ -11,13 +11,11 @@ import type { Context } from '../context.ts';
 import { decodeGlobalIdSafely } from '../ids.ts';
 import { badInput, unauthenticated } from '../errors.ts';
 
-const pageSize = (name: string) =>
-  z.number().int().min(0, `${name} must not be negative`).max(MAX_PAGE_SIZE, `${name} must be at most ${MAX_PAGE_SIZE}`).nullish();
+const pageSize = (name: string) => z.number().int().min(0, `${name} must not be negative`).max(MAX_PAGE_SIZE, `${name} must be at most ${MAX_PAGE_SIZE}`).nullish();
 
 export const MAX_PAGE_SIZE = 100;
 
 const NODE_TYPES = new Set(['Account', 'AmoUser', 'Pipeline', 'Step', 'Field', 'Tag', 'Rule', 'Utm', 'SyncJob', 'Delivery']);
-
 
 export const builder = new SchemaBuilder<{
   Context: Context;

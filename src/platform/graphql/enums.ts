@@ -34,9 +34,30 @@ export const ReconcileModeEnum = builder.enumType('ReconcileMode', {
 
 /** amoCRM field types the gateway knows; anything else is OTHER (rawType tells which). */
 export const FIELD_TYPES = [
-  'TEXT', 'NUMERIC', 'CHECKBOX', 'SELECT', 'MULTISELECT', 'MULTITEXT', 'DATE', 'DATE_TIME', 'BIRTHDAY',
-  'URL', 'TEXTAREA', 'RADIOBUTTON', 'STREETADDRESS', 'SMART_ADDRESS', 'LEGAL_ENTITY', 'TRACKING_DATA',
-  'MONETARY', 'PRICE', 'CATEGORY', 'ITEMS', 'LINKED_ENTITY', 'CHAINED_LIST', 'FILE', 'OTHER',
+  'TEXT',
+  'NUMERIC',
+  'CHECKBOX',
+  'SELECT',
+  'MULTISELECT',
+  'MULTITEXT',
+  'DATE',
+  'DATE_TIME',
+  'BIRTHDAY',
+  'URL',
+  'TEXTAREA',
+  'RADIOBUTTON',
+  'STREETADDRESS',
+  'SMART_ADDRESS',
+  'LEGAL_ENTITY',
+  'TRACKING_DATA',
+  'MONETARY',
+  'PRICE',
+  'CATEGORY',
+  'ITEMS',
+  'LINKED_ENTITY',
+  'CHAINED_LIST',
+  'FILE',
+  'OTHER',
 ] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 

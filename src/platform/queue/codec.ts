@@ -16,10 +16,7 @@ export interface EncodedRecord {
 }
 
 /** A record decoded for delivery; a value that is not JSON is kept as `text` with `error` (why it did not parse). */
-export type Decoded = { partition: number; offset: string } & (
-  | { ok: true; message: QueueMessage }
-  | { ok: false; key: string; text: string; error: Error }
-);
+export type Decoded = { partition: number; offset: string } & ({ ok: true; message: QueueMessage } | { ok: false; key: string; text: string; error: Error });
 
 /**
  * Serializes a whole batch first (all or nothing), as both queues publish it: the key must be

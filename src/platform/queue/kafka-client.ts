@@ -84,9 +84,7 @@ const LEFTOVER_SOCKET = 'closed by the queue after disconnect';
 export class SocketTracker {
   readonly sockets = new Set<Socket>();
   readonly factory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
-    const socket: Socket = ssl
-      ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
-      : netConnect({ host, port }, onConnect);
+    const socket: Socket = ssl ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect) : netConnect({ host, port }, onConnect);
     socket.setKeepAlive(true, 60_000);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));

@@ -113,5 +113,4 @@ export interface QueueOptions {
 export const workGroupId = (topicPrefix: string, group: string) => `${topicPrefix}${group}`;
 
 /** The Kafka group of this replica's n-th broadcast subscription: its own, so it hears everything. */
-export const broadcastGroupId = (topicPrefix: string, instanceId: string, n: number) =>
-  `${topicPrefix}gateway-events-${instanceId}${n === 1 ? '' : `-${n}`}`;
+export const broadcastGroupId = (topicPrefix: string, instanceId: string, n: number) => `${topicPrefix}gateway-events-${instanceId}${n === 1 ? '' : `-${n}`}`;

@@ -17,19 +17,19 @@ builder.prismaNode('AmoUser', {
 });
 
 builder.queryField('users', (t) =>
-  t.prismaConnection({
-    type: 'AmoUser',
-    cursor: 'id',
-    description: "Cached amoCRM users of the caller's account. first defaults to 25, at most 100.",
-    totalCount: async (_parent, _args, ctx) =>
-      ctx.db.amoUser.count({ where: await liveCatalogue(ctx) }),
-    resolve: async (query, _root, _args, ctx) =>
-      ctx.db.amoUser.findMany({
-        ...query,
-        where: await liveCatalogue(ctx),
-        orderBy: [{ name: 'asc' }, { id: 'asc' }],
-      }),
-  },
+  t.prismaConnection(
+    {
+      type: 'AmoUser',
+      cursor: 'id',
+      description: "Cached amoCRM users of the caller's account. first defaults to 25, at most 100.",
+      totalCount: async (_parent, _args, ctx) => ctx.db.amoUser.count({ where: await liveCatalogue(ctx) }),
+      resolve: async (query, _root, _args, ctx) =>
+        ctx.db.amoUser.findMany({
+          ...query,
+          where: await liveCatalogue(ctx),
+          orderBy: [{ name: 'asc' }, { id: 'asc' }],
+        }),
+    },
     { name: 'AmoUserConnection' },
     { name: 'AmoUserEdge' },
   ),

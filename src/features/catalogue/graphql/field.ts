@@ -38,22 +38,23 @@ export const FieldRef = builder.prismaNode('CustomField', {
 });
 
 builder.queryField('fields', (t) =>
-  t.prismaConnection({
-    type: 'CustomField',
-    cursor: 'id',
-    description: 'Custom fields; entity narrows to one entity type.',
-    args: { entity: t.arg({ type: EntityTypeEnum }) },
-    totalCount: async (_parent, args, ctx) =>
-      ctx.db.customField.count({
-        where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
-      }),
-    resolve: async (query, _root, args, ctx) =>
-      ctx.db.customField.findMany({
-        ...query,
-        where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
-        orderBy: [{ entity: 'asc' }, { sort: 'asc' }, { id: 'asc' }],
-      }),
-  },
+  t.prismaConnection(
+    {
+      type: 'CustomField',
+      cursor: 'id',
+      description: 'Custom fields; entity narrows to one entity type.',
+      args: { entity: t.arg({ type: EntityTypeEnum }) },
+      totalCount: async (_parent, args, ctx) =>
+        ctx.db.customField.count({
+          where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
+        }),
+      resolve: async (query, _root, args, ctx) =>
+        ctx.db.customField.findMany({
+          ...query,
+          where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
+          orderBy: [{ entity: 'asc' }, { sort: 'asc' }, { id: 'asc' }],
+        }),
+    },
     { name: 'FieldConnection' },
     { name: 'FieldEdge' },
   ),

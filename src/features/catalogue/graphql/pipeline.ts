@@ -30,23 +30,22 @@ export const PipelineRef = builder.prismaNode('Pipeline', {
 });
 
 builder.queryField('pipelines', (t) =>
-  t.prismaConnection({
-    type: 'Pipeline',
-    cursor: 'id',
-    args: { includeArchived: t.arg.boolean({ defaultValue: false }) },
-    totalCount: async (_parent, args, ctx) =>
-      ctx.db.pipeline.count({ where: await pipelinesWhere(ctx, args.includeArchived) }),
-    resolve: async (query, _root, args, ctx) =>
-      ctx.db.pipeline.findMany({
-        ...query,
-        where: await pipelinesWhere(ctx, args.includeArchived),
-        orderBy: [{ sort: 'asc' }, { id: 'asc' }],
-      }),
-  },
+  t.prismaConnection(
+    {
+      type: 'Pipeline',
+      cursor: 'id',
+      args: { includeArchived: t.arg.boolean({ defaultValue: false }) },
+      totalCount: async (_parent, args, ctx) => ctx.db.pipeline.count({ where: await pipelinesWhere(ctx, args.includeArchived) }),
+      resolve: async (query, _root, args, ctx) =>
+        ctx.db.pipeline.findMany({
+          ...query,
+          where: await pipelinesWhere(ctx, args.includeArchived),
+          orderBy: [{ sort: 'asc' }, { id: 'asc' }],
+        }),
+    },
     { name: 'PipelineConnection' },
     { name: 'PipelineEdge' },
   ),
 );
 
-const pipelinesWhere = (ctx: Context, includeArchived: boolean | null | undefined) =>
-  liveCatalogue(ctx, includeArchived ? {} : { isArchive: false });
+const pipelinesWhere = (ctx: Context, includeArchived: boolean | null | undefined) => liveCatalogue(ctx, includeArchived ? {} : { isArchive: false });

@@ -41,22 +41,22 @@ export const StepConnection = builder.connectionObject(
 );
 
 builder.queryField('steps', (t) =>
-  t.prismaConnection({
-    type: 'Step',
-    cursor: 'id',
-    description: "Steps (amoCRM lead statuses) of one pipeline of the caller's account.",
-    args: { pipelineId: t.arg.id({ required: true }) },
-    totalCount: async (_parent, args, ctx) =>
-      ctx.db.step.count({ where: { pipelineId: localId(args.pipelineId, 'Pipeline') ?? NIL_UUID, ...ofLiveAccount(ctx) } }),
-    resolve: async (query, _root, args, ctx) => {
-      const pipeline = await ctx.db.pipeline.findFirst({
-        where: { id: localId(args.pipelineId, 'Pipeline') ?? NIL_UUID, ...ofLiveAccount(ctx) },
-        select: { id: true },
-      });
-      if (!pipeline) throw notFound('Pipeline');
-      return ctx.db.step.findMany({ ...query, where: { pipelineId: pipeline.id, deletedAt: null }, orderBy: stepOrder });
+  t.prismaConnection(
+    {
+      type: 'Step',
+      cursor: 'id',
+      description: "Steps (amoCRM lead statuses) of one pipeline of the caller's account.",
+      args: { pipelineId: t.arg.id({ required: true }) },
+      totalCount: async (_parent, args, ctx) => ctx.db.step.count({ where: { pipelineId: localId(args.pipelineId, 'Pipeline') ?? NIL_UUID, ...ofLiveAccount(ctx) } }),
+      resolve: async (query, _root, args, ctx) => {
+        const pipeline = await ctx.db.pipeline.findFirst({
+          where: { id: localId(args.pipelineId, 'Pipeline') ?? NIL_UUID, ...ofLiveAccount(ctx) },
+          select: { id: true },
+        });
+        if (!pipeline) throw notFound('Pipeline');
+        return ctx.db.step.findMany({ ...query, where: { pipelineId: pipeline.id, deletedAt: null }, orderBy: stepOrder });
+      },
     },
-  },
     StepConnection,
   ),
 );

@@ -17,21 +17,22 @@ export const TagRef = builder.prismaNode('Tag', {
 });
 
 builder.queryField('tags', (t) =>
-  t.prismaConnection({
-    type: 'Tag',
-    cursor: 'id',
-    args: { entity: t.arg({ type: EntityTypeEnum }) },
-    totalCount: async (_parent, args, ctx) =>
-      ctx.db.tag.count({
-        where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
-      }),
-    resolve: async (query, _root, args, ctx) =>
-      ctx.db.tag.findMany({
-        ...query,
-        where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
-        orderBy: [{ entity: 'asc' }, { name: 'asc' }, { id: 'asc' }],
-      }),
-  },
+  t.prismaConnection(
+    {
+      type: 'Tag',
+      cursor: 'id',
+      args: { entity: t.arg({ type: EntityTypeEnum }) },
+      totalCount: async (_parent, args, ctx) =>
+        ctx.db.tag.count({
+          where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
+        }),
+      resolve: async (query, _root, args, ctx) =>
+        ctx.db.tag.findMany({
+          ...query,
+          where: await liveCatalogue(ctx, args.entity ? { entity: args.entity } : {}),
+          orderBy: [{ entity: 'asc' }, { name: 'asc' }, { id: 'asc' }],
+        }),
+    },
     { name: 'TagConnection' },
     { name: 'TagEdge' },
   ),

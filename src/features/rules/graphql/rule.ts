@@ -16,8 +16,7 @@ const QuestionFieldMapping = builder.objectRef<MappingWithField>('QuestionFieldM
 });
 
 const ContactPropertyMapping = builder.objectRef<MappingWithField>('ContactPropertyMapping').implement({
-  description:
-    'How the contact is filled: a contact property of the quiz form (name, phone, email, ...) to a contact field, plus quiz questions to contact fields.',
+  description: 'How the contact is filled: a contact property of the quiz form (name, phone, email, ...) to a contact field, plus quiz questions to contact fields.',
   fields: (t) => ({
     property: t.string({ resolve: (m) => m.key }),
     field: t.field({ type: FieldRef, resolve: (m) => m.field }),
@@ -31,8 +30,7 @@ const ContactRules = builder.objectRef<MappingWithField[]>('ContactRules').imple
   }),
 });
 
-const questionsOf = (ms: MappingWithField[], target: RuleFieldMapping['target']) =>
-  ms.filter((m) => m.target === target && m.source === 'QUESTION');
+const questionsOf = (ms: MappingWithField[], target: RuleFieldMapping['target']) => ms.filter((m) => m.target === target && m.source === 'QUESTION');
 
 const FieldsRule = builder.objectRef<MappingWithField[]>('FieldsRule').implement({
   fields: (t) => ({
@@ -82,7 +80,7 @@ export const RuleRef = builder.prismaNode('Rule', {
       description: "Leads go to amoCRM's Unsorted (incoming leads) with the quiz as their form, instead of straight into the step.",
     }),
     mergeDuplicates: t.exposeBoolean('mergeDuplicates', {
-      description: "The lead is attached to an existing contact with the same phone or email (and an existing company of the same name) instead of a new one.",
+      description: 'The lead is attached to an existing contact with the same phone or email (and an existing company of the same name) instead of a new one.',
     }),
     problems: t.exposeStringList('problems', {
       description: 'What the last check against amoCRM found missing (pipeline, step, user, fields or tags deleted there).',
@@ -160,7 +158,8 @@ const RuleInput = builder.inputType('RuleInput', {
       description: "Send leads to amoCRM's Unsorted (incoming leads) instead of straight into the step. Default false.",
     }),
     mergeDuplicates: t.boolean({
-      description: "Attach the lead to an existing contact with the same phone or email (and company of the same name) instead of creating one. Default false: always a new contact.",
+      description:
+        'Attach the lead to an existing contact with the same phone or email (and company of the same name) instead of creating one. Default false: always a new contact.',
     }),
   }),
 });
@@ -168,7 +167,7 @@ const RuleInput = builder.inputType('RuleInput', {
 builder.mutationFields((t) => ({
   createQuizRule: t.prismaField({
     type: 'Rule',
-    description: 'SetQuizSettings: creates the quiz\'s rule; CONFLICT when it has one.',
+    description: "SetQuizSettings: creates the quiz's rule; CONFLICT when it has one.",
     args: { quizId: t.arg.id({ required: true, validate: quizIdSchema }), input: t.arg({ type: RuleInput, required: true }) },
     resolve: async (query, _root, args, ctx) => {
       const account = await requireLiveAccount(ctx);

@@ -17,20 +17,20 @@ builder.prismaNode('Utm', {
 });
 
 builder.queryField('utms', (t) =>
-  t.prismaConnection({
-    type: 'Utm',
-    cursor: 'id',
-    description: 'UTM parameters saved for one quiz and the custom fields they fill.',
-    args: { quizId: t.arg.id({ required: true }) },
-    totalCount: async (_parent, args, ctx) =>
-      ctx.db.utm.count({ where: { accountId: await liveAccountId(ctx), quizId: String(args.quizId) } }),
-    resolve: async (query, _root, args, ctx) =>
-      ctx.db.utm.findMany({
-        ...query,
-        where: { accountId: await liveAccountId(ctx), quizId: String(args.quizId) },
-        orderBy: [{ name: 'asc' }, { id: 'asc' }],
-      }),
-  },
+  t.prismaConnection(
+    {
+      type: 'Utm',
+      cursor: 'id',
+      description: 'UTM parameters saved for one quiz and the custom fields they fill.',
+      args: { quizId: t.arg.id({ required: true }) },
+      totalCount: async (_parent, args, ctx) => ctx.db.utm.count({ where: { accountId: await liveAccountId(ctx), quizId: String(args.quizId) } }),
+      resolve: async (query, _root, args, ctx) =>
+        ctx.db.utm.findMany({
+          ...query,
+          where: { accountId: await liveAccountId(ctx), quizId: String(args.quizId) },
+          orderBy: [{ name: 'asc' }, { id: 'asc' }],
+        }),
+    },
     { name: 'UtmConnection' },
     { name: 'UtmEdge' },
   ),
