@@ -5,30 +5,20 @@
  */
 import type { Delivery } from '../../generated/prisma/client.ts';
 import type { DeliveryReason, DeliveryStage, DeliveryStatus } from '../../generated/prisma/enums.ts';
-import {
-  AmoError,
-  AmoRateLimitedError,
-  AmoValidationError,
-  type AmoClient,
-  type AmoComplexLeadInput,
-  type AmoComplexLeadResult,
-  type AmoValidationIssue,
-} from '../../platform/amo/index.ts';
+import { AmoError, AmoRateLimitedError, AmoValidationError, type AmoClient, type AmoComplexLeadInput, type AmoComplexLeadResult } from '../../platform/amo/index.ts';
 import type { QuizResult } from './input.ts';
 import type { Lease } from './lease.ts';
 import { addNotes } from './notes.ts';
 import type { DeliveryRuntime } from './options.ts';
 import { ensureCustomers } from './customers.ts';
-import { attachDuplicates, attachedWarnings, repairRefused } from './duplicates.ts';
+import { attachDuplicates } from './duplicates.ts';
 import { buildLead, loadPayloadContext, type CustomerInput, type PayloadContext } from './payload.ts';
-import { classify, describeError, describeIssues, errMessage, reasonOfError, retryText, waitText, type Outcome } from './reasons.ts';
-import { ensureReconcileSetup, findSentLeads, type ReconcileSetup } from './reconcile.ts';
-import { repairLead } from './repair.ts';
+import { classify, describeError, errMessage, reasonOfError, retryText, waitText, type Outcome } from './reasons.ts';
+import { ensureReconcileSetup, type ReconcileSetup } from './reconcile.ts';
+import { onRefused } from './refusals.ts';
+import { confirmSent } from './confirm.ts';
 
 export const NO_RULE_ERROR = 'Not delivered: the quiz has no rule in the gateway. Create the rule, then retry.';
-
-/** Rounds of repair per lead: amoCRM names every problem of a request at once, so two is plenty. */
-const MAX_REPAIRS = 3;
 
 export interface Item {
   d: Delivery;
@@ -176,7 +166,7 @@ export class AccountRun {
         await this.publish(item.d, 'DELIVERED');
       }
     }
-    const confirmed = await this.confirm(toConfirm);
+    const confirmed = await confirmSent(this, toConfirm);
     toSend.push(...confirmed.resend);
     toNote.push(...confirmed.found);
 
@@ -205,61 +195,8 @@ export class AccountRun {
     await addNotes(this, await ensureCustomers(this, toNote));
   }
 
-  /** Deliveries that may be in amoCRM: found ones are adopted (LEAD_CREATED), the rest are sent again. */
-  private async confirm(items: Item[]): Promise<{ found: Item[]; resend: Item[] }> {
-    if (items.length === 0) return { found: [], resend: [] };
-    let leads;
-    try {
-      await this.lease.renew();
-      const mine = items.filter((i) => this.lease.held.has(i.d.id));
-      const db = this.rt.services.db;
-      leads = await findSentLeads(
-        this.client,
-        this.setup,
-        mine.map((i) => ({
-          deliveryId: i.d.id,
-          resultId: i.result.resultId,
-          since: i.d.firstSentAt ?? i.d.createdAt,
-          sentLead: (i.d.sentLead as AmoComplexLeadInput | null) ?? null,
-        })),
-        async (ids) =>
-          new Set(
-            ids.length
-              ? (
-                  await db.delivery.findMany({ where: { accountId: this.accountId, amoLeadId: { in: ids }, id: { notIn: mine.map((i) => i.d.id) } }, select: { amoLeadId: true } })
-                ).map((d) => d.amoLeadId as number)
-              : [],
-          ),
-        { signal: this.rt.signal },
-      );
-    } catch (err) {
-      await this.pauseAll(items, err);
-      return { found: [], resend: [] };
-    }
-    const found: Item[] = [];
-    const resend: Item[] = [];
-    for (const item of items) {
-      if (!this.lease.held.has(item.d.id)) continue;
-      const lead = leads.get(item.d.id);
-      if (!lead) {
-        resend.push(item);
-        continue;
-      }
-      const contactId = lead._embedded?.contacts?.[0]?.id ?? null;
-      const companyId = lead._embedded?.companies?.[0]?.id ?? null;
-      this.log.info({ deliveryId: item.d.id, leadId: lead.id, mode: this.setup.mode }, 'reconciled: the lead already exists in amoCRM');
-      const ok = await this.lease.update(
-        item.d.id,
-        { stage: 'LEAD_CREATED', amoLeadId: lead.id, amoContactId: contactId, amoCompanyId: companyId, reason: 'ADDING_NOTE', lastError: null },
-        false,
-      );
-      if (ok) found.push({ ...item, leadId: lead.id, contactId, companyId });
-    }
-    return { found, resend };
-  }
-
-  /** One leads/complex call for `chunk`; returns the items whose lead now exists. */
-  private async send(chunk: Item[]): Promise<Item[]> {
+  /** One leads/complex call for `chunk`; returns the items whose lead now exists. (refusals.ts sends again through it.) */
+  async send(chunk: Item[]): Promise<Item[]> {
     if (chunk.length === 0) return [];
     await this.lease.renew();
     const mine = chunk.filter((i) => this.lease.held.has(i.d.id));
@@ -290,7 +227,7 @@ export class AccountRun {
       );
     } catch (err) {
       const outcome = classify(err, signal);
-      if (outcome === 'validation') return this.onValidation(sending, err as AmoValidationError);
+      if (outcome === 'validation') return onRefused(this, sending, err as AmoValidationError);
       this.log.warn({ accountId: this.accountId, n: sending.length, err: errMessage(err), outcome }, 'leads/complex failed');
       // not processed → back to QUEUED; maybe processed → stays SENDING (reconciled next time)
       if (outcome === 'paused') await this.reschedule(sending, err, 'paused', { stage: 'QUEUED', attemptsSpent: false });
@@ -339,60 +276,6 @@ export class AccountRun {
       this.lease.held.delete(i.d.id);
       return false;
     });
-  }
-
-  private async onValidation(chunk: Item[], err: AmoValidationError): Promise<Item[]> {
-    // the result-id field itself was deleted in amoCRM: forget it, create it again next time
-    const resultFieldId = this.setup.resultFieldId;
-    if (resultFieldId !== null && err.errors.some((e) => e.path === 'custom_fields_values.0.field_id' && e.code === 'NotSupportedChoice')) {
-      await this.rt.services.db.amoAccount.updateMany({ where: { id: this.accountId, resultFieldId }, data: { resultFieldId: null, reconcileMode: null } });
-      this.log.warn({ accountId: this.accountId }, 'the result-id field is gone in amoCRM: it will be created again');
-      await this.reschedule(chunk, err, 'retry', { stage: 'QUEUED', attemptsSpent: false, reason: 'QUEUED' });
-      return [];
-    }
-    const ids = new Set(chunk.map((i) => i.d.id));
-    const named = new Map<string, AmoValidationIssue[]>();
-    for (const e of err.errors) {
-      if (e.requestId !== null && ids.has(e.requestId)) named.set(e.requestId, [...(named.get(e.requestId) ?? []), e]);
-    }
-    if (named.size === 0 && chunk.length === 1) named.set(chunk[0]!.d.id, err.errors);
-    if (named.size > 0) {
-      const again: Item[] = [];
-      for (const item of chunk) {
-        const issues = named.get(item.d.id);
-        if (!issues) {
-          again.push(item);
-          continue;
-        }
-        const stepAmoId = (await this.context(item.d.quizId))?.rule.stepAmoId;
-        const repaired = (item.repairs ?? 0) >= MAX_REPAIRS ? null : repairRefused(item, issues, (lead, left) => repairLead(lead, left, { stepAmoId }));
-        if (repaired) {
-          this.log.warn({ deliveryId: item.d.id, changes: repaired.warnings }, 'amoCRM refused part of the lead: sending it without that part');
-          const lines = repaired.warnings.map((w) => `- ${w}`).join('\n');
-          const kept = attachedWarnings(item.warnings ?? [], repaired.lead);
-          again.push({
-            ...item,
-            lead: repaired.lead,
-            repairs: (item.repairs ?? 0) + 1,
-            warnings: [...kept, ...repaired.warnings],
-            note: item.note ? `${item.note}\n\nChanged to fit amoCRM:\n${lines}` : item.note,
-          });
-        } else {
-          const why = issues.length ? describeIssues(issues) : (err.detail ?? err.message);
-          await this.fail(item, `Not delivered: amoCRM refused the lead (${why}). Fix the quiz's rule or the account, then retry.`, 'AMO_REJECTED', 'QUEUED');
-        }
-      }
-      // nothing of the request was stored: the others go again (their attempt is given back)
-      await this.rollbackAttempt(again);
-      return this.send(again);
-    }
-    await this.rollbackAttempt(chunk);
-    const half = Math.ceil(chunk.length / 2);
-    return [...(await this.send(chunk.slice(0, half))), ...(await this.send(chunk.slice(half)))];
-  }
-
-  private async rollbackAttempt(items: Item[]): Promise<void> {
-    for (const i of items) await this.lease.update(i.d.id, { stage: 'QUEUED', attempts: i.d.attempts }, false);
   }
 
   /** The note is in amoCRM (or given up with a warning): DONE, DELIVERED. */
