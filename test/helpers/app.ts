@@ -64,7 +64,14 @@ export async function startTestApp(
     workers: options.workers ?? false,
     logger: options.logger ?? createLogger({ level: config.logLevel }),
   });
-  const url = await app.start(options.port ?? 0, '127.0.0.1');
+  let url: string;
+  try {
+    url = await app.start(options.port ?? 0, '127.0.0.1');
+  } catch (err) {
+    // a port lost to another process (startStack tries again): nothing of this app is left running
+    await app.stop().catch(() => {});
+    throw err;
+  }
   return {
     app,
     url,

@@ -51,27 +51,48 @@ export async function startStack(
   testDb: TestDatabase,
   options: { sim?: AmoSimulator; simOptions?: SimulatorOptions; config?: Record<string, string>; workers?: boolean } = {},
 ): Promise<Stack> {
+  // freePort() closes the port before the gateway listens on it: under parallel test files another
+  // process can take it in between, so a lost race starts again on a new port
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOnce(testDb, options);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException)?.code !== 'EADDRINUSE' || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startStackOnce(
+  testDb: TestDatabase,
+  options: { sim?: AmoSimulator; simOptions?: SimulatorOptions; config?: Record<string, string>; workers?: boolean },
+): Promise<Stack> {
   const port = await freePort();
   const redirectUri = `http://127.0.0.1:${port}/webhook/create`;
   const sim = options.sim ?? createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri, ...options.simOptions });
   const ownSim = !options.sim;
   if (ownSim) await sim.start();
   const logs = new LogCapture();
-  const gw = await startTestApp(testDb, {
-    port,
-    workers: options.workers,
-    logger: logs.logger(),
-    config: {
-      AMO_CLIENT_ID: TEST_AMO_CLIENT_ID,
-      AMO_CLIENT_SECRET: TEST_AMO_CLIENT_SECRET,
-      AMO_REDIRECT_URI: redirectUri,
-      AMO_AUTH_URL: `${sim.url}/oauth`,
-      AMO_ALLOW_HTTP: 'true',
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 42).toString('base64'),
-      ...options.config,
-    },
-  });
+  let gw: TestApp;
+  try {
+    gw = await startTestApp(testDb, {
+      port,
+      workers: options.workers,
+      logger: logs.logger(),
+      config: {
+        AMO_CLIENT_ID: TEST_AMO_CLIENT_ID,
+        AMO_CLIENT_SECRET: TEST_AMO_CLIENT_SECRET,
+        AMO_REDIRECT_URI: redirectUri,
+        AMO_AUTH_URL: `${sim.url}/oauth`,
+        AMO_ALLOW_HTTP: 'true',
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 42).toString('base64'),
+        ...options.config,
+      },
+    });
+  } catch (err) {
+    if (ownSim) await sim.stop();
+    throw err;
+  }
   return {
     sim,
     gw,
