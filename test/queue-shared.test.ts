@@ -8,6 +8,8 @@ import { BaseQueue } from '../src/platform/queue/base.ts';
 import { decodeRecord, encodeMessages, type EncodedMessage, type EncodedRecord } from '../src/platform/queue/codec.ts';
 import { deliver, StopSignals, type Delivery, type Position, type SubscribeSpec } from '../src/platform/queue/deliver.ts';
 import { backoffDelay, type RetryPolicy } from '../src/platform/queue/retry.ts';
+import { topicEnds } from '../src/platform/queue/kafka-admin.ts';
+import type { Admin } from 'kafkajs';
 import { TOPICS, type BatchHandler, type DeadLetter, type Handler, type QueueMessage, type Subscription, type TopicName } from '../src/platform/queue/types.ts';
 
 const log = createLogger({ level: 'silent', name: 'queue-shared-test' });
@@ -443,5 +445,41 @@ describe('BaseQueue: what both queues do the same', () => {
     await queue.deadLetter(dead, new Error('x'));
     assert.deepEqual(queue.parked, [dead]);
     assert.deepEqual(reported, [dead]);
+  });
+});
+
+describe('topicEnds: partition ends right after a topic is created', () => {
+  const notLeader = Object.assign(new Error('This server is not the leader for that topic-partition'), { retriable: true });
+  test('a partition without a leader yet: metadata refreshed and asked again until it answers', async () => {
+    let asks = 0;
+    let refreshes = 0;
+    const admin = {
+      fetchTopicOffsets: async () => {
+        if (++asks < 3) throw notLeader;
+        return [{ partition: 0, offset: '5', high: '5', low: '0' }];
+      },
+      fetchTopicMetadata: async () => {
+        refreshes++;
+        return { topics: [] };
+      },
+    } as unknown as Admin;
+    assert.deepEqual(await topicEnds(admin, 't'), [{ partition: 0, offset: '5', high: '5', low: '0' }]);
+    assert.equal(asks, 3);
+    assert.equal(refreshes, 2);
+  });
+
+  test('an error that is not retriable, or one that lasts, is thrown', async () => {
+    const fatal = new Error('unknown topic');
+    await assert.rejects(topicEnds({ fetchTopicOffsets: async () => Promise.reject(fatal), fetchTopicMetadata: async () => ({}) } as unknown as Admin, 't'), fatal);
+    let asks = 0;
+    const stuck = {
+      fetchTopicOffsets: async () => {
+        asks++;
+        throw notLeader;
+      },
+      fetchTopicMetadata: async () => ({}),
+    } as unknown as Admin;
+    await assert.rejects(topicEnds(stuck, 't', 3), notLeader);
+    assert.equal(asks, 3);
   });
 });

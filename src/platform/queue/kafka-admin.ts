@@ -71,3 +71,20 @@ export class HealthCheck {
     return this.sockets.destroyLeftovers();
   }
 }
+
+/**
+ * The end of every partition of a topic. Right after a topic is created (or a broker restarts) its
+ * partitions may have no leader yet, and kafkajs' admin then throws NOT_LEADER_FOR_PARTITION at
+ * once, without refreshing its metadata: refresh and ask again, briefly, before giving up.
+ */
+export async function topicEnds(admin: Admin, topic: string, attempts = 20): Promise<Array<{ partition: number; offset: string; high: string; low: string }>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (!(err as { retriable?: boolean })?.retriable || attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * attempt)));
+      await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => {});
+    }
+  }
+}

@@ -3,7 +3,7 @@ import type { Admin, Producer } from 'kafkajs';
 import { BaseQueue, type BaseQueueOptions } from './base.ts';
 import type { EncodedMessage } from './codec.ts';
 import type { SubscribeSpec } from './deliver.ts';
-import { ensureTopics, HealthCheck } from './kafka-admin.ts';
+import { ensureTopics, HealthCheck, topicEnds } from './kafka-admin.ts';
 import { CLIENT_RETRY, kafkaClient, SocketTracker } from './kafka-client.ts';
 import { KafkaSubscription } from './kafka-consumer.ts';
 import { DLQ_SUFFIX, type DeadLetter, type Subscription, type TopicName } from './types.ts';
@@ -96,7 +96,7 @@ export class KafkaQueue extends BaseQueue {
     // "Every message published after it subscribed": remember the end of every partition now;
     // once the (single-member) group has joined, seek there. kafkajs on its own would look
     // "latest" up only at its first fetch, losing what is published in between.
-    const ends = spec.fromLatest ? await this.admin.fetchTopicOffsets(realTopic) : [];
+    const ends = spec.fromLatest ? await topicEnds(this.admin, realTopic) : [];
     const subscription = new KafkaSubscription(topic, groupId, spec, this.log, { ...this.opts, deadLetter: (d, e) => this.deadLetter(d, e) });
     this.subscriptions.add(subscription);
     subscription.onStopped = () => this.subscriptions.delete(subscription);
