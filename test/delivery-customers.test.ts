@@ -2,31 +2,35 @@
 // existing contact / company), checked against the simulator's stored entities.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } from '@quiz-gateway/amo-sim';
+import type { AmoSimulator, CustomField as SimField } from '@quiz-gateway/amo-sim';
 import type { Services } from '../src/platform/services.ts';
 import { acceptResult } from '../src/features/delivery/accept.ts';
 import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
-import { copyCatalogue, createRule, deliveryServices, drainDeliveries, testDeliveryRuntime, type Catalogue, type RuleSpec } from './helpers/delivery.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { connectSimAccount, testAmoConfig } from './helpers/amo.ts';
+import {
+  copyCatalogue,
+  createRule,
+  deliveryServices,
+  drainDeliveries,
+  startDeliveryKit,
+  testDeliveryRuntime,
+  type DeliveryKit,
+  type Catalogue,
+  type RuleSpec,
+} from './helpers/delivery.ts';
 
 const amoConfig = testAmoConfig();
 let sim: AmoSimulator;
 let tdb: TestDatabase;
 let services: Services;
 
+let kit: DeliveryKit | undefined;
 before(async () => {
-  sim = createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri: TEST_AMO_REDIRECT, rateLimitRps: 7 });
-  await sim.start();
-  tdb = await createTestDatabase();
-  services = await deliveryServices(tdb.db);
+  kit = await startDeliveryKit();
+  ({ sim, tdb, services } = kit);
 });
-
-after(async () => {
-  await services?.queue.close();
-  await tdb?.drop();
-  await sim?.stop();
-});
+after(() => kit?.stop());
 
 const runtime = (hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime => testDeliveryRuntime(services, hooks, extra);
 const drain = (rt: DeliveryRuntime, quizAccountId: string, timeoutMs?: number) => drainDeliveries(rt, tdb.db, quizAccountId, timeoutMs);

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAmoSimulator, type AmoSimulator, type CustomField as SimField } from '@quiz-gateway/amo-sim';
+import type { AmoSimulator, CustomField as SimField } from '@quiz-gateway/amo-sim';
 import { saveTokens } from '../src/platform/amo/index.ts';
 import { TOPICS } from '../src/platform/queue/index.ts';
 import type { Services } from '../src/platform/services.ts';
@@ -16,27 +16,31 @@ import {
   type DeliveryRuntime,
 } from '../src/features/delivery/worker.ts';
 import { noteMarker, RESULT_FIELD_CODE } from '../src/features/delivery/payload.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
-import { copyCatalogue, createRule, deliveryServices, drainDeliveries, testDeliveryRuntime, recordEvents, type Catalogue } from './helpers/delivery.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
+import {
+  copyCatalogue,
+  createRule,
+  deliveryServices,
+  drainDeliveries,
+  startDeliveryKit,
+  testDeliveryRuntime,
+  type DeliveryKit,
+  recordEvents,
+  type Catalogue,
+} from './helpers/delivery.ts';
 
 const amoConfig = testAmoConfig();
 let sim: AmoSimulator;
 let tdb: TestDatabase;
 let services: Services;
 
+let kit: DeliveryKit | undefined;
 before(async () => {
-  sim = createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri: TEST_AMO_REDIRECT, rateLimitRps: 7, rateLimitCountsRejected: true });
-  await sim.start();
-  tdb = await createTestDatabase();
-  services = await deliveryServices(tdb.db);
+  kit = await startDeliveryKit({ rateLimitCountsRejected: true });
+  ({ sim, tdb, services } = kit);
 });
-
-after(async () => {
-  await services?.queue.close();
-  await tdb?.drop();
-  await sim?.stop();
-});
+after(() => kit?.stop());
 
 const runtime = (hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime => testDeliveryRuntime(services, hooks, extra);
 const drain = (rt: DeliveryRuntime, quizAccountId: string, timeoutMs?: number) => drainDeliveries(rt, tdb.db, quizAccountId, timeoutMs);

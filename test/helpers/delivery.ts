@@ -7,7 +7,8 @@ import { createLogger } from '../../src/platform/logger.ts';
 import { createQueue, TOPICS, type Queue } from '../../src/platform/queue/index.ts';
 import { createServices, type CreateServicesOptions, type Services } from '../../src/platform/services.ts';
 import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../../src/features/delivery/worker.ts';
-import type { AmoSimulator, CustomField as SimField } from '@quiz-gateway/amo-sim';
+import { createAmoSimulator, type AmoSimulator, type CustomField as SimField, type SimulatorOptions } from '@quiz-gateway/amo-sim';
+import { createTestDatabase, type TestDatabase } from './db.ts';
 import type { EntityType } from '../../src/generated/prisma/enums.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, testAmoConfig } from './amo.ts';
 
@@ -185,4 +186,29 @@ export async function drainDeliveries(rt: DeliveryRuntime, db: Db, quizAccountId
     if (Date.now() > until) throw new Error(`still ${pending} PENDING`);
     if (n === 0) await new Promise((r) => setTimeout(r, 30));
   }
+}
+
+/** What the delivery suites run against: a simulator over HTTP, a throwaway database, Services over them. */
+export interface DeliveryKit {
+  sim: AmoSimulator;
+  tdb: TestDatabase;
+  services: Services;
+  stop(): Promise<void>;
+}
+
+export async function startDeliveryKit(simOptions: Partial<SimulatorOptions> = {}): Promise<DeliveryKit> {
+  const sim = createAmoSimulator({ clientId: TEST_AMO_CLIENT_ID, clientSecret: TEST_AMO_CLIENT_SECRET, redirectUri: TEST_AMO_REDIRECT, rateLimitRps: 7, ...simOptions });
+  await sim.start();
+  const tdb = await createTestDatabase();
+  const services = await deliveryServices(tdb.db);
+  return {
+    sim,
+    tdb,
+    services,
+    async stop() {
+      await services.queue.close();
+      await tdb.drop();
+      await sim.stop();
+    },
+  };
 }

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAmoSimulator, type AmoSimulator, type SeedAccountOptions } from '../src/index.ts';
-import { nth } from './helpers.ts';
+import { connectApi, nth } from './helpers.ts';
 
 let sim: AmoSimulator;
 let base: string;
@@ -18,17 +18,7 @@ after(() => sim.stop());
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function connect(opts: SeedAccountOptions = {}) {
-  const acc = sim.seedAccount(opts);
-  const token = sim.issueTokens(acc.id).access_token;
-  const api = (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const { json, ...rest } = init;
-    return fetch(base + path, {
-      ...rest,
-      method: rest.method ?? (json !== undefined ? 'POST' : 'GET'),
-      headers: { authorization: `Bearer ${token}`, ...(json !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: json !== undefined ? JSON.stringify(json) : undefined,
-    });
-  };
+  const { acc, api } = connectApi(sim, base, opts);
   /** POST leads/complex; resolves to [status, body]. */
   const complex = async (leads: unknown[]): Promise<[number, Json]> => {
     const res = await api('/api/v4/leads/complex', { json: leads });

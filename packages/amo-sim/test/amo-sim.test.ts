@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAmoSimulator, FIELD_TYPES, type AmoSimulator, type SeedAccountOptions } from '../src/index.ts';
-import { nth } from './helpers.ts';
+import { connectApi, nth } from './helpers.ts';
 
 const CLIENT_ID = 'test-client';
 const CLIENT_SECRET = 'test-secret';
@@ -19,20 +19,7 @@ before(async () => {
 });
 after(() => sim.stop());
 
-function connect(opts: SeedAccountOptions = {}) {
-  const acc = sim.seedAccount(opts);
-  const token = sim.issueTokens(acc.id).access_token;
-  const api = (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const { json, ...rest } = init;
-    return fetch(base + path, {
-      ...rest,
-      method: rest.method ?? (json !== undefined ? 'POST' : 'GET'),
-      headers: { authorization: `Bearer ${token}`, ...(json !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: json !== undefined ? JSON.stringify(json) : undefined,
-    });
-  };
-  return { acc, token, api };
-}
+const connect = (opts: SeedAccountOptions = {}) => connectApi(sim, base, opts);
 
 async function grantCode(accountId: number, state = 'st-1'): Promise<URL> {
   const res = await fetch(`${base}/oauth?client_id=${CLIENT_ID}&state=${state}&mode=post_message&account_id=${accountId}&consent=allow`, { redirect: 'manual' });
