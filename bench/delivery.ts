@@ -50,7 +50,8 @@ async function setupAccount(): Promise<Acc> {
   const conn = await connectSimAccount(db, sim, testAmoConfig(), { seed: { pipelines: 1, statusesPerPipeline: 2, fieldsPerEntity: 0, tagsPerEntity: 1 } });
   const acc = sim.account(conn.amoId);
   const p = acc.pipelines[0];
-  const s = p.statuses[1];
+  const s = p?.statuses[1];
+  if (!p || !s) throw new Error(`account ${conn.amoId}: the seed made no pipeline with a second status`);
   const pipeline = await db.pipeline.create({ data: { accountId: conn.accountId, amoId: p.id, name: p.name, sort: p.sort, isMain: p.is_main }, select: { id: true } });
   const step = await db.step.create({ data: { accountId: conn.accountId, pipelineId: pipeline.id, amoId: s.id, name: s.name, sort: s.sort, type: s.type }, select: { id: true } });
   const contactFields = acc.fields.contacts.filter((f) => f.code === 'PHONE' || f.code === 'EMAIL');

@@ -8,6 +8,10 @@ const ROOT = path.resolve(import.meta.dirname, '..') + '/';
 const rel = (url: string) => url.replace(/^file:\/\//, '').replace(ROOT, '');
 
 const [file, topArg] = process.argv.slice(2);
+if (!file) {
+  console.error('usage: node --import tsx bench/prof-summary.ts <file>.cpuprofile [top]');
+  process.exit(2);
+}
 const top = Number(topArg ?? 25);
 const prof = JSON.parse(readFileSync(file, 'utf8')) as {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
@@ -22,10 +26,10 @@ const total = [...self.values()].reduce((a, b) => a + b, 0);
 const where = (url: string) => {
   if (!url) return '(native/gc/idle)';
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (m) return m[1];
+  if (m?.[1]) return m[1];
   if (url.startsWith('node:')) return 'node:' + url.slice(5).split('/')[0];
   const s = /^(src\/[^/]+|bench|test)/.exec(rel(url));
-  return s ? s[1] : url;
+  return s?.[1] ?? url;
 };
 const byPkg = new Map<string, number>();
 const byFn = new Map<string, number>();

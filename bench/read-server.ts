@@ -49,7 +49,9 @@ if (mode === 'gateway') {
         if (!token) return void res.writeHead(401).end();
         const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], requiredClaims: ['exp'] });
         const { rows } = await pool.query({ text: BARE_SQL, values: [String(payload.accountId)], rowMode: 'array' });
-        const body = JSON.stringify(rows[0][0]);
+        const answer = rows[0]?.[0];
+        if (answer === undefined) throw new Error('the bare statement returned no row');
+        const body = JSON.stringify(answer);
         res.writeHead(200, { 'content-type': 'application/graphql-response+json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
       } catch (err) {
         res.writeHead(500).end(String(err));

@@ -42,9 +42,11 @@ try {
   await app.stop();
   await countingDb.$disconnect();
 
-  const gatewayAnswer = JSON.parse(answers[0]);
+  const firstAnswer = answers[0];
+  if (firstAnswer === undefined) throw new Error('the gateway gave no answer');
+  const gatewayAnswer = JSON.parse(firstAnswer);
   const edges = gatewayAnswer.data.pipelines.edges;
-  if (edges.length !== 50 || edges.some((e: any) => e.node.steps.edges.length !== 30)) throw new Error(`unexpected answer: ${answers[0].slice(0, 300)}`);
+  if (edges.length !== 50 || edges.some((e: any) => e.node.steps.edges.length !== 30)) throw new Error(`unexpected answer: ${firstAnswer.slice(0, 300)}`);
 
   const servers = {
     bare: startChild('bench/read-server.ts', ['bare'], { DATABASE_URL: bdb.url }),
@@ -86,7 +88,7 @@ try {
       connections: CONNECTIONS,
       secondsPerRound: SECONDS,
       rounds: ROUNDS,
-      responseBytes: Buffer.byteLength(answers[0]),
+      responseBytes: Buffer.byteLength(firstAnswer),
       sqlStatementsPerRequest: { gateway: round(sqlPerRequest, 2), bare: 1 },
       bare,
       gateway,

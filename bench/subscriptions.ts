@@ -93,7 +93,8 @@ async function measure(mode: 'bare' | 'gateway') {
   for (let r = -1; r < ROUNDS; r++) {
     // r = -1: warm-up round (not measured)
     roundNo = r < 0 ? ROUNDS : r;
-    arrivals[roundNo] = [];
+    const roundArrivals: number[] = [];
+    arrivals[roundNo] = roundArrivals;
     arrived = 0;
     const before = await stats();
     const all = new Promise<void>((resolve, reject) => {
@@ -111,7 +112,7 @@ async function measure(mode: 'bare' | 'gateway') {
     onArrival = null;
     const after = await stats();
     if (r >= 0) {
-      const latencies = arrivals[roundNo].map((t) => t - publishedAt);
+      const latencies = roundArrivals.map((t) => t - publishedAt);
       rounds.push({ publishedAt, lastMs: Math.max(...latencies), latencies, cpuMs: after.cpuMs - before.cpuMs });
     }
     await sleep(500);

@@ -50,8 +50,11 @@ const rateLimiter = createRateLimiter(db, { rps: RPS, onLate: () => lateWakeups+
 /** The first 8 requests within one second (none when the limit held): what they were and how far apart. */
 function worstWindow(log: Array<{ at: number; method: string; path: string; status: number }>) {
   for (let i = 0; i + RPS < log.length; i++) {
-    if (log[i + RPS].at - log[i].at >= 1000) continue;
-    return log.slice(i, i + RPS + 1).map((r, k, w) => `+${k ? r.at - w[k - 1].at : 0}ms ${r.status} ${r.method} ${r.path}`);
+    const window = log.slice(i, i + RPS + 1);
+    const first = window[0];
+    const last = window[RPS];
+    if (!first || !last || last.at - first.at >= 1000) continue;
+    return window.map((r, k) => `+${r.at - (window[k - 1]?.at ?? r.at)}ms ${r.status} ${r.method} ${r.path}`);
   }
   return [];
 }
