@@ -26,9 +26,10 @@ export function createAuthenticator(auth: Config['auth']): Authenticator {
         audience: auth.audience,
         requiredClaims: ['exp'],
       };
+      const token = match[1]!; // the pattern's only group is not optional
       payload = jwks
-        ? (await jwtVerify(match[1], jwks, { ...options, algorithms: ['RS256', 'ES256'] })).payload
-        : (await jwtVerify(match[1], secret!, { ...options, algorithms: ['HS256'] })).payload;
+        ? (await jwtVerify(token, jwks, { ...options, algorithms: ['RS256', 'ES256'] })).payload
+        : (await jwtVerify(token, secret!, { ...options, algorithms: ['HS256'] })).payload;
     } catch {
       throw new AuthError('invalid token');
     }

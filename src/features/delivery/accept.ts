@@ -15,7 +15,8 @@ export const NO_ACCOUNT_ERROR = waitText('NO_ACCOUNT');
 export function parseQuizResult(input: unknown): QuizResult {
   const parsed = quizResultSchema.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    // a failed parse reports at least one issue; the fallback only keeps the error meaningful
+    const issue = parsed.error.issues[0] ?? { path: [], message: 'invalid input' };
     const path = ['input', ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
     throw badInput(`Invalid quiz result: ${path.slice(1).join('.') || '(input)'}: ${issue.message}`, path);
   }

@@ -212,8 +212,7 @@ export class AccountRun {
           WHERE id = ${i.d.id}::uuid AND locked_until = ${this.lease.until.toISOString()}::timestamptz AND status = 'PENDING' AND stage IN ('QUEUED', 'SENDING')`,
       ),
     );
-    const sending = mine.filter((_, k) => counts[k] > 0);
-    for (const i of mine.filter((_, k) => counts[k] === 0)) this.lease.held.delete(i.d.id);
+    const sending = this.lease.keepWritten(mine, counts, (i) => i.d.id);
     if (sending.length === 0) return [];
     if (this.rt.options.hooks.beforeSend) await this.rt.options.hooks.beforeSend(sending.map((i) => i.d.id));
 

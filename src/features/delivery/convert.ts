@@ -153,7 +153,7 @@ export function convertAnswer(field: ConvertField, values: readonly string[]): C
   if (!SUPPORTED_TYPES.has(type)) return { ok: false, reason: `fields of type "${type || 'unknown'}" cannot be filled from a quiz answer` };
   if (vals.length === 0) return { ok: false, reason: 'the answer is empty' };
 
-  const single = (): string | null => (vals.length === 1 ? vals[0] : null);
+  const single = (): string | null => (vals.length === 1 ? (vals[0] ?? null) : null);
   const several = `${vals.length} values given, the field takes one`;
 
   switch (type) {

@@ -14,7 +14,15 @@
  * in the note; the lead is never lost for it. 429/5xx/network: the Delivery waits in
  * LEAD_CREATED and this step resumes on the next pass.
  */
-import { AmoPaymentRequiredError, AmoRateLimitedError, AmoValidationError, AmoError, type AmoCustomerCreated, type AmoCustomerLink } from '../../platform/amo/index.ts';
+import {
+  AmoPaymentRequiredError,
+  AmoRateLimitedError,
+  AmoValidationError,
+  AmoError,
+  type AmoCustomerCreated,
+  type AmoCustomerInput,
+  type AmoCustomerLink,
+} from '../../platform/amo/index.ts';
 import type { AccountRun, Item } from './batch.ts';
 import { buildLead, type CustomerInput } from './payload.ts';
 import { carriesValues, createdWindow } from './reconcile.ts';
@@ -127,26 +135,20 @@ async function create(run: AccountRun, chunk: Step[]): Promise<void> {
   const mine = chunk.filter((s) => live(run, s));
   if (mine.length === 0) return;
   const db = run.rt.services.db;
-  const bodies = mine.map((s) => ({ ...s.input, request_id: s.item.d.id }));
+  const bodyOf = (s: Step): AmoCustomerInput => ({ ...s.input, request_id: s.item.d.id });
   const counts = await db.$transaction(
     mine.map(
-      (s, k) =>
+      (s) =>
         db.$executeRaw`
-        UPDATE delivery SET customer_sent_at = coalesce(customer_sent_at, now()), sent_customer = ${JSON.stringify(bodies[k])}::jsonb, updated_at = now()
+        UPDATE delivery SET customer_sent_at = coalesce(customer_sent_at, now()), sent_customer = ${JSON.stringify(bodyOf(s))}::jsonb, updated_at = now()
         WHERE id = ${s.item.d.id}::uuid AND locked_until = ${run.lease.until.toISOString()}::timestamptz AND status = 'PENDING' AND stage = 'LEAD_CREATED' AND amo_customer_id IS NULL`,
     ),
   );
-  mine.forEach((s, k) => {
-    if (counts[k] === 0) run.lease.held.delete(s.item.d.id);
-  });
-  const sending = mine.filter((_, k) => counts[k] > 0);
+  const sending = run.lease.keepWritten(mine, counts, (s) => s.item.d.id);
   if (sending.length === 0) return;
   let list: AmoCustomerCreated[];
   try {
-    list = await run.client.createCustomers(
-      sending.map((s) => bodies[mine.indexOf(s)]),
-      { signal: run.rt.signal },
-    );
+    list = await run.client.createCustomers(sending.map(bodyOf), { signal: run.rt.signal });
   } catch (err) {
     if (err instanceof AmoValidationError && sending.length > 1) {
       // one refused customer rejects the request (nothing stored): halves until it is alone

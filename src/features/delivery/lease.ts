@@ -33,10 +33,24 @@ export class Lease {
       RETURNING id, locked_until`;
     this.held.clear();
     for (const r of rows) this.held.add(r.id);
-    if (rows.length) {
-      this.until = rows[0].locked_until;
+    const first = rows[0];
+    if (first) {
+      this.until = first.locked_until;
       this.localDeadline = started + this.rt.options.leaseMs;
     }
+  }
+
+  /**
+   * After a transaction of fenced writes, one per item (`counts[k]` rows written for
+   * `items[k]`): the items whose write landed; the others were lost to someone else and drop out.
+   */
+  keepWritten<T>(items: readonly T[], counts: readonly number[], idOf: (item: T) => string): T[] {
+    const written: T[] = [];
+    items.forEach((item, k) => {
+      if ((counts[k] ?? 0) > 0) written.push(item);
+      else this.held.delete(idOf(item));
+    });
+    return written;
   }
 
   /** A fenced update of one held row; false (and nothing written) when the lease was lost. */

@@ -93,7 +93,7 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
             return;
           } catch (err) {
             if (err instanceof AppError || abort.signal.aborted) throw err;
-            const quizAccountId = items.length === 1 ? items[0].quizAccountId : undefined;
+            const quizAccountId = items.length === 1 ? items[0]?.quizAccountId : undefined;
             services.logger.warn({ err: errMessage(err), quizAccountId, count: items.length, attempt }, 'quiz results not taken in yet; retrying');
             await abortableSleep(Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)), abort.signal).catch(() => {});
           }

@@ -65,7 +65,7 @@ const MAX_KEY = 255;
 /** One BAD_USER_INPUT naming every offending path (the first also as `field`). */
 function invalid(issues: Issue[]) {
   const message = issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ');
-  const error = badInput(message, issues[0].path);
+  const error = badInput(message, issues[0]?.path);
   error.extensions.issues = issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
   return error;
 }

@@ -12,7 +12,7 @@ export function webhookSecretFromPath(pathname: string): string | null {
   const m = /^\/webhook\/amo\/([^/]+)\/?$/.exec(pathname);
   if (!m) return null;
   try {
-    return decodeURIComponent(m[1]);
+    return decodeURIComponent(m[1]!); // the pattern's only group is not optional
   } catch {
     return null;
   }

@@ -73,8 +73,9 @@ function fail(message: string): never {
 function splitKey(key: string): string[] | null {
   const m = /^([^[\]]+)((?:\[[^[\]]*\])*)$/.exec(key);
   if (!m) return null;
-  const parts = [m[1]];
-  for (const b of m[2].matchAll(/\[([^[\]]*)\]/g)) parts.push(b[1]);
+  // every group of both patterns takes part in a match (the bracket run and a bracket's content may be empty)
+  const parts = [m[1]!];
+  for (const b of m[2]!.matchAll(/\[([^[\]]*)\]/g)) parts.push(b[1]!);
   return parts;
 }
 
@@ -88,8 +89,8 @@ export function formToTree(body: string): WebhookTree {
     if (!parts) fail(`malformed parameter name "${key.slice(0, 80)}"`);
     if (parts.length > MAX_DEPTH) fail(`parameter "${key.slice(0, 80)}" is nested too deeply`);
     let node: WebhookTree = root;
-    for (let i = 0; i < parts.length; i++) {
-      let part = parts[i];
+    for (const [i, named] of parts.entries()) {
+      let part = named;
       if (FORBIDDEN_KEYS.has(part)) fail(`forbidden parameter name "${part}"`);
       if (part === '') part = String(Object.keys(node).length); // `a[]=` appends
       const last = i === parts.length - 1;
@@ -122,7 +123,7 @@ function jsonToTree(value: unknown, depth = 0): WebhookTree | string {
 }
 
 function bodyToTree(contentType: string | null | undefined, rawBody: string): WebhookTree {
-  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  const type = (contentType ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
   const text = rawBody.trim();
   if (!text) fail('empty body');
   let json: boolean;
@@ -255,9 +256,9 @@ export function parseAmoWebhook(contentType: string | null | undefined, rawBody:
 /** `JSON.stringify` with object keys sorted (a canonical form for hashing). */
 function canonical(v: WebhookTree | string): string {
   if (typeof v === 'string') return JSON.stringify(v);
-  return `{${Object.keys(v)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+  return `{${Object.entries(v)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, child]) => `${JSON.stringify(k)}:${canonical(child)}`)
     .join(',')}}`;
 }
 

@@ -37,8 +37,9 @@ export async function processWebhookEvent(services: Services, eventId: string): 
       UPDATE webhook_event SET processed_at = now()
       WHERE id = ${eventId}::uuid AND processed_at IS NULL
       RETURNING account_id::text AS account_id, payload, received_at`;
-    if (!claimed.length) return null;
-    const { account_id: accountId, payload: ev, received_at: receivedAt } = claimed[0];
+    const row = claimed[0];
+    if (!row) return null;
+    const { account_id: accountId, payload: ev, received_at: receivedAt } = row;
     const changed: Changed[] = [];
     const carriesStatus = ev.kind === 'lead.status' || ev.kind === 'lead.added' || ev.kind === 'lead.updated';
     if (carriesStatus && Number.isSafeInteger(ev.leadId) && Number.isSafeInteger(ev.statusId) && Number.isSafeInteger(ev.pipelineId)) {

@@ -33,11 +33,13 @@ export function encryptSecret(plain: string, key: Buffer): string {
 /** Throws `TokenDecryptError` (never with the stored text in it) for a malformed, foreign or tampered value. */
 export function decryptSecret(stored: string, key: Buffer): string {
   checkKey(key);
-  const parts = stored.split('.');
-  if (parts.length !== 4 || parts[0] !== VERSION) throw new TokenDecryptError('unsupported encrypted token format');
-  const iv = Buffer.from(parts[1], 'base64url');
-  const tag = Buffer.from(parts[2], 'base64url');
-  const ciphertext = Buffer.from(parts[3], 'base64url');
+  const [version, ivText, tagText, cipherText, ...rest] = stored.split('.');
+  if (version !== VERSION || ivText === undefined || tagText === undefined || cipherText === undefined || rest.length > 0) {
+    throw new TokenDecryptError('unsupported encrypted token format');
+  }
+  const iv = Buffer.from(ivText, 'base64url');
+  const tag = Buffer.from(tagText, 'base64url');
+  const ciphertext = Buffer.from(cipherText, 'base64url');
   if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new TokenDecryptError('malformed encrypted token');
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });

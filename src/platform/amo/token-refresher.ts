@@ -42,8 +42,7 @@ export async function refreshExpiring(ctx: TokenContext, options: RefreshExpirin
   const report: RefreshExpiringReport = { refreshed: [], skipped: [], stale: [], failed: [] };
   let next = 0;
   const worker = async () => {
-    while (next < rows.length) {
-      const row = rows[next++];
+    for (let row = rows[next++]; row; row = rows[next++]) {
       try {
         const r = await refreshAccessToken(ctx, row.accountId, { knownVersion: row.version });
         (r.refreshed ? report.refreshed : report.skipped).push(row.accountId);

@@ -101,7 +101,8 @@ export async function deliver(records: readonly EncodedRecord[], d: Delivery, at
     const outcome = messages.length === chunk.length ? await run(at, () => tryBatch(messages, d.batch!.handler, d)) : 'failed';
     if (outcome === 'aborted') return false;
     if (outcome === 'ok') {
-      await at.commit(chunk[chunk.length - 1].offset);
+      const last = chunk[chunk.length - 1];
+      if (last) await at.commit(last.offset);
       continue;
     }
     if (!(await oneByOne(chunk, d, at))) return false;
@@ -149,7 +150,7 @@ async function tryBatch(messages: QueueMessage[], handler: BatchHandler, d: Deli
   if (await run) return 'ok';
   if (d.signals.stopping.fired) return 'aborted'; // not committed: delivered again
   d.log.warn(
-    { topic: d.topic, partition: messages[0].partition, offset: messages[0].offset, count: messages.length, err: error, groupId: d.group },
+    { topic: d.topic, partition: messages[0]?.partition, offset: messages[0]?.offset, count: messages.length, err: error, groupId: d.group },
     'queue batch handler failed, handling its messages one by one',
   );
   return 'failed';

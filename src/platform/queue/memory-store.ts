@@ -58,14 +58,20 @@ export class Topic {
     }
     return (h >>> 0) % this.partitions.length;
   }
-  trim(p: number): void {
+  /** Partition `p`; a number outside the topic is a bug in the caller. */
+  partition(p: number): Partition {
     const partition = this.partitions[p];
+    if (!partition) throw new Error(`topic ${String(this.name)} has no partition ${p}`);
+    return partition;
+  }
+  trim(p: number): void {
+    const partition = this.partition(p);
     if (this.groups.size === 0) {
       if (partition.messages.length > RETAIN_WITHOUT_GROUPS) partition.trimTo(partition.end - RETAIN_WITHOUT_GROUPS);
       return;
     }
     let min = partition.end;
-    for (const group of this.groups.values()) min = Math.min(min, group.committed[p]);
+    for (const group of this.groups.values()) min = Math.min(min, group.committedAt(p));
     partition.trimTo(min);
   }
 }
@@ -114,5 +120,11 @@ export class Group {
   ) {
     this.committed = topic.partitions.map((p) => (fromEnd ? p.end : p.base));
     this.owners = topic.partitions.map(() => undefined);
+  }
+  /** The next offset the group reads from partition `p`. */
+  committedAt(p: number): number {
+    const offset = this.committed[p];
+    if (offset === undefined) throw new Error(`topic ${String(this.topic.name)} has no partition ${p}`);
+    return offset;
   }
 }

@@ -64,12 +64,12 @@ export class MemoryQueue extends BaseQueue {
     const touched = new Set<number>();
     for (const message of messages) {
       const p = topic.partitionOf(message.key);
-      topic.partitions[p].messages.push(message);
+      topic.partition(p).messages.push(message);
       touched.add(p);
     }
     for (const p of touched) {
       topic.trim(p);
-      topic.partitions[p].appended.notify();
+      topic.partition(p).appended.notify();
     }
   }
 
@@ -124,7 +124,7 @@ export class MemoryQueue extends BaseQueue {
     if (live.length === 0) return;
     const generation = group.generation;
     group.topic.partitions.forEach((_, p) => {
-      const member = live[p % live.length];
+      const member = live[p % live.length]!; // live is not empty (checked above)
       const previous = group.owners[p];
       const loop = this.partitionLoop(group, p, member, generation, previous);
       group.owners[p] = loop;
@@ -136,7 +136,7 @@ export class MemoryQueue extends BaseQueue {
   private async partitionLoop(group: Group, p: number, member: Member, generation: number, previous: Promise<void> | undefined): Promise<void> {
     // Ownership changes hands only after the previous owner finished (or abandoned) its message.
     if (previous) await previous;
-    const partition = group.topic.partitions[p];
+    const partition = group.topic.partition(p);
     const current = () => group.generation === generation && !member.stopping.fired;
     const { handler, batch } = member.spec;
     const delivery: Delivery = {
@@ -160,7 +160,7 @@ export class MemoryQueue extends BaseQueue {
       },
     };
     while (current()) {
-      const offset = group.committed[p];
+      const offset = group.committedAt(p);
       if (!partition.at(offset)) {
         await Promise.race([partition.appended.wait(), group.rebalanced.wait(), member.stopping.promise]);
         continue;
