@@ -13,7 +13,7 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as
 };
 
 /** Packages used through their command (in package.json scripts or shell scripts), by command. */
-const COMMANDS: Record<string, string> = { tsx: 'tsx', prisma: 'prisma', typescript: 'tsc', prettier: 'prettier', '@graphql-codegen/cli': 'graphql-codegen' };
+const COMMANDS: Record<string, string> = { tsx: 'tsx', prisma: 'prisma', typescript: 'tsc', prettier: 'prettier', eslint: 'eslint', '@graphql-codegen/cli': 'graphql-codegen' };
 /** Packages a tool loads by name from its configuration rather than by import. */
 const LOADED_BY_CONFIG: Record<string, string> = { '@graphql-codegen/client-preset': 'codegen.ts', '@prisma/client': 'prisma/schema.prisma' };
 
@@ -27,7 +27,8 @@ function files(dir: string, keep: (p: string) => boolean): string[] {
 
 const code = ['src', 'test', 'bench', 'scripts', 'packages', 'prisma']
   .flatMap((d) => files(path.join(root, d), (p) => /\.(ts|mts|js|mjs)$/.test(p)))
-  .concat([path.join(root, 'codegen.ts'), path.join(root, 'prisma.config.ts')])
+  // Tools' configuration files import their plugins (eslint.config.js: @eslint/js, typescript-eslint, …).
+  .concat(['codegen.ts', 'prisma.config.ts', 'eslint.config.js'].map((f) => path.join(root, f)))
   .map((f) => readFileSync(f, 'utf8'))
   .join('\n');
 const shell = [
@@ -60,4 +61,5 @@ test('every dependency in package.json is used', () => {
 test('the check finds what is imported and what is not', () => {
   assert.ok(imported.has('graphql-yoga') && imported.has('@pothos/core'), 'imports are read');
   assert.equal(used('left-pad'), false);
+  assert.ok(used('eslint-plugin-import-x') && used('typescript-eslint'), 'the lint configuration is read');
 });
