@@ -27,7 +27,8 @@ import type {
   WebhookDelivery,
 } from './types.ts';
 import { DEFAULT_ACCOUNT_OPTIONS } from './types.ts';
-import { type FieldSpec, STATUS_LOST, STATUS_WON, generateAccount, makeField, makePipeline, makeStatus, makeTag, makeUser } from './generator.ts';
+import { STATUS_LOST, STATUS_WON, generateAccount, makePipeline, makeStatus, makeTag, makeUser } from './generator.ts';
+import { type FieldSpec, makeField, nestedOf, requiredStatuses, toEnums } from './field-factory.ts';
 import { type AuthorizeParams, type TokenPair, authorize, expireAccessTokens, issueTokens, revoke } from './oauth.ts';
 import { addFault, pendingFaults } from './limits.ts';
 import * as hooks from './webhooks.ts';
@@ -248,13 +249,10 @@ export function createControl(state: SimState): ControlApi {
       if (patch.name !== undefined) f.name = patch.name;
       if (patch.code !== undefined) f.code = patch.code;
       if (patch.is_api_only !== undefined) f.is_api_only = patch.is_api_only;
-      if (patch.required_statuses !== undefined) f.required_statuses = patch.required_statuses.map((r) => ({ status_id: Number(r.status_id), pipeline_id: Number(r.pipeline_id) }));
+      if (patch.required_statuses !== undefined) f.required_statuses = requiredStatuses(patch.required_statuses);
       if (patch.enums) {
-        f.enums = patch.enums.map((e, i) => {
-          const v = typeof e === 'string' ? { value: e } : e;
-          return { id: v.id ?? state.nextId('enum'), value: v.value, sort: v.sort ?? (i + 1) * 500 };
-        });
-        if (f.type === 'category') f.nested = f.enums.map((e) => ({ id: e.id, parent_id: null, value: e.value, sort: e.sort }));
+        f.enums = toEnums(patch.enums, (given) => given ?? state.nextId('enum'));
+        if (f.type === 'category') f.nested = nestedOf(f.enums);
       }
       return snapshot(f);
     },

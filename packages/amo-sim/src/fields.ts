@@ -1,7 +1,8 @@
 /** POST {entity}/custom_fields and {entity}/tags. */
 import type { CustomField, EntityType } from './types.ts';
 import { FIELD_TYPES } from './types.ts';
-import { ENUM_TYPES, makeField, makeTag } from './generator.ts';
+import { ENUM_TYPES, makeField, requiredStatuses } from './field-factory.ts';
+import { makeTag } from './generator.ts';
 import { isRecord, problemError } from './http.ts';
 import { validationFailed } from './leads.ts';
 import type { ValidationError } from './validate.ts';
@@ -51,9 +52,7 @@ export function createFields(ctx: ApiContext, entity: EntityType): ApiResult {
       is_required: f.is_required === true,
       enums: Array.isArray(f.enums) ? (f.enums as Array<{ value: string; sort?: number }>) : undefined,
       settings: isRecord(f.settings) ? f.settings : null,
-      required_statuses: Array.isArray(f.required_statuses)
-        ? f.required_statuses.filter(isRecord).map((r) => ({ status_id: Number(r.status_id), pipeline_id: Number(r.pipeline_id) }))
-        : undefined,
+      required_statuses: Array.isArray(f.required_statuses) ? requiredStatuses(f.required_statuses.filter(isRecord)) : undefined,
     });
     ctx.acc.fields[entity].push(field);
     return { ...(renderField(ctx, field) as object), request_id: f.request_id !== undefined ? String(f.request_id) : undefined };

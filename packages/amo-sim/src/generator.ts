@@ -1,158 +1,13 @@
 /** Generates realistic amoCRM account data: users, pipelines with statuses, custom fields of every type, tags. */
 import type { SimState } from './state.ts';
 import { prng } from './state.ts';
-import type { Account, CustomField, EntityType, FieldType, Pipeline, SeedAccountOptions, Status, Tag, User, UserRights } from './types.ts';
+import type { Account, EntityType, FieldType, Pipeline, SeedAccountOptions, Status, Tag, User, UserRights } from './types.ts';
 import { DEFAULT_ACCOUNT_OPTIONS, ENTITY_TYPES, FIELD_TYPES } from './types.ts';
+import { makeField, predefinedFields } from './field-factory.ts';
+import { COMPANY_NAMES, FIELD_NAMES, FIRST_NAMES, LAST_NAMES, PIPELINE_NAMES, STATUS_COLORS, STATUS_NAMES, TAG_COLORS, TAG_NAMES, item, pick, translit } from './sample-data.ts';
 
 export const STATUS_WON = 142;
 export const STATUS_LOST = 143;
-
-const FIRST_NAMES = ['Анна', 'Иван', 'Мария', 'Дмитрий', 'Елена', 'Сергей', 'Ольга', 'Алексей', 'Татьяна', 'Никита', 'Юлия', 'Павел'];
-const LAST_NAMES = ['Иванова', 'Петров', 'Смирнова', 'Кузнецов', 'Попова', 'Соколов', 'Лебедева', 'Козлов', 'Новикова', 'Морозов', 'Волкова', 'Фёдоров'];
-const TRANSLIT: Record<string, string> = {
-  а: 'a',
-  б: 'b',
-  в: 'v',
-  г: 'g',
-  д: 'd',
-  е: 'e',
-  ё: 'e',
-  ж: 'zh',
-  з: 'z',
-  и: 'i',
-  й: 'y',
-  к: 'k',
-  л: 'l',
-  м: 'm',
-  н: 'n',
-  о: 'o',
-  п: 'p',
-  р: 'r',
-  с: 's',
-  т: 't',
-  у: 'u',
-  ф: 'f',
-  х: 'h',
-  ц: 'ts',
-  ч: 'ch',
-  ш: 'sh',
-  щ: 'sch',
-  ъ: '',
-  ы: 'y',
-  ь: '',
-  э: 'e',
-  ю: 'yu',
-  я: 'ya',
-};
-const PIPELINE_NAMES = ['Воронка', 'Продажи', 'Партнёры', 'Повторные продажи', 'Тендеры', 'Опт', 'Розница', 'Сервис'];
-const STATUS_NAMES = [
-  'Первичный контакт',
-  'Переговоры',
-  'Принимают решение',
-  'Согласование договора',
-  'Выставлен счёт',
-  'Ожидание оплаты',
-  'Отгрузка',
-  'Квалификация',
-  'Замер',
-  'Коммерческое предложение',
-];
-export const STATUS_COLORS = [
-  '#99ccff',
-  '#ffff99',
-  '#ffcc66',
-  '#ffcccc',
-  '#ff9999',
-  '#ccff66',
-  '#d6eaff',
-  '#c1e0ff',
-  '#98cbff',
-  '#ebffb1',
-  '#deff81',
-  '#87f2c0',
-  '#f9deff',
-  '#f3beff',
-  '#ccc8f9',
-  '#eb93ff',
-  '#fffeb2',
-  '#fffd7f',
-  '#fff000',
-  '#ffeab2',
-];
-export const TAG_COLORS = [null, 'DDEBB5', 'FFC8C8', 'FFCE5A', 'C1E0FF', 'EB93FF', '87F2C0', 'F2F3F4', 'D6EAFF', 'FFDC7F'];
-const TAG_NAMES = ['квиз', 'горячий', 'VIP', 'повторный', 'сайт', 'яндекс', 'холодный', 'партнёр', 'опт', 'розница', 'tilda', 'instagram'];
-const OPTION_SETS = [
-  ['Москва', 'Санкт-Петербург', 'Казань', 'Новосибирск', 'Екатеринбург'],
-  ['до 100 000 ₽', '100 000 – 500 000 ₽', 'более 500 000 ₽'],
-  ['Да', 'Нет', 'Не знаю'],
-  ['Квартира', 'Дом', 'Офис', 'Склад'],
-  ['Звонок', 'Email', 'Telegram', 'WhatsApp'],
-];
-const FIELD_NAMES: Record<FieldType, string> = {
-  text: 'Комментарий',
-  numeric: 'Площадь, м²',
-  checkbox: 'Согласие на рассылку',
-  select: 'Город',
-  multiselect: 'Способ связи',
-  multitext: 'Мессенджеры',
-  date: 'Дата замера',
-  date_time: 'Время звонка',
-  birthday: 'День рождения',
-  url: 'Сайт',
-  textarea: 'Пожелания',
-  radiobutton: 'Тип объекта',
-  streetaddress: 'Адрес объекта',
-  smart_address: 'Адрес доставки',
-  legal_entity: 'Юр. лицо',
-  tracking_data: 'Источник',
-  monetary: 'Бюджет',
-  price: 'Стоимость',
-  category: 'Категория',
-  items: 'Товары',
-  linked_entity: 'Связанный объект',
-  chained_list: 'Каталог',
-  file: 'Файл',
-};
-
-export const PHONE_ENUMS = ['WORK', 'WORKDD', 'MOB', 'FAX', 'HOME', 'OTHER'];
-export const EMAIL_ENUMS = ['WORK', 'PRIV', 'OTHER'];
-export const SMART_ADDRESS_ENUMS = ['address_line_1', 'address_line_2', 'city', 'state', 'zip', 'country'];
-export const UTM_CODES = ['UTM_SOURCE', 'UTM_MEDIUM', 'UTM_CAMPAIGN', 'UTM_TERM', 'UTM_CONTENT', 'UTM_REFERRER'];
-const EXTRA_TRACKING_CODES = ['ROISTAT', 'REFERRER', 'GCLIENTID', '_YM_UID', 'GCLID', 'YCLID', 'FBCLID', 'FROM'];
-
-/** Types whose fields carry `enums`. */
-export const ENUM_TYPES: ReadonlySet<FieldType> = new Set(['select', 'multiselect', 'radiobutton', 'category', 'multitext', 'smart_address']);
-
-export interface FieldSpec {
-  name: string;
-  type: FieldType;
-  code?: string | null;
-  sort?: number;
-  is_api_only?: boolean;
-  is_predefined?: boolean;
-  is_deletable?: boolean;
-  is_required?: boolean;
-  /** option values (select, multiselect, radiobutton, category, multitext, smart_address) */
-  enums?: Array<string | { value: string; sort?: number }>;
-  settings?: Record<string, unknown> | null;
-  /** steps (pipeline, status) where the field must have a value */
-  required_statuses?: Array<{ status_id: number; pipeline_id: number }>;
-}
-
-function translit(s: string): string {
-  return [...s.toLowerCase()].map((c) => TRANSLIT[c] ?? c).join('');
-}
-
-/** list[index]; throws when the list has no such item (the lists here are constants, never empty). */
-function item<T>(list: readonly T[], index: number): T {
-  const v = list[index];
-  if (v === undefined) throw new Error(`amo-sim: no item ${index} in a list of ${list.length}`);
-  return v;
-}
-
-function pick<T>(rnd: () => number, list: readonly T[]): T {
-  return item(list, Math.floor(rnd() * list.length));
-}
 
 function rights(isAdmin: boolean, isActive: boolean, groupId: number | null, roleId: number | null): UserRights {
   const full = isAdmin ? 'A' : 'M';
@@ -243,92 +98,9 @@ export function makePipeline(
   return pipeline;
 }
 
-function defaultEnums(type: FieldType, rnd: () => number): string[] | undefined {
-  switch (type) {
-    case 'select':
-    case 'multiselect':
-    case 'radiobutton':
-    case 'category':
-      return pick(rnd, OPTION_SETS);
-    case 'multitext':
-      return PHONE_ENUMS;
-    case 'smart_address':
-      return SMART_ADDRESS_ENUMS;
-    default:
-      return undefined;
-  }
-}
-
-export function makeField(state: SimState, acc: Account, entity: EntityType, spec: FieldSpec): CustomField {
-  const id = state.nextId('field');
-  const rnd = prng(id);
-  const enumsIn = spec.enums ?? defaultEnums(spec.type, rnd);
-  const enums =
-    ENUM_TYPES.has(spec.type) && enumsIn
-      ? enumsIn.map((e, i) => {
-          const v = typeof e === 'string' ? { value: e } : e;
-          return { id: spec.type === 'smart_address' ? i + 1 : state.nextId('enum'), value: v.value, sort: v.sort ?? (i + 1) * 500 };
-        })
-      : null;
-  const field: CustomField = {
-    id,
-    name: spec.name,
-    type: spec.type,
-    code: spec.code ?? null,
-    sort: spec.sort ?? acc.fields[entity].length * 2 + 500,
-    entity_type: entity,
-    account_id: acc.id,
-    is_predefined: spec.is_predefined ?? false,
-    is_deletable: spec.is_deletable ?? !spec.is_predefined,
-    is_visible: true,
-    is_required: spec.is_required ?? false,
-    is_api_only: spec.is_api_only ?? false,
-    group_id: null,
-    required_statuses: (spec.required_statuses ?? []).map((r) => ({ status_id: Number(r.status_id), pipeline_id: Number(r.pipeline_id) })),
-    remind: spec.type === 'birthday' ? 'day' : null,
-    settings: spec.settings ?? (spec.type === 'monetary' ? { currency: 'RUB' } : null),
-    enums,
-    nested: null,
-    chained_lists: null,
-  };
-  if (spec.type === 'category' && enums) {
-    field.nested = enums.map((e) => ({ id: e.id, parent_id: null, value: e.value, sort: e.sort }));
-  }
-  if (spec.type === 'chained_list') field.chained_lists = [{ title: 'Каталог', catalog_id: 5001 + (id % 100), parent_catalog_id: 0 }];
-  if (spec.type === 'linked_entity') field.settings = { catalog_id: 5101 };
-  return field;
-}
-
 export function makeTag(state: SimState, name: string, color?: string | null): Tag {
   const id = state.nextId('tag');
   return { id, name, color: color === undefined ? item(TAG_COLORS, id % TAG_COLORS.length) : color };
-}
-
-function predefinedFields(entity: EntityType): FieldSpec[] {
-  const phone: FieldSpec = { name: 'Телефон', type: 'multitext', code: 'PHONE', enums: PHONE_ENUMS, is_predefined: true, sort: 4 };
-  const email: FieldSpec = { name: 'Email', type: 'multitext', code: 'EMAIL', enums: EMAIL_ENUMS, is_predefined: true, sort: 6 };
-  switch (entity) {
-    case 'contacts':
-      return [{ name: 'Должность', type: 'text', code: 'POSITION', is_predefined: true, sort: 2 }, phone, email];
-    case 'companies':
-      return [
-        phone,
-        email,
-        { name: 'Web', type: 'url', code: 'WEB', is_predefined: true, sort: 8 },
-        { name: 'Адрес', type: 'textarea', code: 'ADDRESS', is_predefined: true, sort: 10 },
-      ];
-    case 'leads':
-      return [...UTM_CODES, ...EXTRA_TRACKING_CODES].map((code, i) => ({
-        name: code.toLowerCase().replace(/^_/, ''),
-        type: 'tracking_data' as FieldType,
-        code,
-        is_predefined: true,
-        is_deletable: false,
-        sort: 100 + i,
-      }));
-    case 'customers':
-      return [];
-  }
 }
 
 function perEntity(v: number | Partial<Record<EntityType, number>> | undefined, entity: EntityType, dflt: number): number {
@@ -350,7 +122,7 @@ export function generateAccount(state: SimState, opts: SeedAccountOptions = {}):
   const subdomain = opts.subdomain ?? `quiz${id}`;
   const acc: Account = {
     id,
-    name: opts.name ?? `ООО «${pick(rnd, ['Ромашка', 'Вектор', 'Мегаполис', 'Альфа-Строй', 'Горизонт', 'Кухни Плюс'])}»`,
+    name: opts.name ?? `ООО «${pick(rnd, COMPANY_NAMES)}»`,
     subdomain,
     country: 'RU',
     currency: 'RUB',

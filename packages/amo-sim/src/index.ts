@@ -24,11 +24,12 @@ import { type ControlApi, createControl, handleControlHttp } from './control.ts'
 export type * from './types.ts';
 export type { ControlApi, AccountSummary } from './control.ts';
 export type { AuthorizeParams, TokenPair } from './oauth.ts';
-export type { FieldSpec } from './generator.ts';
+export type { FieldSpec } from './field-factory.ts';
 export type { DisconnectHookOptions } from './webhooks.ts';
 export { disconnectSignature } from './webhooks.ts';
 export { FIELD_TYPES, ENTITY_TYPES } from './types.ts';
-export { PHONE_ENUMS, EMAIL_ENUMS, UTM_CODES, STATUS_WON, STATUS_LOST } from './generator.ts';
+export { PHONE_ENUMS, EMAIL_ENUMS, UTM_CODES } from './field-factory.ts';
+export { STATUS_WON, STATUS_LOST } from './generator.ts';
 
 export interface AmoSimulator extends ControlApi {
   /** Listens on 127.0.0.1:port (0 = any free port); resolves to the base URL `http://127.0.0.1:PORT`. */

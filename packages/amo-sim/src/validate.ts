@@ -1,6 +1,6 @@
 /** Validation of custom_fields_values (per field type) and the output shape amoCRM gives them. */
 import type { CustomField, CustomFieldValue } from './types.ts';
-import { SMART_ADDRESS_ENUMS } from './generator.ts';
+import { SMART_ADDRESS_ENUMS } from './field-factory.ts';
 import { isRecord } from './http.ts';
 
 export interface ValidationError {
