@@ -1,0 +1,116 @@
+// GraphQL over graphql-ws on `ws /graphql`: the caller is authenticated once, when the
+// connection opens, and the connection ends when its token expires.
+import type { Server } from 'node:http';
+import { GraphQLError, type DocumentNode, type execute, type subscribe } from 'graphql';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Authenticator, Caller } from '../platform/auth.ts';
+import { MAX_BODY_BYTES } from './http.ts';
+import type { GatewayYoga } from './yoga.ts';
+
+/** Node's timers top out at about 24.8 days. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface GraphqlWs {
+  /** Asks every client to go (1001, "going away"). */
+  goAway(): void;
+  /** Closes the websocket server; resolves once every client is gone. */
+  close(): Promise<void>;
+  /** Drops the clients that did not go when asked. */
+  terminate(): void;
+  /** Ends the token-expiry timers still armed. */
+  clearTimers(): void;
+}
+
+export function serveGraphqlWs(server: Server, yoga: GatewayYoga, authenticate: Authenticator, accepting: () => boolean): GraphqlWs {
+  const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_BODY_BYTES });
+  const expiryTimers = new Map<WebSocket, NodeJS.Timeout>();
+
+  /** A token that expires while connected ends the connection; a longer wait than a timer takes is re-armed in steps. */
+  function closeAtExpiry(socket: WebSocket, caller: Caller): void {
+    const ms = caller.expiresAt * 1000 - Date.now();
+    if (ms <= 0) {
+      expiryTimers.delete(socket);
+      socket.close(4401, 'Token expired');
+      return;
+    }
+    const timer = setTimeout(() => closeAtExpiry(socket, caller), Math.min(ms, MAX_TIMER_MS));
+    timer.unref();
+    expiryTimers.set(socket, timer);
+  }
+
+  useServer<Record<string, unknown>, { caller?: Caller }>(
+    {
+      onConnect: async (ctx) => {
+        const socket = ctx.extra.socket;
+        if (!accepting()) {
+          socket.close(1001, 'Server shutting down');
+          return false;
+        }
+        const authorization = (ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization) as string | undefined;
+        try {
+          const caller = await authenticate(authorization);
+          ctx.extra.caller = caller;
+          // The client may have gone while the token was being checked.
+          if (socket.readyState !== socket.OPEN) return false;
+          closeAtExpiry(socket, caller);
+          return true;
+        } catch {
+          socket.close(4401, 'Unauthorized');
+          return false;
+        }
+      },
+      onClose: (ctx) => {
+        clearTimeout(expiryTimers.get(ctx.extra.socket));
+        expiryTimers.delete(ctx.extra.socket);
+      },
+      execute: (args) => (args.rootValue as { execute: typeof execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof subscribe }).subscribe(args),
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+          caller: ctx.extra.caller,
+        });
+        // The same parse and validate as over HTTP, plugins included. graphql-armor's limits
+        // throw their GraphQLError (token limit from parse; depth, cost and aliases from their
+        // validation rules): answer it as the operation's error instead of letting graphql-ws
+        // close the whole connection with 4500.
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+          const errors = validate(schema, document);
+          if (errors.length) return errors;
+        } catch (err) {
+          if (err instanceof GraphQLError) return [err];
+          throw err;
+        }
+        return {
+          schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wsServer,
+  );
+
+  return {
+    goAway() {
+      for (const client of wsServer.clients) client.close(1001, 'Server shutting down');
+    },
+    close: () => new Promise<void>((resolve) => wsServer.close(() => resolve())),
+    terminate() {
+      for (const client of wsServer.clients) client.terminate();
+    },
+    clearTimers() {
+      for (const timer of expiryTimers.values()) clearTimeout(timer);
+      expiryTimers.clear();
+    },
+  };
+}
