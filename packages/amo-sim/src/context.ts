@@ -2,7 +2,7 @@
 import type { SimState } from './state.ts';
 import type { Account, EntityType } from './types.ts';
 import { ENTITY_TYPES } from './types.ts';
-import type { AuthContext } from './oauth.ts';
+import type { AuthContext } from './tokens.ts';
 import { problemError } from './http.ts';
 import { validationFailed } from './leads.ts';
 import type { ValidationError } from './validate.ts';

@@ -29,7 +29,8 @@ import type {
 import { DEFAULT_ACCOUNT_OPTIONS } from './types.ts';
 import { STATUS_LOST, STATUS_WON, generateAccount, makePipeline, makeStatus, makeTag, makeUser } from './generator.ts';
 import { type FieldSpec, makeField, nestedOf, requiredStatuses, toEnums } from './field-factory.ts';
-import { type AuthorizeParams, type TokenPair, authorize, expireAccessTokens, issueTokens, revoke } from './oauth.ts';
+import { type AuthorizeParams, authorize } from './oauth.ts';
+import { type TokenPair, expireAccessTokens, issueTokens, revoke } from './tokens.ts';
 import { addFault, pendingFaults } from './limits.ts';
 import * as hooks from './webhooks.ts';
 import { sendJson, sendEmpty } from './http.ts';

@@ -16,14 +16,17 @@ import type { AddressInfo } from 'node:net';
 import { SimState } from './state.ts';
 import type { RequestLogEntry, SimulatorOptions } from './types.ts';
 import { HttpError, parseBody, problem, readRawBody, sendError, sendJson } from './http.ts';
-import { authenticate, handleAuthorizePage, handleCurrentSubdomain, handleTokenRequest, verifyJwt } from './oauth.ts';
+import { handleAuthorizePage } from './oauth.ts';
+import { handleCurrentSubdomain, handleTokenRequest } from './token-endpoint.ts';
+import { authenticate, bearerToken, verifyJwt } from './tokens.ts';
 import { applyFault, note429, respondBlocked, respondRateLimited, takeRateSlot } from './limits.ts';
 import { handleApi } from './api.ts';
 import { type ControlApi, createControl, handleControlHttp } from './control.ts';
 
 export type * from './types.ts';
 export type { ControlApi, AccountSummary } from './control.ts';
-export type { AuthorizeParams, TokenPair } from './oauth.ts';
+export type { AuthorizeParams } from './oauth.ts';
+export type { TokenPair } from './tokens.ts';
 export type { FieldSpec } from './field-factory.ts';
 export type { DisconnectHookOptions } from './webhooks.ts';
 export { disconnectSignature } from './webhooks.ts';
@@ -78,7 +81,7 @@ export function createAmoSimulator(options: SimulatorOptions = {}): AmoSimulator
       accountId = auth.accountId;
     } catch (e) {
       // a known but dead token still tells which account was called: log it there
-      const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const token = bearerToken(req.headers.authorization);
       const payload = token ? verifyJwt(state.opts.jwtSecret, token) : null;
       if (payload && typeof payload.account_id === 'number') logOnClose(payload.account_id, 'api');
       return sendError(res, e as HttpError);
