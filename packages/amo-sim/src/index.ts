@@ -21,7 +21,8 @@ import { handleCurrentSubdomain, handleTokenRequest } from './token-endpoint.ts'
 import { authenticate, bearerToken, verifyJwt } from './tokens.ts';
 import { applyFault, note429, respondBlocked, respondRateLimited, takeRateSlot } from './limits.ts';
 import { handleApi } from './api.ts';
-import { type ControlApi, createControl, handleControlHttp } from './control.ts';
+import { type ControlApi, createControl } from './control.ts';
+import { handleControlHttp } from './control-http.ts';
 
 export type * from './types.ts';
 export type { ControlApi, AccountSummary } from './control.ts';
