@@ -1,6 +1,7 @@
 /** The note every lead gets: the result id (the marker reconcile reads), every answer, the contact, UTMs, and what did not fit. */
 import type { QuizResult } from './input.ts';
-import { noteMarker, problemLine, type Problem } from './payload.ts';
+import { noteMarker, type Problem } from './payload-types.ts';
+import { problemLine } from './payload-values.ts';
 
 /**
  * The note of a lead: the result id, its time, every question (title or id) with its answer, the

@@ -4,7 +4,7 @@
  */
 import type { Db } from '../../platform/db.ts';
 import type { FieldOption } from './convert.ts';
-import type { CatalogField, Entity, PayloadContext } from './payload.ts';
+import type { CatalogField, Entity, PayloadContext } from './payload-types.ts';
 
 interface FieldRow {
   amoId: number;
