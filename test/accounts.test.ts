@@ -59,11 +59,12 @@ describe('connect', () => {
     const rows = await testDb.db.$queryRaw<{ access_token_enc: string; refresh_token_enc: string }[]>`
       SELECT t.access_token_enc, t.refresh_token_enc FROM amo_token t JOIN amo_account a ON a.id = t.account_id WHERE a.quiz_account_id = 'owner-1'`;
     assert.equal(rows.length, 1);
-    const access = decryptSecret(rows[0].access_token_enc, Buffer.alloc(32, 42));
-    const refresh = decryptSecret(rows[0].refresh_token_enc, Buffer.alloc(32, 42));
+    const token = rows[0]!;
+    const access = decryptSecret(token.access_token_enc, Buffer.alloc(32, 42));
+    const refresh = decryptSecret(token.refresh_token_enc, Buffer.alloc(32, 42));
     assert.match(access, /^eyJ/);
-    assert.ok(!rows[0].access_token_enc.includes(access.slice(0, 20)));
-    assert.ok(!rows[0].refresh_token_enc.includes(refresh.slice(0, 12)));
+    assert.ok(!token.access_token_enc.includes(access.slice(0, 20)));
+    assert.ok(!token.refresh_token_enc.includes(refresh.slice(0, 12)));
     // …and no token reached the logs.
     assert.ok(!stack.logs.text.includes(access), 'access token in the logs');
     assert.ok(!stack.logs.text.includes(refresh), 'refresh token in the logs');
@@ -72,7 +73,7 @@ describe('connect', () => {
 
   test('a second connect while the account works is CONFLICT', async () => {
     const res = await stack.gw.gql(CONNECT, {}, await tokenFor('owner-1'));
-    assert.equal(res.errors?.[0].extensions?.code, 'CONFLICT');
+    assert.equal(res.errors?.[0]?.extensions?.code, 'CONFLICT');
   });
 
   test('refused consent stores nothing', async () => {
@@ -186,7 +187,7 @@ describe('stale tokens', () => {
     assert.equal(answer.status, 200, answer.body);
     const rows = await testDb.db.amoAccount.findMany({ where: { quizAccountId: 'owner-8' } });
     assert.equal(rows.length, 1, 'the same account is reconnected, not duplicated');
-    assert.equal(rows[0].stale, false);
+    assert.equal(rows[0]!.stale, false);
   });
 });
 

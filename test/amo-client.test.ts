@@ -23,6 +23,7 @@ import {
   saveTokens,
   type AmoClientOptions,
 } from '../src/platform/amo/index.ts';
+import { at, only } from './helpers/narrow.ts';
 
 const config = testAmoConfig();
 const logger = createLogger({ level: 'silent' });
@@ -69,8 +70,8 @@ describe('token storage', () => {
     assert.notEqual(enc, encryptSecret('secret-value', key), 'random IV');
     assert.equal(decryptSecret(enc, key), 'secret-value');
     const parts = enc.split('.');
-    const flipped = Buffer.from(parts[3], 'base64url');
-    flipped[0] ^= 1;
+    const flipped = Buffer.from(at(parts, 3, 'ciphertext part'), 'base64url');
+    flipped[0]! ^= 1;
     assert.throws(() => decryptSecret([...parts.slice(0, 3), flipped.toString('base64url')].join('.'), key));
     assert.throws(() => decryptSecret(enc, Buffer.alloc(32, 1)));
     assert.throws(() => decryptSecret('plain', key));
@@ -90,12 +91,13 @@ describe('token storage', () => {
     });
     const raw = await db.$queryRaw<Array<{ a: string; r: string }>>`SELECT access_token_enc AS a, refresh_token_enc AS r FROM amo_token WHERE account_id = ${row.id}::uuid`;
     assert.equal(raw.length, 1);
-    for (const value of [raw[0].a, raw[0].r]) {
+    const stored = raw[0]!;
+    for (const value of [stored.a, stored.r]) {
       assert.ok(!value.includes(pair.access_token) && !value.includes(pair.refresh_token));
       assert.ok(!value.includes(pair.access_token.slice(0, 24)) && !value.includes(pair.refresh_token.slice(8, 40)));
     }
-    assert.equal(decryptSecret(raw[0].a, config.tokenEncryptionKey), pair.access_token);
-    assert.equal(decryptSecret(raw[0].r, config.tokenEncryptionKey), pair.refresh_token);
+    assert.equal(decryptSecret(stored.a, config.tokenEncryptionKey), pair.access_token);
+    assert.equal(decryptSecret(stored.r, config.tokenEncryptionKey), pair.refresh_token);
   });
 });
 
@@ -137,10 +139,10 @@ describe('API calls', () => {
       fields.map((f) => f.id),
       snapshot.fields.leads.map((f) => f.id),
     );
-    const [created] = await c.createCustomFields('leads', [{ name: 'Quiz result id', type: 'text', code: 'QUIZ_RESULT_ID' }]);
+    const created = only(await c.createCustomFields('leads', [{ name: 'Quiz result id', type: 'text', code: 'QUIZ_RESULT_ID' }]), 'created field');
     assert.equal(created.code, 'QUIZ_RESULT_ID');
 
-    const pipeline = pipelines[0];
+    const pipeline = pipelines[0]!;
     const status = pipeline._embedded.statuses.find((s) => s.type === 0 && s.id !== 142 && s.id !== 143)!;
     const results = await c.createLeadsComplex([
       {
@@ -153,22 +155,23 @@ describe('API calls', () => {
       },
     ]);
     assert.equal(results.length, 1);
-    assert.deepEqual(results[0].request_id, ['res-1']);
-    assert.ok(results[0].id > 0 && results[0].contact_id);
+    const result = results[0]!;
+    assert.deepEqual(result.request_id, ['res-1']);
+    assert.ok(result.id > 0 && result.contact_id);
 
-    const notes = await c.addLeadNotes(results[0].id, 'Answers: 42');
+    const notes = await c.addLeadNotes(result.id, 'Answers: 42');
     assert.equal(notes.length, 1);
-    assert.equal(sim.leads(a.amoId)[0].notes[0].params.text, 'Answers: 42');
+    assert.equal(sim.leads(a.amoId)[0]?.notes[0]?.params.text, 'Answers: 42');
 
-    const lead = await c.getLead(results[0].id, ['contacts']);
-    assert.equal(lead?.id, results[0].id);
-    assert.equal(lead?._embedded?.contacts?.[0]?.id, results[0].contact_id);
+    const lead = await c.getLead(result.id, ['contacts']);
+    assert.equal(lead?.id, result.id);
+    assert.equal(lead?._embedded?.contacts?.[0]?.id, result.contact_id);
     assert.equal(await c.getLead(999_999_999), null);
 
     const found = await c.searchLeads('res-1');
     assert.deepEqual(
       found.map((l) => l.id),
-      [results[0].id],
+      [result.id],
     );
     assert.deepEqual(await c.searchLeads('no-such-result'), []);
 
@@ -186,8 +189,8 @@ describe('API calls', () => {
       assert.ok(e instanceof AmoValidationError);
       assert.equal(e.status, 400);
       assert.ok(e.errors.length >= 1);
-      assert.equal(e.errors[0].requestId, 'bad-1');
-      assert.equal(e.errors[0].code, 'NotSupportedChoice');
+      assert.equal(e.errors[0]?.requestId, 'bad-1');
+      assert.equal(e.errors[0]?.code, 'NotSupportedChoice');
       assert.match(e.message, /pipeline_id/);
       return true;
     });
@@ -217,7 +220,7 @@ describe('API calls', () => {
   test('a POST is not retried after a timeout (it may have been processed)', async () => {
     const a = await connectSimAccount(db, sim, config);
     const c = client(a.accountId, { timeoutMs: 300 });
-    const pipeline = sim.account(a.amoId).pipelines[0];
+    const pipeline = at(sim.account(a.amoId).pipelines, 0, 'pipeline');
     sim.injectFault(a.amoId, { kind: 'slow', delayMs: 800, count: 1, path: 'leads/complex' });
     await assert.rejects(c.createLeadsComplex([{ name: 'slow', pipeline_id: pipeline.id }]), (e: unknown) => {
       assert.ok(e instanceof AmoNetworkError);
@@ -325,7 +328,7 @@ describe('token refresh', () => {
     const tokens = new Set(results.map((r) => r.accessToken));
     assert.equal(tokens.size, 1);
     assert.ok(results.every((r) => r.version === 2));
-    const res = await fetch(`${sim.url}/api/v4/account`, { headers: { authorization: `Bearer ${results[0].accessToken}` } });
+    const res = await fetch(`${sim.url}/api/v4/account`, { headers: { authorization: `Bearer ${results[0]!.accessToken}` } });
     assert.equal(res.status, 200);
     await res.arrayBuffer();
     // and every replica's client works with it
@@ -391,7 +394,7 @@ describe('shared rate limit', () => {
   test('two replicas firing 60 requests at one account stay within 7 per second and all succeed', async () => {
     const a = await connectSimAccount(db, sim, config);
     const replicas = [newDb(), newDb()].map((d) => createAmoClient({ db: d, config, logger, accountId: a.accountId }));
-    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => replicas[i % 2].getAccount()));
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => replicas[i % 2]!.getAccount()));
     assert.equal(answers.length, 60);
     assert.ok(answers.every((x) => x.id === a.amoId));
     const log = sim.requestLog(a.amoId);

@@ -12,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { tokenFor } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
 import { startStack, untilListening, type Stack } from './helpers/stack.ts';
+import { at, defined } from './helpers/narrow.ts';
 
 let testDb: TestDatabase;
 let stack: Stack;
@@ -67,7 +68,9 @@ function waitFor<T>(query: TypedDocumentNode<T>, variables: Record<string, unkno
   return { value, ready: untilListening(listening), seen: () => seen };
 }
 
-const SYNC_COMPLETED: TypedDocumentNode<{ syncCompleted: { id: string; status: string; counts: Record<string, number> } }> = gql`
+const SYNC_COMPLETED: TypedDocumentNode<{
+  syncCompleted: { id: string; status: string; counts: { users: number; pipelines: number; steps: number; fields: number; tags: number } };
+}> = gql`
   subscription SyncCompleted {
     syncCompleted {
       id
@@ -213,7 +216,7 @@ async function readAll<N>(
   let totalCount = 0;
   for (;;) {
     const result: { data?: unknown } = await client.query({ query, variables: { ...variables, first: pageSize, after }, fetchPolicy: 'network-only' });
-    const page: Page<N> = (result.data as Record<string, Page<N>>)[key];
+    const page: Page<N> = defined((result.data as Record<string, Page<N> | undefined>)[key], `the ${key} connection`);
     pages++;
     totalCount = page.totalCount;
     nodes.push(...page.edges.map((e) => e.node));
@@ -252,10 +255,11 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
   assert.equal(pipelines.totalCount, 3);
   assert.equal(pipelines.nodes.length, 3);
   assert.equal(pipelines.pages, 2);
-  const pipeline = pipelines.nodes.find((p) => p.isMain) ?? pipelines.nodes[0];
+  const pipeline = pipelines.nodes.find((p) => p.isMain) ?? at(pipelines.nodes, 0, 'pipeline');
   assert.ok(pipeline.steps.totalCount > 0);
   // A regular step (not unsorted, won or lost).
-  const step = pipeline.steps.edges.map((e) => e.node).find((s) => ![142, 143].includes(s.amoId) && !/неразобран|unsorted/i.test(s.name)) ?? pipeline.steps.edges[0].node;
+  const step =
+    pipeline.steps.edges.map((e) => e.node).find((s) => ![142, 143].includes(s.amoId) && !/неразобран|unsorted/i.test(s.name)) ?? at(pipeline.steps.edges, 0, 'step').node;
 
   type FieldNode = { id: string; amoId: number; name: string; entity: string; type: string };
   const leadFields = await readAll<FieldNode>(FIELDS, 'fields', { entity: 'LEAD' }, 5);
@@ -268,6 +272,7 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
   const leadTags = await readAll<TagNode>(TAGS, 'tags', { entity: 'LEAD' }, 2);
   assert.equal(leadTags.nodes.length, leadTags.totalCount);
   assert.ok(leadTags.nodes.length >= 1);
+  const leadTag = leadTags.nodes[0]!;
 
   // 4. The quiz's rule.
   const quizId = 'spa-quiz-1';
@@ -279,7 +284,7 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
         pipelineId: pipeline.id,
         stepId: step.id,
         fieldsRule: { lead: [{ questionId: 'q-comment', fieldId: textField.id }] },
-        tagsToAdd: { lead: [leadTags.nodes[0].id] },
+        tagsToAdd: { lead: [leadTag.id] },
       },
     },
   });
@@ -289,7 +294,7 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
   // Apollo adds __typename to every object, as the SPA sees it.
   assert.deepEqual(
     created.tagsToAdd.lead.map((t) => t.id),
-    [leadTags.nodes[0].id],
+    [leadTag.id],
   );
 
   // 5. A result, and its delivery followed over the websocket until amoCRM has the lead.
@@ -322,10 +327,10 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
   // 6. Exactly one lead at amoCRM, in the chosen step, with the contact and the tag.
   const leads = stack.sim.leads(amo.id);
   assert.equal(leads.length, 1);
-  const [lead] = leads;
+  const lead = leads[0]!;
   assert.equal(lead.id, deliveryUpdated.amoLeadId);
   assert.equal(lead.name, 'Квиз: заявка из SPA');
   assert.equal(lead.contact?.name, 'Анна Смирнова');
   assert.ok(JSON.stringify(lead).includes('Перезвоните после 18:00'), 'the mapped answer reached amoCRM');
-  assert.ok(JSON.stringify(lead).includes(leadTags.nodes[0].name), 'the tag reached amoCRM');
+  assert.ok(JSON.stringify(lead).includes(leadTag.name), 'the tag reached amoCRM');
 });

@@ -74,23 +74,23 @@ describe('review findings', () => {
       },
       token,
     );
-    assert.equal(res.errors?.[0].extensions?.code, 'BAD_USER_INPUT');
-    assert.equal(res.errors?.[0].extensions?.field, 'input.fieldsRule.lead');
+    assert.equal(res.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+    assert.equal(res.errors?.[0]?.extensions?.field, 'input.fieldsRule.lead');
     assert.equal(await testDb.db.rule.count({ where: { quizId: 'big' } }), 0);
     const utms = Array.from({ length: 101 }, (_, i) => ({ name: `utm_x${i}`, fieldId: gid('Field', field.id) }));
     const many = await gw.gql('mutation($utms: [UtmInput!]!) { addUtms(quizId: "big", utms: $utms) { id } }', { utms }, token);
-    assert.equal(many.errors?.[0].extensions?.code, 'BAD_USER_INPUT');
+    assert.equal(many.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
     assert.equal(await testDb.db.utm.count({ where: { quizId: 'big' } }), 0);
   });
 
   test('an id of the wrong type or malformed is simply not found', async () => {
     const { pipelines } = (await gw.gql('{ pipelines(first: 1) { edges { node { id } } } }', {}, token)).data;
     const retry = await gw.gql('mutation($id: ID!) { retryDelivery(id: $id) { id } }', { id: pipelines.edges[0].node.id }, token);
-    assert.equal(retry.errors?.[0].extensions?.code, 'NOT_FOUND');
+    assert.equal(retry.errors?.[0]?.extensions?.code, 'NOT_FOUND');
     const garbage = await gw.gql('mutation { retryDelivery(id: "%%%") { id } }', {}, token);
-    assert.equal(garbage.errors?.[0].extensions?.code, 'NOT_FOUND');
+    assert.equal(garbage.errors?.[0]?.extensions?.code, 'NOT_FOUND');
     const steps = await gw.gql('{ steps(pipelineId: "bm9wZQ==") { totalCount } }', {}, token);
-    assert.equal(steps.errors?.[0].extensions?.code, 'NOT_FOUND');
+    assert.equal(steps.errors?.[0]?.extensions?.code, 'NOT_FOUND');
     const filtered = await gw.gql('{ deliveries(stepId: "bm9wZQ==") { totalCount } }', {}, token);
     assert.equal(filtered.data.deliveries.totalCount, 0);
   });

@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './helpers/amo.ts';
 import { kafkaSettings, startStack, untilListening, wsClient, type Stack } from './helpers/stack.ts';
+import { only } from './helpers/narrow.ts';
 import type { Client } from 'graphql-ws';
 
 let testDb: TestDatabase;
@@ -280,8 +281,9 @@ describe('logs', () => {
     // A refused token is logged too (the request, not the token).
     await stack.gw.gql('{ account { id } }', {}, `${owner}x`);
 
-    const [row] = await testDb.db.$queryRaw<{ access_token_enc: string; refresh_token_enc: string }[]>`
+    const rows = await testDb.db.$queryRaw<{ access_token_enc: string; refresh_token_enc: string }[]>`
       SELECT t.access_token_enc, t.refresh_token_enc FROM amo_token t JOIN amo_account a ON a.id = t.account_id WHERE a.quiz_account_id = 'ops-owner'`;
+    const row = only(rows, 'token row');
     const key = Buffer.alloc(32, 42);
     const secrets = {
       'bearer JWT': owner,

@@ -98,7 +98,7 @@ describe('every Query field on seeded data', () => {
     const first = ok(await gw.gql(PipelinesWithStepsDocument, { first: 2, stepsFirst: 3 }, tokenA));
     assert.equal(first.pipelines!.totalCount, 3);
     assert.equal(first.pipelines!.edges.length, 2);
-    assert.equal(first.pipelines!.edges[0].node.steps.edges.length, 3);
+    assert.equal(first.pipelines!.edges[0]!.node.steps.edges.length, 3);
     const rest = ok(await gw.gql(PipelinesWithStepsDocument, { first: 2, after: first.pipelines!.pageInfo.endCursor }, tokenA));
     assert.equal(rest.pipelines!.edges.length, 1);
     assert.equal(rest.pipelines!.pageInfo.hasNextPage, false);
@@ -139,7 +139,7 @@ describe('every Query field on seeded data', () => {
       { id: Buffer.from('Pipeline:00000000-0000-0000-0000-000000000001').toString('base64') },
       tokenA,
     );
-    assert.equal(missing.errors?.[0].extensions?.code, 'NOT_FOUND');
+    assert.equal(missing.errors?.[0]?.extensions?.code, 'NOT_FOUND');
   });
 
   test('fields of every type with options; entity narrows', async () => {
@@ -268,14 +268,14 @@ describe('pagination', () => {
 
   test('first defaults to 25; more than 100 is BAD_USER_INPUT', async () => {
     const many = await gw.gql('{ users(first: 101) { totalCount } }', {}, tokenA);
-    assert.equal(many.errors?.[0].extensions?.code, 'BAD_USER_INPUT');
+    assert.equal(many.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
     assert.match(many.errors![0].message, /at most 100/);
     const manyLast = await gw.gql('{ tags(last: 500) { totalCount } }', {}, tokenA);
-    assert.equal(manyLast.errors?.[0].extensions?.code, 'BAD_USER_INPUT');
+    assert.equal(manyLast.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
     const hundred = ok(await gw.gql('{ fields(first: 100) { edges { cursor } } }', {}, tokenA));
     assert.equal(hundred.fields.edges.length, 100);
     const badCursor = await gw.gql('{ users(after: "not-a-cursor") { totalCount } }', {}, tokenA);
-    assert.equal(badCursor.errors?.[0].extensions?.code, 'BAD_USER_INPUT');
+    assert.equal(badCursor.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
   });
 });
 
@@ -323,7 +323,7 @@ describe('tenancy: tenant B never reads tenant A', () => {
     }
     const pipelineOfA = a.pipelines.edges[0].node.id;
     const steps = await gw.gql('query($id: ID!) { steps(pipelineId: $id) { totalCount } }', { id: pipelineOfA }, tokenB);
-    assert.equal(steps.errors?.[0].extensions?.code, 'NOT_FOUND');
+    assert.equal(steps.errors?.[0]?.extensions?.code, 'NOT_FOUND');
     const garbage = await gw.gql('{ node(id: "Z2FyYmFnZQ==") { id } }', {}, tokenB);
     assert.equal(garbage.data?.node ?? null, null);
   });
@@ -349,7 +349,7 @@ describe('authentication', () => {
     test(`a ${name} token is UNAUTHENTICATED with HTTP 401`, async () => {
       const res = await gw.gql('{ account { id } }', {}, await make());
       assert.equal(res.status, 401);
-      assert.equal(res.errors?.[0].extensions?.code, 'UNAUTHENTICATED');
+      assert.equal(res.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
       assert.equal(res.data ?? null, null);
     });
   }
@@ -359,7 +359,7 @@ describe('authentication', () => {
     try {
       const wrongAudience = await strict.gql('{ account { id } }', {}, await tokenFor('tenant-a', { audience: 'someone-else', issuer: 'https://quiz.example', claim: 'tenant' }));
       assert.equal(wrongAudience.status, 401);
-      assert.equal(wrongAudience.errors?.[0].extensions?.code, 'UNAUTHENTICATED');
+      assert.equal(wrongAudience.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
       const wrongIssuer = await strict.gql('{ account { id } }', {}, await tokenFor('tenant-a', { audience: 'quiz-gateway', issuer: 'https://evil.example', claim: 'tenant' }));
       assert.equal(wrongIssuer.status, 401);
       const good = await strict.gql('{ account { quizAccountId } }', {}, await tokenFor('tenant-a', { audience: 'quiz-gateway', issuer: 'https://quiz.example', claim: 'tenant' }));
@@ -417,8 +417,8 @@ describe('errors never show internals', () => {
     const brokenApp = await startTestApp({ ...testDb, db: broken });
     try {
       const res = await brokenApp.gql('{ users { totalCount } }', {}, tokenA);
-      assert.equal(res.errors?.[0].extensions?.code, 'INTERNAL');
-      assert.equal(res.errors?.[0].message, 'Internal server error');
+      assert.equal(res.errors?.[0]?.extensions?.code, 'INTERNAL');
+      assert.equal(res.errors?.[0]?.message, 'Internal server error');
       const text = JSON.stringify(res);
       assert.doesNotMatch(text, /no_such_database|stack|SELECT|postgres/i);
     } finally {

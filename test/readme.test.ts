@@ -52,12 +52,17 @@ async function npmStart(ports: { port: number; sim: number; db: number }): Promi
     if (Date.now() > end) throw new Error(`npm start printed no banner:\n${out}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  const printed = (pattern: RegExp, what: string) => {
+    const value = pattern.exec(out)?.[1];
+    if (value === undefined) throw new Error(`npm start printed no ${what}:\n${out}`);
+    return value;
+  };
   return {
     child,
     output: () => out,
-    graphiql: /GraphiQL:\s+(\S+)/.exec(out)![1],
-    token: /Dev token:\s+(\S+)/.exec(out)![1],
-    sim: /simulator at (\S+)/.exec(out)![1],
+    graphiql: printed(/GraphiQL:\s+(\S+)/, 'GraphiQL address'),
+    token: printed(/Dev token:\s+(\S+)/, 'dev token'),
+    sim: printed(/simulator at (\S+)/, 'simulator address'),
   };
 }
 

@@ -5,6 +5,7 @@ import { seedDemoAccount } from '../src/dev/seed-data.ts';
 import { createQueue, TOPICS, type Queue, type QueueMessage } from '../src/platform/queue/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
+import { at } from './helpers/narrow.ts';
 
 let testDb: TestDatabase;
 let gw: TestApp;
@@ -20,7 +21,9 @@ before(async () => {
   const a = await seedDemoAccount(testDb.db, { quizAccountId: 'rules-a', pipelines: 2, archivedPipelines: 0 });
   const b = await seedDemoAccount(testDb.db, { quizAccountId: 'rules-b', pipelines: 1, archivedPipelines: 0 });
   const db = testDb.db;
-  const [p1, p2] = await db.pipeline.findMany({ where: { accountId: a.id }, orderBy: { sort: 'asc' } });
+  const pipelines = await db.pipeline.findMany({ where: { accountId: a.id }, orderBy: { sort: 'asc' } });
+  const p1 = at(pipelines, 0, 'pipeline');
+  const p2 = at(pipelines, 1, 'pipeline');
   ids.pipeline1 = gid('Pipeline', p1.id);
   ids.pipeline2 = gid('Pipeline', p2.id);
   ids.step1 = gid('Step', (await db.step.findFirstOrThrow({ where: { pipelineId: p1.id, type: 0 } })).id);
@@ -73,10 +76,10 @@ const validInput = () => ({
 
 async function expectBadInput(quizId: string, input: any, path: string) {
   const res = await gw.gql(CREATE, { quizId, input }, token);
-  assert.equal(res.errors?.[0].extensions?.code, 'BAD_USER_INPUT', JSON.stringify(res.errors));
+  assert.equal(res.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT', JSON.stringify(res.errors));
   assert.ok(
-    (res.errors?.[0].extensions?.issues as { path: string }[]).some((i) => i.path === path),
-    `${path} not in ${JSON.stringify(res.errors?.[0].extensions?.issues)}`,
+    (res.errors?.[0]?.extensions?.issues as { path: string }[]).some((i) => i.path === path),
+    `${path} not in ${JSON.stringify(res.errors?.[0]?.extensions?.issues)}`,
   );
   assert.match(res.errors![0].message, new RegExp(path.replace(/\./g, '\\.')));
 }
@@ -116,7 +119,7 @@ describe('rules', () => {
 
   test('a second create is CONFLICT; update replaces; update of a missing rule is NOT_FOUND', async () => {
     const again = await gw.gql(CREATE, { quizId: 'quiz-ok', input: validInput() }, token);
-    assert.equal(again.errors?.[0].extensions?.code, 'CONFLICT');
+    assert.equal(again.errors?.[0]?.extensions?.code, 'CONFLICT');
     const updated = await gw.gql(
       UPDATE,
       {
@@ -138,7 +141,7 @@ describe('rules', () => {
     assert.equal(rule.toUnsorted, true);
     assert.equal(rule.mergeDuplicates, true);
     const missing = await gw.gql(UPDATE, { quizId: 'no-rule-here', input: validInput() }, token);
-    assert.equal(missing.errors?.[0].extensions?.code, 'NOT_FOUND');
+    assert.equal(missing.errors?.[0]?.extensions?.code, 'NOT_FOUND');
   });
 
   test('every validation failure names its input path and writes nothing', async () => {
@@ -149,21 +152,21 @@ describe('rules', () => {
     await expectBadInput('quiz-bad', { ...validInput(), stepId: ids.step2 }, 'input.stepId');
     await expectBadInput('quiz-bad', { ...validInput(), stepId: ids.pipeline1 }, 'input.stepId');
     const wrongEntity = validInput();
-    wrongEntity.fieldsRule.lead[1].fieldId = ids.contactText;
+    wrongEntity.fieldsRule.lead[1]!.fieldId = ids.contactText;
     await expectBadInput('quiz-bad', wrongEntity, 'input.fieldsRule.lead.1.fieldId');
     const contactWrong = validInput();
-    contactWrong.fieldsRule.contact.properties[0].fieldId = ids.leadText;
+    contactWrong.fieldsRule.contact.properties[0]!.fieldId = ids.leadText;
     await expectBadInput('quiz-bad', contactWrong, 'input.fieldsRule.contact.properties.0.fieldId');
     const twice = validInput();
-    twice.fieldsRule.lead[1].questionId = 'q-area';
+    twice.fieldsRule.lead[1]!.questionId = 'q-area';
     await expectBadInput('quiz-bad', twice, 'input.fieldsRule.lead.1.questionId');
     const foreignField = validInput();
-    foreignField.fieldsRule.company[0].fieldId = ids.otherTenantField;
+    foreignField.fieldsRule.company[0]!.fieldId = ids.otherTenantField;
     await expectBadInput('quiz-bad', foreignField, 'input.fieldsRule.company.0.fieldId');
     await expectBadInput('quiz-bad', { ...validInput(), tagsToAdd: { lead: [ids.contactTag] } }, 'input.tagsToAdd.lead.0');
     await expectBadInput('quiz-bad', { ...validInput(), tagsToAdd: { contact: ['garbage'] } }, 'input.tagsToAdd.contact.0');
     const empty = await gw.gql(CREATE, { quizId: '  ', input: validInput() }, token);
-    assert.equal(empty.errors?.[0].extensions?.code, 'BAD_USER_INPUT');
+    assert.equal(empty.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
     assert.equal(await testDb.db.rule.count(), before);
     assert.equal(await testDb.db.ruleFieldMapping.count(), mappingsBefore);
     assert.equal(await testDb.db.rule.count({ where: { quizId: 'quiz-bad' } }), 0);
@@ -173,9 +176,9 @@ describe('rules', () => {
     const other = await tokenFor('rules-b');
     assert.equal((await gw.gql('{ rule(quizId: "quiz-ok") { id } }', {}, other)).data.rule, null);
     const update = await gw.gql(UPDATE, { quizId: 'quiz-ok', input: validInput() }, other);
-    assert.equal(update.errors?.[0].extensions?.code, 'BAD_USER_INPUT'); // every id is foreign to B
+    assert.equal(update.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT'); // every id is foreign to B
     const noAccount = await gw.gql(CREATE, { quizId: 'x', input: validInput() }, await tokenFor('nobody'));
-    assert.equal(noAccount.errors?.[0].extensions?.code, 'ACCOUNT_NOT_CONNECTED');
+    assert.equal(noAccount.errors?.[0]?.extensions?.code, 'ACCOUNT_NOT_CONNECTED');
   });
 });
 
@@ -217,10 +220,10 @@ describe('utms', () => {
     assert.equal(utms.totalCount, 3);
 
     const bad = await gw.gql(ADD, { quizId: 'quiz-utm', utms: [{ name: 'utm_x', fieldId: ids.contactText }] }, token);
-    assert.equal(bad.errors?.[0].extensions?.code, 'BAD_USER_INPUT');
-    assert.equal(bad.errors?.[0].extensions?.field, 'utms.0.fieldId');
+    assert.equal(bad.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+    assert.equal(bad.errors?.[0]?.extensions?.field, 'utms.0.fieldId');
     const badName = await gw.gql(ADD, { quizId: 'quiz-utm', utms: [{ name: 'not a utm!', fieldId: ids.leadText }] }, token);
-    assert.equal(badName.errors?.[0].extensions?.field, 'utms.0.name');
+    assert.equal(badName.errors?.[0]?.extensions?.field, 'utms.0.name');
     assert.equal((await gw.gql('{ utms(quizId: "quiz-utm") { totalCount } }', {}, token)).data.utms.totalCount, 3);
 
     const victim = utms.edges[0].node.id;

@@ -19,6 +19,7 @@ import { createServices, type Services } from '../src/platform/services.ts';
 import { SYNC_ERRORS, handleAmoTask, recoverStuckJobs, requestSync, runSyncJob, startSyncWorker, type RunSyncOptions, type SyncJob } from '../src/features/catalogue/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
+import { at } from './helpers/narrow.ts';
 
 const amoConfig = testAmoConfig();
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'silent', name: 'sync-test' });
@@ -271,29 +272,37 @@ describe('sync: in-process queue', () => {
 
     const snap = sim.account(a.amoId);
     const admin = snap.users.find((u) => u.rights.is_admin)!;
-    const [renamedUser, removedUser] = snap.users.filter((u) => u.id !== admin.id);
+    const others = snap.users.filter((u) => u.id !== admin.id);
+    const renamedUser = at(others, 0, 'user');
+    const removedUser = at(others, 1, 'user');
     sim.updateUser(a.amoId, renamedUser.id, { name: 'Переименованный Пользователь', rights: { is_active: false } });
     sim.removeUser(a.amoId, removedUser.id);
     const addedUser = sim.addUser(a.amoId, { name: 'Новый Менеджер' });
 
-    const [p1, p2, p3] = snap.pipelines;
+    const p1 = at(snap.pipelines, 0, 'pipeline');
+    const p2 = at(snap.pipelines, 1, 'pipeline');
+    const p3 = at(snap.pipelines, 2, 'pipeline');
     sim.updatePipeline(a.amoId, p1.id, { name: 'Воронка (новая)' });
     const regular = p1.statuses.filter((s) => s.id !== 142 && s.id !== 143 && s.type === 0);
-    sim.updateStatus(a.amoId, p1.id, regular[0].id, { name: 'Первый шаг', color: '#fffeb2' });
-    sim.removeStatus(a.amoId, p1.id, regular[1].id);
+    const renamedStatus = at(regular, 0, 'regular status');
+    const removedStatus = at(regular, 1, 'regular status');
+    sim.updateStatus(a.amoId, p1.id, renamedStatus.id, { name: 'Первый шаг', color: '#fffeb2' });
+    sim.removeStatus(a.amoId, p1.id, removedStatus.id);
     const addedStatus = sim.addStatus(a.amoId, p2.id, { name: 'Новый этап' });
     sim.removePipeline(a.amoId, p3.id);
 
     const selectField = snap.fields.leads.find((f) => f.type === 'select')!;
     sim.updateField(a.amoId, 'leads', selectField.id, {
       name: 'Город (обновлено)',
-      enums: [{ id: selectField.enums![0].id, value: 'Москва и область' }, 'Сочи'],
+      enums: [{ id: at(selectField.enums ?? [], 0, 'select option').id, value: 'Москва и область' }, 'Сочи'],
     });
     const removedField = snap.fields.contacts.find((f) => f.type === 'text' && !f.is_predefined)!;
     sim.removeField(a.amoId, 'contacts', removedField.id);
     const addedField = sim.addField(a.amoId, 'companies', { name: 'Отрасль', type: 'multiselect', enums: ['IT', 'Ритейл'] });
 
-    const [renamedTag, removedTag, returningTag] = snap.tags.leads;
+    const renamedTag = at(snap.tags.leads, 0, 'lead tag');
+    const removedTag = at(snap.tags.leads, 1, 'lead tag');
+    const returningTag = at(snap.tags.leads, 2, 'lead tag');
     sim.updateTag(a.amoId, 'leads', renamedTag.id, { name: 'переименован', color: 'FFCE5A' });
     sim.removeTag(a.amoId, 'leads', removedTag.id);
     sim.removeTag(a.amoId, 'leads', returningTag.id);
@@ -317,7 +326,7 @@ describe('sync: in-process queue', () => {
     // removed rows are soft-deleted, not gone
     const gone = [
       await db.amoUser.findFirst({ where: { accountId: a.accountId, amoId: removedUser.id } }),
-      await db.step.findFirst({ where: { accountId: a.accountId, amoId: regular[1].id, pipeline: { amoId: p1.id } } }),
+      await db.step.findFirst({ where: { accountId: a.accountId, amoId: removedStatus.id, pipeline: { amoId: p1.id } } }),
       await db.pipeline.findFirst({ where: { accountId: a.accountId, amoId: p3.id } }),
       await db.customField.findFirst({ where: { accountId: a.accountId, amoId: removedField.id } }),
       await db.tag.findFirst({ where: { accountId: a.accountId, amoId: removedTag.id } }),
@@ -347,7 +356,7 @@ describe('sync: in-process queue', () => {
     const a = await connectSimAccount(db, sim, amoConfig, { seed: { users: 3, pipelines: 2, fieldsPerEntity: 3, tagsPerEntity: 5 } });
 
     const racing = await Promise.all(Array.from({ length: 6 }, () => requestSync(h.services, a.accountId, ['TAGS'])));
-    const jobId = racing[0].id;
+    const jobId = racing[0]!.id;
     assert.ok(
       racing.every((j) => j.id === jobId),
       'every concurrent request got the same job',
