@@ -1,10 +1,10 @@
 /** Customers (Покупатели): POST/GET customers, GET customers/{id}, links to contacts, leads and companies. */
-import type { CustomFieldValue, StoredCustomer } from './types.ts';
+import type { StoredCustomer } from './types.ts';
 import { isRecord, problemError } from './http.ts';
-import { checkInt, checkResponsible, resolveTags, validateTags, validationFailed } from './leads.ts';
+import { checkInt, checkResponsible, receivedValues, resolveTags, validateTags, validationFailed } from './leads.ts';
 import { type ValidationError, renderCustomFieldsValues, validateCustomFieldsValues } from './validate.ts';
 import { type ApiContext, type ApiResult, link, requireArray, withParams } from './context.ts';
-import { tagsOut } from './render.ts';
+import { lifecycle, tagsOut } from './render.ts';
 import { listEntities } from './search.ts';
 
 const LINK_TYPES = ['contacts', 'leads', 'companies'] as const;
@@ -24,12 +24,7 @@ export function renderCustomer(ctx: ApiContext, c: StoredCustomer): unknown {
     responsible_user_id: c.responsible_user_id,
     status_id: null,
     periodicity: 0,
-    created_by: 0,
-    updated_by: 0,
-    created_at: c.created_at,
-    updated_at: c.updated_at,
-    closest_task_at: null,
-    is_deleted: false,
+    ...lifecycle(c),
     custom_fields_values: renderCustomFieldsValues(ctx.acc.fields.customers, c.custom_fields_values),
     ltv: 0,
     purchases_count: 0,
@@ -70,7 +65,7 @@ export function createCustomers(ctx: ApiContext): ApiResult {
       next_price: typeof c.next_price === 'number' ? c.next_price : 0,
       next_date: typeof c.next_date === 'number' ? c.next_date : null,
       responsible_user_id: typeof c.responsible_user_id === 'number' ? c.responsible_user_id : ctx.auth.userId || acc.current_user_id,
-      custom_fields_values: Array.isArray(c.custom_fields_values) ? (structuredClone(c.custom_fields_values) as CustomFieldValue[]) : null,
+      custom_fields_values: receivedValues(c),
       tags: resolveTags(state, acc, 'customers', isRecord(c._embedded) ? c._embedded.tags : undefined),
       contact_ids: [],
       company_ids: [],

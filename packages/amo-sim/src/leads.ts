@@ -36,6 +36,11 @@ export function validateTags(acc: Account, entity: EntityType, tags: unknown, pr
   });
 }
 
+/** The entity's `custom_fields_values` as received (a copy), or null. */
+export function receivedValues(x: Record<string, unknown>): CustomFieldValue[] | null {
+  return Array.isArray(x.custom_fields_values) ? (structuredClone(x.custom_fields_values) as CustomFieldValue[]) : null;
+}
+
 export function resolveTags(state: SimState, acc: Account, entity: EntityType, tags: unknown): Tag[] {
   if (!Array.isArray(tags)) return [];
   return tags.map((t: Record<string, unknown>) => {
@@ -190,10 +195,20 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
     let contactId: number | null = null;
     let companyId: number | null = null;
     let merged = false;
+    /** What a contact or company made from the lead's `_embedded` stores besides its id and names. */
+    const embeddedRecord = (x: Record<string, unknown>, entity: 'contacts' | 'companies', values: CustomFieldValue[] | null) => ({
+      responsible_user_id: typeof x.responsible_user_id === 'number' ? x.responsible_user_id : responsible,
+      custom_fields_values: values,
+      tags: resolveTags(state, acc, entity, isRecord(x._embedded) ? x._embedded.tags : undefined),
+      created_at: now,
+      updated_at: now,
+      written_ms: nowMs,
+      raw: structuredClone(x),
+    });
 
     const c = Array.isArray(e.contacts) ? (e.contacts[0] as Record<string, unknown> | undefined) : undefined;
     if (c) {
-      const cfv = Array.isArray(c.custom_fields_values) ? (structuredClone(c.custom_fields_values) as CustomFieldValue[]) : null;
+      const cfv = receivedValues(c);
       const existing = c.id !== undefined ? acc.contacts.find((x) => x.id === c.id) : metadata && acc.duplicateControl ? findDuplicate(acc, cfv) : undefined;
       if (existing) {
         if (c.id === undefined) {
@@ -211,13 +226,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
           name: typeof c.name === 'string' ? c.name : [first, last].filter(Boolean).join(' '),
           first_name: first,
           last_name: last,
-          responsible_user_id: typeof c.responsible_user_id === 'number' ? c.responsible_user_id : responsible,
-          custom_fields_values: cfv,
-          tags: resolveTags(state, acc, 'contacts', isRecord(c._embedded) ? c._embedded.tags : undefined),
-          created_at: now,
-          updated_at: now,
-          written_ms: nowMs,
-          raw: structuredClone(c),
+          ...embeddedRecord(c, 'contacts', cfv),
         };
         acc.contacts.push(contact);
         contactId = contact.id;
@@ -230,13 +239,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
         const company = {
           id: state.nextId('company'),
           name: typeof co.name === 'string' ? co.name : '',
-          responsible_user_id: typeof co.responsible_user_id === 'number' ? co.responsible_user_id : responsible,
-          custom_fields_values: Array.isArray(co.custom_fields_values) ? (structuredClone(co.custom_fields_values) as CustomFieldValue[]) : null,
-          tags: resolveTags(state, acc, 'companies', isRecord(co._embedded) ? co._embedded.tags : undefined),
-          created_at: now,
-          updated_at: now,
-          written_ms: nowMs,
-          raw: structuredClone(co),
+          ...embeddedRecord(co, 'companies', receivedValues(co)),
         };
         acc.companies.push(company);
         companyId = company.id;
@@ -253,7 +256,7 @@ export function createComplexLeads(state: SimState, acc: Account, body: unknown,
       pipeline_id: target.pipelineId,
       status_id: target.statusId,
       responsible_user_id: responsible,
-      custom_fields_values: Array.isArray(lead.custom_fields_values) ? (structuredClone(lead.custom_fields_values) as CustomFieldValue[]) : null,
+      custom_fields_values: receivedValues(lead),
       tags: resolveTags(state, acc, 'leads', e.tags),
       contact_id: contactId,
       company_id: companyId,

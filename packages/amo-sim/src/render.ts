@@ -78,6 +78,11 @@ export function renderField(ctx: ApiContext, f: CustomField): unknown {
   return out;
 }
 
+/** Who made and changed it and when, as contacts, companies and customers answer it (the simulator keeps only the times). */
+export function lifecycle(e: { created_at: number; updated_at: number }) {
+  return { created_by: 0, updated_by: 0, created_at: e.created_at, updated_at: e.updated_at, closest_task_at: null, is_deleted: false };
+}
+
 export function tagsOut(tags: { id: number; name: string; color: string | null }[]) {
   return tags.map((t) => ({ id: t.id, name: t.name, color: t.color }));
 }
@@ -126,12 +131,7 @@ export function renderContact(ctx: ApiContext, c: StoredContact): unknown {
     last_name: c.last_name,
     responsible_user_id: c.responsible_user_id,
     group_id: 0,
-    created_by: 0,
-    updated_by: 0,
-    created_at: c.created_at,
-    updated_at: c.updated_at,
-    closest_task_at: null,
-    is_deleted: false,
+    ...lifecycle(c),
     is_unsorted: false,
     custom_fields_values: renderCustomFieldsValues(ctx.acc.fields.contacts, c.custom_fields_values),
     account_id: ctx.acc.id,
@@ -146,12 +146,7 @@ export function renderCompany(ctx: ApiContext, c: StoredCompany): unknown {
     name: c.name,
     responsible_user_id: c.responsible_user_id,
     group_id: 0,
-    created_by: 0,
-    updated_by: 0,
-    created_at: c.created_at,
-    updated_at: c.updated_at,
-    closest_task_at: null,
-    is_deleted: false,
+    ...lifecycle(c),
     custom_fields_values: renderCustomFieldsValues(ctx.acc.fields.companies, c.custom_fields_values),
     account_id: ctx.acc.id,
     _links: link(ctx, `/api/v4/companies/${c.id}`),
