@@ -34,6 +34,7 @@ import type { Delivery } from '../src/generated/prisma/client.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, type ConnectedAccount } from './helpers/amo.ts';
 import { copyCatalogue, createRule } from './helpers/delivery.ts';
+import { at } from './helpers/narrow.ts';
 import { TEST_JWT_SECRET, tokenFor } from './helpers/app.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -124,7 +125,7 @@ async function startGateway(c: Case, env: Record<string, string> = {}): Promise<
     if (Date.now() - started > 60_000) throw new Error(`gateway process not ready after 60 s\n${gw.tail()}`);
     await sleep(25);
   }
-  gw.url = /^READY (\S+)$/m.exec(gw.output)![1];
+  gw.url = /^READY (\S+)$/m.exec(gw.output)![1]!;
   return gw;
 }
 
@@ -163,7 +164,7 @@ async function setupCase(name: string, mode: Mode): Promise<Case> {
   const conn = await connectSimAccount(tdb.db, sim, amoConfig, { seed: { pipelines: 1 } });
   if (mode === 'LEAD_CONTENT') sim.setAccountOptions(conn.amoId, { tokenUserIsAdmin: false });
   const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
-  const p = sim.account(conn.amoId).pipelines[0];
+  const p = at(sim.account(conn.amoId).pipelines, 0, 'pipeline');
   const status = p.statuses.find((s) => s.type === 0 && s.id !== 142 && s.id !== 143)!;
   await createRule(tdb.db, cat, conn.accountId, { quizId: 'quiz-crash', pipelineAmoId: p.id, statusAmoId: status.id });
   return { ...conn, tdb, mode, token: await tokenFor(conn.quizAccountId), resultId: `${name}-${randomBytes(3).toString('hex')}` };
@@ -219,9 +220,10 @@ async function restartAndCheck(c: Case, why: string): Promise<void> {
     const leads = leadsOf(c);
     assert.equal(leads.length, 1, `one lead carries the result id (${why})`);
     assert.equal(sim.leads(c.amoId).length, 1, 'no other lead in the account');
-    assert.equal(leads[0].notes.length, 1, 'one note');
-    assert.ok(String(leads[0].notes[0].params.text ?? '').includes(c.resultId), 'the note names the result');
-    assert.equal(done.amoLeadId, leads[0].id, 'the Delivery points at that lead');
+    const lead = leads[0]!;
+    assert.equal(lead.notes.length, 1, 'one note');
+    assert.ok(String(lead.notes[0]!.params.text ?? '').includes(c.resultId), 'the note names the result');
+    assert.equal(done.amoLeadId, lead.id, 'the Delivery points at that lead');
     assert.equal(done.stage, 'DONE');
     assert.equal(complexCalls(c), 1, 'leads/complex was called once: the restart reconciled, it did not send again');
     assert.equal(await c.tdb.db.delivery.count({ where: { quizAccountId: c.quizAccountId } }), 1);
@@ -303,7 +305,7 @@ for (const mode of ['RESULT_FIELD', 'LEAD_CONTENT'] as const) {
         assert.equal(leadsOf(c).length, p.leads, 'leads at amoCRM when it died');
         assert.equal(leadsOf(c)[0]?.notes.length ?? 0, p.notes, 'notes at amoCRM when it died');
         if (p.point === 'afterSend') assert.equal(mid.amoLeadId, null, 'amoCRM has the lead, the database does not know it');
-        else if (p.stage === 'LEAD_CREATED') assert.equal(mid.amoLeadId, leadsOf(c)[0].id);
+        else if (p.stage === 'LEAD_CREATED') assert.equal(mid.amoLeadId, at(leadsOf(c), 0, 'lead').id);
 
         await restartAndCheck(c, `killed at ${p.point}`);
       });

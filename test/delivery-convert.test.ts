@@ -86,7 +86,7 @@ describe('convert: options', () => {
     if (r.ok) {
       assert.deepEqual(r.entry, { field_id: 100, values: [{ enum_id: 1001 }, { enum_id: 1002 }] });
       assert.equal(r.dropped?.length, 1);
-      assert.match(r.dropped?.[0].reason ?? '', /"Pigeon"/);
+      assert.match(r.dropped?.[0]?.reason ?? '', /"Pigeon"/);
     }
     assert.match(no(ms, ['Pigeon']), /"Pigeon" is not an option/);
   });

@@ -7,6 +7,7 @@ import type { Services } from '../src/platform/services.ts';
 import { acceptResult } from '../src/features/delivery/accept.ts';
 import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
 import type { TestDatabase } from './helpers/db.ts';
+import { at, only } from './helpers/narrow.ts';
 import { connectSimAccount, testAmoConfig } from './helpers/amo.ts';
 import {
   copyCatalogue,
@@ -54,7 +55,7 @@ async function setup(): Promise<Setup> {
   const conn = await connectSimAccount(tdb.db, sim, amoConfig, { seed: { pipelines: 1 } });
   const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
   const acc = sim.account(conn.amoId);
-  const p = acc.pipelines[0];
+  const p = at(acc.pipelines, 0, 'pipeline');
   const status = p.statuses.find((s) => s.type === 0 && s.id !== 142 && s.id !== 143)!.id;
   return {
     ...conn,
@@ -71,12 +72,12 @@ async function setup(): Promise<Setup> {
 function customerRule(s: Setup, quizId = 'quiz-c', extra: Partial<RuleSpec> = {}): Promise<string> {
   const acc = sim.account(s.amoId);
   return s.rule(quizId, {
-    performerAmoId: acc.users[1].id,
+    performerAmoId: at(acc.users, 1, 'user').id,
     mappings: [
       { target: 'CUSTOMER', source: 'QUESTION', key: 'q-object', fieldAmoId: s.customerText.id },
       { target: 'CUSTOMER', source: 'QUESTION', key: 'q-budget', fieldAmoId: s.customerNumber.id },
     ],
-    tags: [{ entity: 'CUSTOMER', amoId: acc.tags.customers[0].id }],
+    tags: [{ entity: 'CUSTOMER', amoId: at(acc.tags.customers, 0, 'customer tag').id }],
     ...extra,
   });
 }
@@ -104,8 +105,8 @@ describe('customers', () => {
     assert.equal(row.status, 'DELIVERED');
     const customers = sim.customers(s.amoId);
     assert.equal(customers.length, 1);
-    const c = customers[0];
-    const lead = sim.leads(s.amoId)[0];
+    const c = customers[0]!;
+    const lead = only(sim.leads(s.amoId), 'lead');
     assert.equal(row.amoCustomerId, c.id);
     assert.ok(row.customerLinkedAt);
     assert.equal(c.name, 'Анна');
@@ -115,9 +116,9 @@ describe('customers', () => {
     ]);
     assert.deepEqual(
       c.tags.map((t) => t.id),
-      [sim.account(s.amoId).tags.customers[0].id],
+      [at(sim.account(s.amoId).tags.customers, 0, 'customer tag').id],
     );
-    assert.equal(c.responsible_user_id, sim.account(s.amoId).users[1].id);
+    assert.equal(c.responsible_user_id, at(sim.account(s.amoId).users, 1, 'user').id);
     assert.equal((c.raw as { request_id?: string }).request_id, d.id);
     assert.deepEqual(c.contact_ids, [lead.contact_id]);
     assert.deepEqual(c.lead_ids, [lead.id]);
@@ -136,9 +137,9 @@ describe('customers', () => {
     await drain(runtime(), s.quizAccountId);
     assert.equal(sim.customers(s.amoId).length, 1);
     assert.equal(sim.leads(s.amoId).length, 1);
-    assert.equal(sim.leads(s.amoId)[0].notes.length, 1);
+    assert.equal(sim.leads(s.amoId)[0]!.notes.length, 1);
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
-    assert.equal(row.amoCustomerId, sim.customers(s.amoId)[0].id);
+    assert.equal(row.amoCustomerId, sim.customers(s.amoId)[0]!.id);
   });
 
   test('POST customers times out after amoCRM stored it: the Delivery waits in LEAD_CREATED, then the customer is reconciled, not sent twice', async () => {
@@ -165,8 +166,8 @@ describe('customers', () => {
     assert.equal(mine.length, 1);
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED');
-    assert.equal(row.amoCustomerId, mine[0].id);
-    assert.deepEqual(mine[0].lead_ids, [row.amoLeadId]);
+    assert.equal(row.amoCustomerId, mine[0]!.id);
+    assert.deepEqual(mine[0]!.lead_ids, [row.amoLeadId]);
     assert.ok(
       sim.requestLog(s.amoId).some((r) => r.method === 'GET' && r.path.startsWith('/api/v4/customers?')),
       'read before sending again',
@@ -201,7 +202,7 @@ describe('customers', () => {
     assert.equal(customers.length, 2, 'one customer each, none sent twice');
     const rows = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId }, orderBy: { createdAt: 'asc' } });
     assert.deepEqual(rows.map((r) => r.amoCustomerId).sort(), customers.map((c) => c.id).sort());
-    assert.deepEqual(customers[1].lead_ids, [rows[1].amoLeadId]);
+    assert.deepEqual(customers[1]!.lead_ids, [at(rows, 1, 'delivery').amoLeadId]);
   });
 
   test('customers off (402): DELIVERED with a warning, the customer answers in the note, no customer', async () => {
@@ -225,7 +226,7 @@ describe('customers', () => {
   test('a customer amoCRM refuses (its responsible user deactivated): DELIVERED with the refusal as a warning', async () => {
     const s = await setup();
     await customerRule(s);
-    sim.updateUser(s.amoId, sim.account(s.amoId).users[1].id, { rights: { is_active: false } });
+    sim.updateUser(s.amoId, at(sim.account(s.amoId).users, 1, 'user').id, { rights: { is_active: false } });
     // the lead goes to the integration's user after the repair; the customer keeps the rule's user and is refused
     const d = await acceptResult(services, s.quizAccountId, customerResult('c-refused'));
     await drain(runtime(), s.quizAccountId);
@@ -265,10 +266,10 @@ describe('mergeDuplicates', () => {
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED');
     assert.equal(sim.contacts(s.amoId).length, 3, 'no new contact');
-    assert.equal(row.amoContactId, contacts[1].id);
+    assert.equal(row.amoContactId, contacts[1]!.id);
     const lead = sim.leads(s.amoId).find((l) => l.id === row.amoLeadId)!;
-    assert.equal(lead.contact_id, contacts[1].id);
-    assert.ok(row.warnings.includes(`attached to the existing contact #${contacts[1].id} (same phone); the result's contact details are in the note`), row.warnings.join('\n'));
+    assert.equal(lead.contact_id, contacts[1]!.id);
+    assert.ok(row.warnings.includes(`attached to the existing contact #${contacts[1]!.id} (same phone); the result's contact details are in the note`), row.warnings.join('\n'));
     assert.match(noteOf(s.amoId, lead.id), /Phone: 8 \(900\) 555 44 33/);
   });
 
@@ -278,7 +279,7 @@ describe('mergeDuplicates', () => {
     await s.rule('quiz-merge', { mergeDuplicates: true });
     await acceptResult(services, s.quizAccountId, plain('e-old', 'quiz-old', { name: 'Ольга', email: 'Olga@Example.com' }));
     await drain(runtime(), s.quizAccountId);
-    const [existing] = sim.contacts(s.amoId);
+    const existing = only(sim.contacts(s.amoId), 'contact');
     const d = await acceptResult(services, s.quizAccountId, plain('e-new', 'quiz-merge', { name: 'Ольга', phone: '+7 999 000-11-22', email: ' olga@example.COM' }));
     await drain(runtime(), s.quizAccountId);
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
@@ -324,7 +325,7 @@ describe('mergeDuplicates', () => {
     await s.rule('quiz-merge', { mergeDuplicates: true });
     await acceptResult(services, s.quizAccountId, plain('del-old', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
     await drain(runtime(), s.quizAccountId);
-    const [existing] = sim.contacts(s.amoId);
+    const existing = only(sim.contacts(s.amoId), 'contact');
     const rt = runtime({
       beforeSend: () => {
         sim.mutate(s.amoId, (acc) => {
@@ -338,8 +339,8 @@ describe('mergeDuplicates', () => {
     assert.equal(row.status, 'DELIVERED');
     const contacts = sim.contacts(s.amoId);
     assert.equal(contacts.length, 1);
-    assert.notEqual(contacts[0].id, existing.id);
-    assert.equal(row.amoContactId, contacts[0].id);
+    assert.notEqual(contacts[0]!.id, existing.id);
+    assert.equal(row.amoContactId, contacts[0]!.id);
     assert.ok(
       row.warnings.some((w) => w.startsWith(`the existing contact #${existing.id} was refused by amoCRM`)),
       row.warnings.join('\n'),

@@ -10,6 +10,7 @@ import { startDeliveryWorker } from '../src/features/delivery/worker.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
 import { copyCatalogue, createRule, deliveryServices } from './helpers/delivery.ts';
+import { at } from './helpers/narrow.ts';
 
 const N = 1000;
 let sim: AmoSimulator;
@@ -32,8 +33,8 @@ after(async () => {
 test(`${N} results for one account during 429 bursts: all delivered once, at most 7 requests in any second, in batches`, { timeout: 400_000 }, async () => {
   const conn = await connectSimAccount(tdb.db, sim, testAmoConfig(), { seed: { pipelines: 1 } });
   const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
-  const p = sim.account(conn.amoId).pipelines[0];
-  await createRule(tdb.db, cat, conn.accountId, { quizId: 'quiz-load', pipelineAmoId: p.id, statusAmoId: p.statuses[1].id });
+  const p = at(sim.account(conn.amoId).pipelines, 0, 'pipeline');
+  await createRule(tdb.db, cat, conn.accountId, { quizId: 'quiz-load', pipelineAmoId: p.id, statusAmoId: at(p.statuses, 1, 'status').id });
 
   const options = { pollMs: 200, backoffMs: 200, maxBackoffMs: 2_000, reconcileDelayMs: 500, amoClient: { backoffMs: 100, maxBackoffMs: 1_000 } };
   const workers = [await startDeliveryWorker(services, options), await startDeliveryWorker(services, { ...options, consume: false })];

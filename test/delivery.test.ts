@@ -17,6 +17,7 @@ import {
 } from '../src/features/delivery/worker.ts';
 import { noteMarker, RESULT_FIELD_CODE } from '../src/features/delivery/payload.ts';
 import type { TestDatabase } from './helpers/db.ts';
+import { at, only } from './helpers/narrow.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
 import {
   copyCatalogue,
@@ -61,7 +62,7 @@ async function setup(): Promise<Setup> {
   const conn = await connectSimAccount(tdb.db, sim, amoConfig, { seed: { pipelines: 2 } });
   const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
   const acc = sim.account(conn.amoId);
-  const p = acc.pipelines[0];
+  const p = at(acc.pipelines, 0, 'pipeline');
   return {
     ...conn,
     cat,
@@ -85,6 +86,7 @@ describe('the lead amoCRM gets', () => {
     const lf = (type: string): SimField => acc.fields.leads.find((f) => f.type === type && !f.code)!;
     const cf = (pred: (f: SimField) => boolean) => acc.fields.contacts.find(pred)!;
     const co = (pred: (f: SimField) => boolean) => acc.fields.companies.find(pred)!;
+    const option = (f: SimField, i: number) => at(f.enums ?? [], i, `option of ${f.name}`);
     const types = [
       'text',
       'numeric',
@@ -105,26 +107,26 @@ describe('the lead amoCRM gets', () => {
       'price',
       'category',
       'file',
-    ];
-    const answerFor: Record<string, string[]> = {
+    ] as const;
+    const answerFor: Record<(typeof types)[number], string[]> = {
       text: ['Привет'],
       numeric: ['1 234,5'],
       checkbox: ['Да'],
-      select: [` ${lf('select').enums![1].value.toUpperCase()} `],
-      multiselect: [lf('multiselect').enums![0].value, lf('multiselect').enums![2].value.toLowerCase()],
+      select: [` ${option(lf('select'), 1).value.toUpperCase()} `],
+      multiselect: [option(lf('multiselect'), 0).value, option(lf('multiselect'), 2).value.toLowerCase()],
       multitext: ['@telegram'],
       date: ['21.11.2026'],
       date_time: ['2026-11-21T10:30:00Z'],
       birthday: ['1990-05-01'],
       url: ['https://example.com/x'],
       textarea: ['Много\nтекста'],
-      radiobutton: [lf('radiobutton').enums![0].value],
+      radiobutton: [option(lf('radiobutton'), 0).value],
       streetaddress: ['Тверская, 1'],
       smart_address: ['Москва, Тверская, 1'],
       legal_entity: ['ООО «Ромашка»'],
       monetary: ['1000'],
       price: ['500.00'],
-      category: [lf('category').enums![2].value],
+      category: [option(lf('category'), 2).value],
       file: ['report.pdf'],
     };
     const contactCity = cf((f) => f.type === 'select');
@@ -132,7 +134,7 @@ describe('the lead amoCRM gets', () => {
     const web = co((f) => f.code === 'WEB');
     const customerText = acc.fields.customers.find((f) => f.type === 'text')!;
     const utmCampaignField = lf('text');
-    const performer = acc.users[1];
+    const performer = at(acc.users, 1, 'user');
     await createRule(tdb.db, s.cat, s.accountId, {
       quizId: 'quiz-all',
       pipelineAmoId: s.pipeline,
@@ -146,9 +148,9 @@ describe('the lead amoCRM gets', () => {
         { target: 'CUSTOMER', source: 'QUESTION', key: 'q_text', fieldAmoId: customerText.id },
       ],
       tags: [
-        { entity: 'LEAD', amoId: acc.tags.leads[0].id },
-        { entity: 'CONTACT', amoId: acc.tags.contacts[1].id },
-        { entity: 'COMPANY', amoId: acc.tags.companies[2].id },
+        { entity: 'LEAD', amoId: at(acc.tags.leads, 0).id },
+        { entity: 'CONTACT', amoId: at(acc.tags.contacts, 1).id },
+        { entity: 'COMPANY', amoId: at(acc.tags.companies, 2).id },
       ],
       utms: [{ name: 'utm_campaign', fieldAmoId: utmCampaignField.id }],
     });
@@ -169,7 +171,7 @@ describe('the lead amoCRM gets', () => {
       },
       answers: [
         ...types.map((t) => ({ questionId: `q_${t}`, title: `Вопрос ${t}`, values: answerFor[t] })),
-        { questionId: 'q_city', values: [contactCity.enums![3].value] },
+        { questionId: 'q_city', values: [option(contactCity, 3).value] },
         { questionId: 'q_site', title: 'Сайт компании', values: ['https://vector.example'] },
         { questionId: 'q_free', title: 'Без поля', values: ['просто ответ'] },
       ],
@@ -192,7 +194,7 @@ describe('the lead amoCRM gets', () => {
 
     const leads = sim.leads(s.amoId);
     assert.equal(leads.length, 1);
-    const lead = leads[0];
+    const lead = leads[0]!;
     assert.equal(row.status, 'DELIVERED');
     assert.equal(row.stage, 'DONE');
     assert.equal(row.amoLeadId, lead.id);
@@ -215,37 +217,37 @@ describe('the lead amoCRM gets', () => {
         { field_id: lf('text').id, values: [{ value: 'Привет' }] },
         { field_id: lf('numeric').id, values: [{ value: '1234.5' }] },
         { field_id: lf('checkbox').id, values: [{ value: true }] },
-        { field_id: lf('select').id, values: [{ enum_id: lf('select').enums![1].id }] },
-        { field_id: lf('multiselect').id, values: [{ enum_id: lf('multiselect').enums![0].id }, { enum_id: lf('multiselect').enums![2].id }] },
+        { field_id: lf('select').id, values: [{ enum_id: option(lf('select'), 1).id }] },
+        { field_id: lf('multiselect').id, values: [{ enum_id: option(lf('multiselect'), 0).id }, { enum_id: option(lf('multiselect'), 2).id }] },
         { field_id: lf('multitext').id, values: [{ value: '@telegram', enum_code: 'WORK' }] },
         { field_id: lf('date').id, values: [{ value: day }] },
         { field_id: lf('date_time').id, values: [{ value: day + 37_800 }] },
         { field_id: lf('birthday').id, values: [{ value: Date.UTC(1990, 4, 1) / 1000 }] },
         { field_id: lf('url').id, values: [{ value: 'https://example.com/x' }] },
         { field_id: lf('textarea').id, values: [{ value: 'Много\nтекста' }] },
-        { field_id: lf('radiobutton').id, values: [{ enum_id: lf('radiobutton').enums![0].id }] },
+        { field_id: lf('radiobutton').id, values: [{ enum_id: option(lf('radiobutton'), 0).id }] },
         { field_id: lf('streetaddress').id, values: [{ value: 'Тверская, 1' }] },
         { field_id: lf('smart_address').id, values: [{ value: 'Москва, Тверская, 1', enum_code: 'address_line_1' }] },
         { field_id: lf('legal_entity').id, values: [{ value: { name: 'ООО «Ромашка»' } }] },
         { field_id: lf('monetary').id, values: [{ value: '1000' }] },
         { field_id: lf('price').id, values: [{ value: '500.00' }] },
-        { field_id: lf('category').id, values: [{ enum_id: lf('category').enums![2].id }] },
+        { field_id: lf('category').id, values: [{ enum_id: option(lf('category'), 2).id }] },
         { field_id: utmSource.id, values: [{ value: 'yandex' }] },
       ],
       request_id: d.id,
       _embedded: {
-        tags: [{ id: acc.tags.leads[0].id }],
+        tags: [{ id: at(acc.tags.leads, 0).id }],
         contacts: [
           {
             name: 'Анна Смирнова',
             responsible_user_id: performer.id,
             custom_fields_values: [
-              { field_id: contactCity.id, values: [{ enum_id: contactCity.enums![3].id }] },
+              { field_id: contactCity.id, values: [{ enum_id: option(contactCity, 3).id }] },
               { field_id: position.id, values: [{ value: 'Директор' }] },
               { field_id: phone.id, values: [{ value: '+7 900 000-00-00', enum_code: 'WORK' }] },
               { field_id: email.id, values: [{ value: 'anna@example.com', enum_code: 'WORK' }] },
             ],
-            _embedded: { tags: [{ id: acc.tags.contacts[1].id }] },
+            _embedded: { tags: [{ id: at(acc.tags.contacts, 1).id }] },
           },
         ],
         companies: [
@@ -253,7 +255,7 @@ describe('the lead amoCRM gets', () => {
             name: 'ООО Вектор',
             responsible_user_id: performer.id,
             custom_fields_values: [{ field_id: web.id, values: [{ value: 'https://vector.example' }] }],
-            _embedded: { tags: [{ id: acc.tags.companies[2].id }] },
+            _embedded: { tags: [{ id: at(acc.tags.companies, 2).id }] },
           },
         ],
       },
@@ -264,7 +266,7 @@ describe('the lead amoCRM gets', () => {
     assert.equal(lead.company?.name, 'ООО Вектор');
     assert.deepEqual(
       lead.tags.map((t) => t.id),
-      [acc.tags.leads[0].id],
+      [at(acc.tags.leads, 0).id],
     );
 
     // warnings: the file field, the UTM that collided; the customer is created (delivery-customers.test.ts)
@@ -280,7 +282,7 @@ describe('the lead amoCRM gets', () => {
     assert.ok(row.amoCustomerId, 'the customer is created');
 
     assert.equal(lead.notes.length, 1);
-    const note = String(lead.notes[0].params.text);
+    const note = String(lead.notes[0]!.params.text);
     for (const t of types) assert.ok(note.includes(`Вопрос ${t}: ${answerFor[t].join(', ')}`), `note has ${t}`);
     assert.ok(note.includes('q_city: '), 'a question without a title is named by its id');
     assert.ok(note.includes('Без поля: просто ответ'));
@@ -319,15 +321,15 @@ describe('the lead amoCRM gets', () => {
     await drain(runtime(), s.quizAccountId);
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED');
-    const [lead] = sim.leads(s.amoId);
+    const lead = only(sim.leads(s.amoId), 'lead');
     const ids = (lead.custom_fields_values ?? []).map((v) => v.field_id);
     assert.ok(!ids.includes(num.id) && !ids.includes(sel.id));
     assert.ok(ids.includes(chk.id));
     assert.equal(lead.name, 'Quiz quiz-bad: result bad-1');
     assert.equal(row.warnings.length, 2, row.warnings.join('\n'));
-    assert.match(row.warnings[0], /Площадь.*"около сорока" is not a number/);
-    assert.match(row.warnings[1], /Город.*"Атлантида" is not an option/);
-    const note = String(lead.notes[0].params.text);
+    assert.match(row.warnings[0]!, /Площадь.*"около сорока" is not a number/);
+    assert.match(row.warnings[1]!, /Город.*"Атлантида" is not an option/);
+    const note = String(at(lead.notes, 0, 'note').params.text);
     assert.match(note, /"около сорока" is not a number/);
     assert.match(note, /"Атлантида" is not an option/);
   });
@@ -347,10 +349,11 @@ describe('the lead amoCRM gets', () => {
     await drain(runtime(), s.quizAccountId);
     const leads = sim.leads(s.amoId).sort((a, b) => a.id - b.id);
     assert.equal(leads.length, 2);
-    assert.equal(leads[0].status_id, s.unsortedStatus);
-    assert.equal(leads[0].pipeline_id, s.pipeline);
-    assert.equal(leads[0].name, 'Заявка с лендинга');
-    assert.deepEqual(leads[0].metadata, {
+    const [first, second] = [at(leads, 0), at(leads, 1)];
+    assert.equal(first.status_id, s.unsortedStatus);
+    assert.equal(first.pipeline_id, s.pipeline);
+    assert.equal(first.name, 'Заявка с лендинга');
+    assert.deepEqual(first.metadata, {
       category: 'forms',
       form_id: 'quiz-u',
       form_name: 'Quiz quiz-u',
@@ -359,8 +362,8 @@ describe('the lead amoCRM gets', () => {
       ip: '203.0.113.7',
       referer: 'https://ya.ru/',
     });
-    assert.equal((leads[0].raw as any).status_id, undefined);
-    assert.deepEqual(Object.keys(leads[1].metadata ?? {}).sort(), ['category', 'form_id', 'form_name', 'form_sent_at']);
+    assert.equal((first.raw as any).status_id, undefined);
+    assert.deepEqual(Object.keys(second.metadata ?? {}).sort(), ['category', 'form_id', 'form_name', 'form_sent_at']);
   });
 });
 
@@ -385,8 +388,8 @@ describe('taking results in', () => {
     assert.equal(await runDeliveryPass(rt), 0);
     const conn = await connectSimAccount(tdb.db, sim, amoConfig, { quizAccountId });
     const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
-    const p = sim.account(conn.amoId).pipelines[0];
-    await createRule(tdb.db, cat, conn.accountId, { quizId: 'quiz-1', pipelineAmoId: p.id, statusAmoId: p.statuses[1].id });
+    const p = at(sim.account(conn.amoId).pipelines, 0, 'pipeline');
+    await createRule(tdb.db, cat, conn.accountId, { quizId: 'quiz-1', pipelineAmoId: p.id, statusAmoId: at(p.statuses, 1, 'status').id });
     await drain(rt, quizAccountId);
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED');
@@ -427,7 +430,7 @@ describe('taking results in', () => {
     }
     assert.equal(await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId } }), 1);
     assert.equal(sim.leads(s.amoId).length, 1);
-    assert.equal(sim.leads(s.amoId)[0].notes.length, 1);
+    assert.equal(sim.leads(s.amoId)[0]!.notes.length, 1);
   });
 });
 
@@ -451,7 +454,7 @@ describe('taking results in batches (acceptResults)', () => {
         outcomes.map((o) => (o.ok ? o.inserted : 'bad')),
         [true, true, 'bad', false, false, true, 'bad'],
       );
-      const bad = outcomes[2];
+      const bad = at(outcomes, 2, 'outcome');
       assert.ok(!bad.ok && bad.error.extensions?.code === 'BAD_USER_INPUT' && /resultId/.test(bad.error.message));
 
       const mine = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId }, orderBy: { resultId: 'asc' } });
@@ -467,10 +470,10 @@ describe('taking results in batches (acceptResults)', () => {
       assert.ok(mine.every((d) => d.accountId === s.accountId && d.lastError === null && d.status === 'PENDING'));
       const theirs = await tdb.db.delivery.findMany({ where: { quizAccountId: other } });
       assert.equal(theirs.length, 1);
-      assert.equal(theirs[0].accountId, null);
-      assert.equal(theirs[0].lastError, NO_ACCOUNT_ERROR);
-      assert.equal(theirs[0].quizId, 'quiz-other');
-      assert.equal((outcomes[1] as { deliveryId?: string }).deliveryId, theirs[0].id);
+      assert.equal(theirs[0]!.accountId, null);
+      assert.equal(theirs[0]!.lastError, NO_ACCOUNT_ERROR);
+      assert.equal(theirs[0]!.quizId, 'quiz-other');
+      assert.equal((outcomes[1] as { deliveryId?: string }).deliveryId, theirs[0]!.id);
 
       const newIds = [outcomes[0], outcomes[1], outcomes[5]].map((o) => (o as { deliveryId?: string }).deliveryId);
       const until = Date.now() + 10_000;
@@ -484,7 +487,7 @@ describe('taking results in batches (acceptResults)', () => {
       );
       assert.equal(batchEvents.length, 3, 'no event for a duplicate');
       const theirsEvent = batchEvents.find((e) => e.quizAccountId === other);
-      assert.deepEqual(theirsEvent, { type: 'delivery.updated', quizAccountId: other, deliveryId: theirs[0].id, quizId: 'quiz-other', status: 'PENDING' });
+      assert.deepEqual(theirsEvent, { type: 'delivery.updated', quizAccountId: other, deliveryId: theirs[0]!.id, quizId: 'quiz-other', status: 'PENDING' });
 
       // Again: all duplicates, nothing written, nothing published.
       const again = await acceptResults(services, [
@@ -564,10 +567,10 @@ describe('exactly once across crashes', () => {
       const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
       const leads = sim.leads(s.amoId);
       assert.equal(leads.length, 1, 'one lead');
-      assert.equal(leads[0].notes.length, 1, 'one note');
+      assert.equal(leads[0]!.notes.length, 1, 'one note');
       assert.equal(row.status, 'DELIVERED');
-      assert.equal(row.amoLeadId, leads[0].id);
-      assert.equal(row.amoContactId, leads[0].contact_id);
+      assert.equal(row.amoLeadId, leads[0]!.id);
+      assert.equal(row.amoContactId, leads[0]!.contact_id);
     });
   }
 
@@ -591,8 +594,8 @@ describe('exactly once across crashes', () => {
     const mine = sim.leads(s.amoId).filter((l) => (l.custom_fields_values ?? []).some((v) => v.values.some((x) => x.value === 'slow-1')));
     assert.equal(mine.length, 1);
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
-    assert.equal(row.amoLeadId, mine[0].id);
-    assert.equal(mine[0].notes.length, 1);
+    assert.equal(row.amoLeadId, mine[0]!.id);
+    assert.equal(mine[0]!.notes.length, 1);
   });
 
   test('a 502 on leads/complex (maybe processed, in fact not): reconciled, then sent once', async () => {
@@ -652,7 +655,11 @@ describe('accounts and amoCRM errors', () => {
   test("a validation error no repair can fix: that lead FAILED with amoCRM's reason, the rest of the batch delivered; retryDelivery sends it again", async () => {
     const s = await setup();
     const acc = sim.account(s.amoId);
-    const secondStatus = acc.pipelines[0].statuses.filter((x) => x.type === 0 && x.id !== 142 && x.id !== 143)[1].id;
+    const secondStatus = at(
+      at(acc.pipelines, 0, 'pipeline').statuses.filter((x) => x.type === 0 && x.id !== 142 && x.id !== 143),
+      1,
+      'second ordinary status',
+    ).id;
     const required = acc.fields.leads.find((f) => f.type === 'text' && !f.code)!;
     await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-ok', pipelineAmoId: s.pipeline, statusAmoId: secondStatus });
     await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-tag', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
@@ -704,7 +711,7 @@ describe('notes in batches', () => {
   const calls = (amoId: number) => {
     const log = sim.requestLog(amoId);
     // a 429 is refused before amoCRM does anything (the client waits and sends it again): not counted
-    const of = (method: string, re: RegExp) => log.filter((r) => r.method === method && r.status !== 429 && re.test(r.path.split('?')[0])).map((r) => r.status);
+    const of = (method: string, re: RegExp) => log.filter((r) => r.method === method && r.status !== 429 && re.test(r.path.split('?')[0]!)).map((r) => r.status);
     return {
       complex: of('POST', /^\/api\/v4\/leads\/complex$/),
       batchNotes: of('POST', /^\/api\/v4\/leads\/notes$/),
@@ -720,7 +727,7 @@ describe('notes in batches', () => {
     for (const l of leads) {
       assert.equal(l.notes.length, 1, `lead ${l.id}: ${l.notes.length} notes`);
       const rid = (l.custom_fields_values ?? []).flatMap((v) => v.values.map((x) => String(x.value))).find((v) => v.startsWith('nb-'));
-      assert.ok(rid && String(l.notes[0].params.text).split('\n').includes(noteMarker(rid)), "the note carries its result's marker");
+      assert.ok(rid && String(l.notes[0]!.params.text).split('\n').includes(noteMarker(rid)), "the note carries its result's marker");
     }
   };
 
@@ -754,19 +761,19 @@ describe('notes in batches', () => {
       async afterLeadCreated() {
         if (fired) return;
         fired = true;
-        const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: ds[1].id } });
+        const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: at(ds, 1).id } });
         await sim.deleteLead(s.amoId, row.amoLeadId as number);
       },
     };
     await drain(runtime(hooks), s.quizAccountId);
     const rows = new Map((await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } })).map((r) => [r.id, r]));
     assert.ok([...rows.values()].every((r) => r.status === 'DELIVERED' && r.stage === 'DONE'));
-    const warned = rows.get(ds[1].id)!;
+    const warned = rows.get(at(ds, 1).id)!;
     assert.ok(
       warned.warnings.some((w) => /^note not added: amoCRM rejected the note: entity_id: .*\[NotFound\]/.test(w)),
       warned.warnings.join('\n'),
     );
-    for (const d of [ds[0], ds[2]]) assert.ok(!rows.get(d.id)!.warnings.some((w) => /note/.test(w)));
+    for (const d of [at(ds, 0), at(ds, 2)]) assert.ok(!rows.get(d.id)!.warnings.some((w) => /note/.test(w)));
     oneNoteEach(s.amoId, 2);
     assert.equal(sim.leads(s.amoId).find((l) => l.id === warned.amoLeadId)?.notes.length, 0);
     // the whole request was refused once, then sent again without the deleted lead
@@ -848,7 +855,7 @@ describe('claiming per account', () => {
     }
     const ids: string[][] = setups.map(() => []);
     for (let i = 0; i < perAccount; i++) {
-      for (let k = 0; k < accounts; k++) ids[k].push((await acceptResult(services, setups[k].quizAccountId, simpleResult(`${prefix}-${k}-${i}`))).id);
+      for (let k = 0; k < accounts; k++) ids[k]!.push((await acceptResult(services, setups[k]!.quizAccountId, simpleResult(`${prefix}-${k}-${i}`))).id);
     }
     // due an hour ago, one millisecond apart in the interleaved order: older than anything else here
     await tdb.db.$executeRaw`
@@ -877,7 +884,7 @@ describe('claiming per account', () => {
       for (const [k, b] of batches.entries()) {
         assert.deepEqual(
           b.deliveries.map((d) => d.id),
-          ids[k].slice(0, 50),
+          at(ids, k, 'account').slice(0, 50),
           `account ${k}: its 50 oldest, oldest first`,
         );
         assert.ok(b.deliveries.every((d) => d.accountId === b.accountId && d.lockedUntil?.getTime() === b.lease.getTime()));
@@ -887,7 +894,7 @@ describe('claiming per account', () => {
       try {
         assert.deepEqual(
           rest.map((b) => [b.accountId, b.deliveries.map((d) => d.id)]),
-          setups.map((s, k) => [s.accountId, ids[k].slice(50)]),
+          setups.map((s, k) => [s.accountId, ids[k]!.slice(50)]),
         );
       } finally {
         await tdb.db.delivery.updateMany({ where: { id: { in: rest.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
@@ -900,8 +907,8 @@ describe('claiming per account', () => {
     assert.deepEqual(
       limited.map((b) => [b.accountId, b.deliveries.length]),
       [
-        [setups[0].accountId, 50],
-        [setups[1].accountId, 50],
+        [at(setups, 0).accountId, 50],
+        [at(setups, 1).accountId, 50],
       ],
       'at most `accounts` accounts',
     );

@@ -10,6 +10,7 @@ import { deliver, StopSignals, type Delivery, type Position, type SubscribeSpec 
 import { backoffDelay, type RetryPolicy } from '../src/platform/queue/retry.ts';
 import { topicEnds } from '../src/platform/queue/kafka-admin.ts';
 import type { Admin } from 'kafkajs';
+import { at, only } from './helpers/narrow.ts';
 import { TOPICS, type BatchHandler, type DeadLetter, type Handler, type QueueMessage, type Subscription, type TopicName } from '../src/platform/queue/types.ts';
 
 const log = createLogger({ level: 'silent', name: 'queue-shared-test' });
@@ -103,7 +104,7 @@ describe('codec: the message encoding of both queues', () => {
   });
 
   test('a round trip gives a fresh copy of the value for every decode', () => {
-    const [encoded] = encodeMessages([{ key: 'k', value: { list: [1, 'x', null] } }]);
+    const encoded = only(encodeMessages([{ key: 'k', value: { list: [1, 'x', null] } }]), 'encoded message');
     const a = decodeRecord(TOPICS.quizResults, 0, { ...encoded, offset: '0' });
     const b = decodeRecord(TOPICS.quizResults, 0, { ...encoded, offset: '0' });
     assert.ok(a.ok && b.ok);
@@ -180,7 +181,7 @@ describe('deliver: one message at a time', () => {
     }
     assert.equal(await done, true);
     assert.deepEqual(f.events, ['park 0', 'commit 0', 'handle 1', 'commit 1']);
-    const [dead] = f.parked;
+    const dead = at(f.parked, 0, 'dead letter');
     assert.equal(dead.topic, TOPICS.quizResults);
     assert.equal(dead.group, 'pfx.workers');
     assert.equal(dead.key, 'k0');
@@ -200,9 +201,10 @@ describe('deliver: one message at a time', () => {
     });
     assert.equal(await f.run(records('{oops', { id: 'ok' })), true);
     assert.equal(calls, 1);
-    assert.equal(f.parked[0].value, '{oops');
-    assert.equal(f.parked[0].attempts, 1);
-    assert.equal(f.parked[0].error.name, 'SyntaxError');
+    const dead = at(f.parked, 0, 'dead letter');
+    assert.equal(dead.value, '{oops');
+    assert.equal(dead.attempts, 1);
+    assert.equal(dead.error.name, 'SyntaxError');
     assert.deepEqual(f.commits, ['0', '1']);
   });
 
@@ -296,7 +298,7 @@ describe('deliver: consumeBatch', () => {
     assert.equal(await done, true);
     assert.deepEqual(calls, [['a@1', 'bad@1', 'b@1'], ['a@1'], ['bad@1'], ['bad@2'], ['b@1']]);
     assert.deepEqual(f.events, ['handled 0', 'commit 0', 'park 1', 'commit 1', 'handled 2', 'commit 2']);
-    assert.equal(f.parked[0].attempts, 2);
+    assert.equal(at(f.parked, 0, 'dead letter').attempts, 2);
   });
 
   test('a chunk holding a value that is not JSON skips the batch handler and goes one by one', async () => {
@@ -310,7 +312,7 @@ describe('deliver: consumeBatch', () => {
     assert.equal(await f.run(records({ id: 'a' }, 'nope', { id: 'b' })), true);
     assert.deepEqual(calls, [['a'], ['b']], 'chunk [a, nope] one by one, then chunk [b] as a batch');
     assert.equal(f.parked.length, 1);
-    assert.equal(f.parked[0].value, 'nope');
+    assert.equal(f.parked[0]!.value, 'nope');
     assert.deepEqual(f.commits, ['0', '1', '2']);
   });
 
@@ -402,7 +404,7 @@ describe('BaseQueue: what both queues do the same', () => {
     await queue.consumeBatch(TOPICS.quizResults, 'tiny', handler as unknown as BatchHandler, { maxBatch: 0, concurrency: 4 });
     await queue.broadcast(TOPICS.amoEvents, handler);
     await queue.broadcast(TOPICS.amoEvents, handler);
-    const [consume, batch, , first] = queue.subscribed;
+    const [consume, batch, first] = [at(queue.subscribed, 0), at(queue.subscribed, 1), at(queue.subscribed, 3)];
     assert.deepEqual(
       queue.subscribed.map((s) => [s.groupId, s.spec.concurrency, s.spec.fromLatest, s.spec.batch?.maxBatch]),
       [

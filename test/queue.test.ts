@@ -190,7 +190,7 @@ for (const q of [impl('memory'), impl('kafka')]) {
       await waitFor('good messages handled', () => handled.includes('good-after') && handled.includes('other-key'));
       await waitFor('dead letter reported', () => parked.length === 1);
       assert.deepEqual(attempts, [1, 2, 3], 'maxAttempts=3 tries, then parked');
-      const [dead] = parked;
+      const dead = parked[0]!;
       assert.equal(dead.topic, TOPICS.quizResults);
       assert.equal(dead.key, 'acc-1');
       assert.deepEqual(dead.value, { id: 'bad', poison: true });
@@ -204,8 +204,8 @@ for (const q of [impl('memory'), impl('kafka')]) {
         // It really is on the dead-letter topic.
         const fromTopic = await readTopic(`${prefix}${TOPICS.quizResults}.dlq`, 1);
         assert.equal(fromTopic.length, 1);
-        assert.equal(fromTopic[0].key, 'acc-1');
-        const body = JSON.parse(fromTopic[0].value) as DeadLetter;
+        assert.equal(fromTopic[0]!.key, 'acc-1');
+        const body = JSON.parse(fromTopic[0]!.value) as DeadLetter;
         assert.deepEqual(body.value, { id: 'bad', poison: true });
         assert.match(body.error.message, /cannot handle bad/);
       }
@@ -271,8 +271,8 @@ for (const q of [impl('memory'), impl('kafka')]) {
         secondGot.push(m);
       });
       await waitFor('job-1 redelivered', () => secondGot.length >= 1);
-      assert.deepEqual(secondGot[0].value, { id: 'job-1' });
-      assert.equal(secondGot[0].key, 'acc-1');
+      assert.deepEqual(secondGot[0]!.value, { id: 'job-1' });
+      assert.equal(secondGot[0]!.key, 'acc-1');
       assert.deepEqual(firstGot, ['job-1']);
     });
 
@@ -332,9 +332,9 @@ for (const q of [impl('memory'), impl('kafka')]) {
         batches.every((b) => b.length <= 7),
         'at most maxBatch per call',
       );
-      assert.equal(all[0].topic, TOPICS.quizResults);
-      assert.equal(typeof all[0].offset, 'string');
-      assert.equal(all[0].key, 'acc-0');
+      assert.equal(all[0]!.topic, TOPICS.quizResults);
+      assert.equal(typeof all[0]!.offset, 'string');
+      assert.equal(all[0]!.key, 'acc-0');
     });
 
     test('consumeBatch: a throwing batch is handled one by one, only the poison message is dead-lettered', async (t) => {
@@ -357,8 +357,8 @@ for (const q of [impl('memory'), impl('kafka')]) {
       await waitFor('the consumer goes on', () => handled.includes('after'));
       await sleep(200);
       assert.equal(parked.length, 1);
-      assert.deepEqual(parked[0].value, { id: 'bad', poison: true });
-      assert.equal(parked[0].attempts, 3);
+      assert.deepEqual(parked[0]!.value, { id: 'bad', poison: true });
+      assert.equal(parked[0]!.attempts, 3);
       assert.deepEqual(handled.filter((id) => id !== 'after').sort(), ['a', 'b']);
       assert.ok(calls.includes(1), 'fell back to single messages');
     });

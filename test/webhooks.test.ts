@@ -33,6 +33,7 @@ import { connectSimAccount, testAmoConfig, type ConnectedAccount } from './helpe
 import { kafkaSettings, nextEvent, startStack, wsClient, type Stack } from './helpers/stack.ts';
 import { tokenFor } from './helpers/app.ts';
 import { until } from './helpers/wait.ts';
+import { at, defined, only } from './helpers/narrow.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
 const form = (pairs: Record<string, string | number>) => new URLSearchParams(Object.entries(pairs).map(([k, v]) => [k, String(v)])).toString();
@@ -62,7 +63,7 @@ describe('parseAmoWebhook', () => {
     const parsed = parseAmoWebhook(`${FORM}; charset=UTF-8`, body);
     assert.deepEqual(parsed.account, { id: 29000001, subdomain: 'demo' });
     assert.equal(parsed.events.length, 2);
-    const [status, update] = parsed.events;
+    const [status, update] = [at(parsed.events, 0), at(parsed.events, 1)];
     assert.equal(status.kind, 'lead.status');
     assert.equal(status.leadId, 123);
     assert.equal(status.statusId, 142);
@@ -99,16 +100,17 @@ describe('parseAmoWebhook', () => {
     });
     const events = parseAmoWebhook(FORM, body).events;
     const byKind = Object.fromEntries(events.map((e) => [e.kind, e]));
+    const of = (kind: string) => defined(byKind[kind], `${kind} event`);
     assert.deepEqual(Object.keys(byKind).sort(), ['contact.added', 'contact.updated', 'lead.added', 'lead.deleted', 'note.added']);
-    assert.equal(byKind['lead.added'].leadId, 1);
-    assert.equal(byKind['lead.added'].statusId, 10);
-    assert.equal(byKind['lead.added'].occurredAt, 1700000000);
-    assert.equal(byKind['lead.deleted'].leadId, 3);
-    assert.equal(byKind['contact.added'].contactId, 4);
-    assert.equal(byKind['contact.added'].name, 'Ann');
-    assert.equal(byKind['contact.updated'].occurredAt, 1700000005);
+    assert.equal(of('lead.added').leadId, 1);
+    assert.equal(of('lead.added').statusId, 10);
+    assert.equal(of('lead.added').occurredAt, 1700000000);
+    assert.equal(of('lead.deleted').leadId, 3);
+    assert.equal(of('contact.added').contactId, 4);
+    assert.equal(of('contact.added').name, 'Ann');
+    assert.equal(of('contact.updated').occurredAt, 1700000005);
     assert.deepEqual(
-      { leadId: byKind['note.added'].leadId, noteId: byKind['note.added'].noteId, text: byKind['note.added'].text, at: byKind['note.added'].occurredAt },
+      { leadId: of('note.added').leadId, noteId: of('note.added').noteId, text: of('note.added').text, at: of('note.added').occurredAt },
       { leadId: 1, noteId: 6, text: 'called', at: 1700000006 },
     );
   });
@@ -134,17 +136,18 @@ describe('parseAmoWebhook', () => {
       FORM,
       form({ 'leads[status][0][id]': 123, 'leads[status][0][status_id]': 142, 'leads[status][0][pipeline_id]': 7, 'leads[status][0][old_status_id]': 55, 'account[id]': 29000001 }),
     );
-    assert.equal(fromJson.events[0].kind, 'lead.status');
-    assert.equal(fromJson.events[0].statusId, 142);
-    assert.equal(eventHash(fromJson.events[0]), eventHash(fromForm.events[0]));
+    const jsonEvent = at(fromJson.events, 0);
+    assert.equal(jsonEvent.kind, 'lead.status');
+    assert.equal(jsonEvent.statusId, 142);
+    assert.equal(eventHash(jsonEvent), eventHash(at(fromForm.events, 0)));
     // Without a content type the body is sniffed.
-    assert.equal(parseAmoWebhook(undefined, json).events[0].leadId, 123);
+    assert.equal(at(parseAmoWebhook(undefined, json).events, 0).leadId, 123);
   });
 
   it('hashes different events differently and ignores the parameter order', () => {
-    const a = parseAmoWebhook(FORM, 'leads[status][0][id]=1&leads[status][0][status_id]=2&leads[status][0][pipeline_id]=3&account[id]=1').events[0];
-    const b = parseAmoWebhook(FORM, 'account[id]=1&leads[status][0][pipeline_id]=3&leads[status][0][status_id]=2&leads[status][0][id]=1').events[0];
-    const c = parseAmoWebhook(FORM, 'leads[status][0][id]=1&leads[status][0][status_id]=4&leads[status][0][pipeline_id]=3&account[id]=1').events[0];
+    const a = at(parseAmoWebhook(FORM, 'leads[status][0][id]=1&leads[status][0][status_id]=2&leads[status][0][pipeline_id]=3&account[id]=1').events, 0);
+    const b = at(parseAmoWebhook(FORM, 'account[id]=1&leads[status][0][pipeline_id]=3&leads[status][0][status_id]=2&leads[status][0][id]=1').events, 0);
+    const c = at(parseAmoWebhook(FORM, 'leads[status][0][id]=1&leads[status][0][status_id]=4&leads[status][0][pipeline_id]=3&account[id]=1').events, 0);
     assert.equal(eventHash(a), eventHash(b));
     assert.notEqual(eventHash(a), eventHash(c));
   });
@@ -206,7 +209,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
 
   /** A lead at the simulator (through its API) and the Delivery that "created" it. */
   async function leadWithDelivery(quizId = 'quiz-1') {
-    const [created] = await services.amo.client(conn.accountId).createLeadsComplex([{ name: 'Quiz lead' }]);
+    const created = only(await services.amo.client(conn.accountId).createLeadsComplex([{ name: 'Quiz lead' }]), 'created lead');
     const delivery = await testDb.db.delivery.create({
       data: {
         quizAccountId: conn.quizAccountId,
@@ -270,8 +273,8 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
     assert.equal(await subscribeAccountWebhook(services, conn.accountId), true);
     let hooks = stack.sim.webhooks(conn.amoId);
     assert.equal(hooks.length, 1);
-    assert.equal(hooks[0].destination, `${hookUrl}/webhook/amo/${secret}`);
-    assert.deepEqual([...hooks[0].settings].sort(), [...WEBHOOK_EVENTS].sort());
+    assert.equal(hooks[0]!.destination, `${hookUrl}/webhook/amo/${secret}`);
+    assert.deepEqual([...hooks[0]!.settings].sort(), [...WEBHOOK_EVENTS].sort());
     // Again (a reconnect): still one.
     assert.equal(await subscribeAccountWebhook(services, conn.accountId), true);
     assert.equal(stack.sim.webhooks(conn.amoId).length, 1);
@@ -315,9 +318,9 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
         await sub.ready;
         const sent = await stack.sim.changeLeadStatus(conn.amoId, leadId, target);
         assert.equal(sent.length, 1);
-        assert.equal(sent[0].ok, true);
-        assert.equal(sent[0].attempts.length, 1, 'answered on the first attempt');
-        assert.deepEqual([...sent[0].events].sort(), ['status_lead', 'update_lead']);
+        assert.equal(sent[0]!.ok, true);
+        assert.equal(sent[0]!.attempts.length, 1, 'answered on the first attempt');
+        assert.deepEqual([...sent[0]!.events].sort(), ['status_lead', 'update_lead']);
 
         const pushed = await sub.value;
         assert.equal(pushed.deliveryUpdated.status, 'DELIVERED');
@@ -329,7 +332,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
         const events = await testDb.db.webhookEvent.findMany({ where: { accountId: conn.accountId, payload: { path: ['leadId'], equals: leadId } } });
         assert.deepEqual(events.map((e) => e.type).sort(), ['lead.status', 'lead.updated']);
         const statusEvent = events.find((e) => e.type === 'lead.status')!;
-        const sentAt = Number(new URLSearchParams(sent[0].body).get('leads[status][0][updated_at]'));
+        const sentAt = Number(new URLSearchParams(sent[0]!.body).get('leads[status][0][updated_at]'));
         assert.equal((statusEvent.payload as any).occurredAt, sentAt);
         assert.equal(row.leadStatusChangedAt?.getTime(), sentAt * 1000);
         await until('both events processed', async () => (await testDb.db.webhookEvent.count({ where: { id: { in: events.map((e) => e.id) }, processedAt: null } })) === 0);
@@ -486,9 +489,9 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
     };
     try {
       // The simulator gives up on an attempt after 2 s, as amoCRM does.
-      const sent = await stack.sim.changeLeadStatus(conn.amoId, leadId, target);
-      assert.equal(sent[0].ok, true);
-      assert.equal(sent[0].attempts.length, 1, 'answered on the first attempt, within the simulator’s 2 s timeout');
+      const sent = at(await stack.sim.changeLeadStatus(conn.amoId, leadId, target), 0, 'webhook delivery');
+      assert.equal(sent.ok, true);
+      assert.equal(sent.attempts.length, 1, 'answered on the first attempt, within the simulator’s 2 s timeout');
       assert.equal(pending.length, 1, 'the publish was started');
       assert.equal(published, 0, 'the answer came before the publish resolved');
       const unprocessed = await testDb.db.webhookEvent.count({ where: { accountId: conn.accountId, processedAt: null } });

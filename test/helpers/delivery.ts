@@ -54,6 +54,11 @@ export async function recordEvents(queue: Queue): Promise<{ events: any[]; stop(
 }
 
 const ENTITY: Record<string, EntityType> = { leads: 'LEAD', contacts: 'CONTACT', companies: 'COMPANY', customers: 'CUSTOMER' };
+const entityOf = (plural: string): EntityType => {
+  const e = ENTITY[plural];
+  if (!e) throw new Error(`catalogue: no entity type for "${plural}"`);
+  return e;
+};
 
 export interface Catalogue {
   /** catalogue rows by amoCRM id: field ids are unique per entity, so key `${entity}:${amoId}` */
@@ -86,7 +91,7 @@ export async function copyCatalogue(db: Db, sim: AmoSimulator, accountId: string
   const fields = new Map<string, string>();
   const simFields = new Map<EntityType, SimField[]>();
   for (const [entity, list] of Object.entries(acc.fields)) {
-    const e = ENTITY[entity];
+    const e = entityOf(entity);
     simFields.set(e, list);
     for (const f of list) {
       const row = await db.customField.create({
@@ -107,10 +112,11 @@ export async function copyCatalogue(db: Db, sim: AmoSimulator, accountId: string
     }
   }
   const tags = new Map<string, string>();
-  for (const [entity, list] of Object.entries(acc.tags)) {
+  for (const [plural, list] of Object.entries(acc.tags)) {
+    const entity = entityOf(plural);
     for (const t of list) {
-      const row = await db.tag.create({ data: { accountId, entity: ENTITY[entity], amoId: t.id, name: t.name, color: t.color }, select: { id: true } });
-      tags.set(`${ENTITY[entity]}:${t.id}`, row.id);
+      const row = await db.tag.create({ data: { accountId, entity, amoId: t.id, name: t.name, color: t.color }, select: { id: true } });
+      tags.set(`${entity}:${t.id}`, row.id);
     }
   }
   const must = <T>(v: T | undefined, what: string): T => {
