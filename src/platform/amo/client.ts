@@ -5,18 +5,12 @@
  * checks and tokens (an `AccountAccess`: account-store.ts over PostgreSQL), the shared
  * per-account rate limit, retries with backoff, amoCRM's answers turned into typed errors. The
  * OAuth callback's account read, before the account is stored, goes through it too (session.ts),
- * and token requests take slots of the same limiter (tokens.ts).
+ * and token requests take slots of the same limiter (tokens.ts). Clients are built in
+ * create-client.ts.
  */
-import type { Db } from '../db.ts';
-import type { Config } from '../config.ts';
-import type { Logger } from '../logger.ts';
-import type { AccountAccess } from './account-access.ts';
-import { sessionAccess, storedAccountAccess, type AmoSession } from './account-store.ts';
 import { normalizeRequestId } from './answers.ts';
 import { AmoNotFoundError, AmoPaymentRequiredError } from './errors.ts';
-import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
-import type { AmoAuthConfig, FetchLike, TokenContext } from './tokens.ts';
-import { AmoTransport, type AmoRetryOptions, type AmoTransportOptions, type QueryValue } from './transport.ts';
+import { AmoTransport, type AmoTransportOptions, type QueryValue } from './transport.ts';
 import type {
   AmoAccountInfo,
   AmoBatchNoteInput,
@@ -43,32 +37,6 @@ import type {
   AmoWebhook,
   HalPage,
 } from './types.ts';
-
-export type { AmoSession } from './account-store.ts';
-
-export interface AmoClientConfig extends AmoAuthConfig {
-  amo: AmoAuthConfig['amo'] & Pick<Config['amo'], 'rateLimitRps'>;
-}
-
-export interface AmoClientOptions extends AmoRetryOptions {
-  db: Db;
-  config: AmoClientConfig;
-  /** the gateway's `AmoAccount.id` ('' for a session client) */
-  accountId: string;
-  /** explicit host + token + amoId instead of the stored account (see `AmoSession`) */
-  session?: AmoSession;
-  /** the account's state and tokens instead of the stored account or `session` */
-  access?: AccountAccess;
-  logger?: Logger;
-  /** called once when the account turns stale (the caller publishes `token.stale`) */
-  onStale?: (accountId: string) => void | Promise<void>;
-  /** fetch for API and token requests (default: global fetch) */
-  fetch?: FetchLike;
-  /** token endpoint timeout, ms (default 15 000) */
-  tokenTimeoutMs?: number;
-  /** share one limiter between clients (default: one over `db` at `config.amo.rateLimitRps`) */
-  rateLimiter?: RateLimiter;
-}
 
 /** Options of every call. */
 export interface CallOptions {
@@ -299,24 +267,4 @@ export class AmoClient {
   async unsubscribeWebhook(destination: string, options: CallOptions = {}): Promise<void> {
     await this.http.request('DELETE', 'webhooks', { body: { destination }, signal: options.signal });
   }
-}
-
-/** A client over the stored account `options.accountId` (or `options.session` / `options.access`). */
-export function createAmoClient(options: AmoClientOptions): AmoClient {
-  const logger = options.logger?.child({ amoAccountId: options.accountId });
-  const rateLimiter =
-    options.rateLimiter ??
-    createRateLimiter(options.db, {
-      rps: options.config.amo.rateLimitRps,
-      onLate: (amoId, lateMs) => logger?.debug({ amoId, lateMs: Math.round(lateMs) }, 'amoCRM request woke late; it takes a new slot'),
-    });
-  const tokens: TokenContext = { db: options.db, config: options.config, logger, onStale: options.onStale, fetch: options.fetch, timeoutMs: options.tokenTimeoutMs, rateLimiter };
-  const access = options.access ?? (options.session ? sessionAccess(tokens, options.session) : storedAccountAccess(tokens, options.accountId));
-  return new AmoClient({ ...options, access, rateLimiter, logger });
-}
-
-/** Clients for any account sharing one set of options (and one rate limiter). */
-export function createAmoClientFactory(options: Omit<AmoClientOptions, 'accountId'>): (accountId: string) => AmoClient {
-  const rateLimiter = options.rateLimiter ?? createRateLimiter(options.db, { rps: options.config.amo.rateLimitRps });
-  return (accountId) => createAmoClient({ ...options, rateLimiter, accountId });
 }

@@ -4,7 +4,7 @@
 import {
   createAmoClient,
   createAmoSessionClient,
-  createRateLimiter,
+  loggedRateLimiter,
   type AmoClient,
   type AmoClientOptions,
   type AmoSession,
@@ -54,11 +54,7 @@ export function createAmoClients(deps: AmoClientsDeps): AmoClients {
   const defaults = deps.defaults ?? {};
   let shared = deps.rateLimiter ?? defaults.rateLimiter;
   // Made on first use: settings without amoCRM (some tests) never build a client.
-  const limiter = () =>
-    (shared ??= createRateLimiter(db, {
-      rps: config.amo.rateLimitRps,
-      onLate: (amoId, lateMs) => logger.debug({ amoId, lateMs: Math.round(lateMs) }, 'amoCRM request woke late; it takes a new slot'),
-    }));
+  const limiter = () => (shared ??= loggedRateLimiter(db, config.amo.rateLimitRps, logger));
   const options = (overrides: AmoClientOverrides) => {
     const merged = { ...defaults, ...overrides };
     return {

@@ -1,5 +1,6 @@
 // Calls to an amoCRM account before the gateway stores it (the OAuth callback).
-import { createAmoClient, type AmoClient, type AmoClientOptions, type AmoSession } from './client.ts';
+import type { AmoClient } from './client.ts';
+import { createAmoClient, type AmoClientOptions, type AmoSession } from './create-client.ts';
 
 /** The `account_id` claim of an amoCRM access token (a JWT; read, not verified: it only picks the limiter key). */
 export function amoIdOfToken(accessToken: string): number | null {
