@@ -6,7 +6,9 @@ import { TOPICS, type QueueMessage } from '../../platform/queue/index.ts';
 import type { Services } from '../../platform/services.ts';
 import { AMO_TASKS_GROUP } from '../../platform/queue/groups.ts';
 import type { AmoClientOverrides } from '../../platform/amo/clients.ts';
-import { DEFAULT_SYNC_MAX_ATTEMPTS, recoverStuckJobs, runSyncJob, type SyncTask } from './jobs.ts';
+import { DEFAULT_SYNC_MAX_ATTEMPTS, type SyncTask } from './jobs.ts';
+import { recoverStuckJobs } from './recover.ts';
+import { runSyncJob } from './run.ts';
 
 export { AMO_TASKS_GROUP };
 

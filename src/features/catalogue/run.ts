@@ -1,0 +1,112 @@
+// Running a sync job (`runSyncJob`): the catalogue fetched from amoCRM and written to the cache,
+// the job finished once whatever the outcome, or its failure rethrown to be retried.
+import { AmoBlockedError, AmoError, AmoNotConnectedError, AmoPaymentRequiredError, isAmoStaleError } from '../../platform/amo/index.ts';
+import type { Services } from '../../platform/services.ts';
+import type { AmoClientOverrides } from '../../platform/amo/clients.ts';
+import { SYNC_ENTITIES, fetchFields, fetchPipelines, fetchTags, fetchUsers } from './fetch.ts';
+import { DEFAULT_SYNC_MAX_ATTEMPTS, NO_COUNTS, SYNC_ERRORS, finishJob, normalizeScopes, type SyncCounts, type SyncJob, type SyncScope } from './jobs.ts';
+import { writeFields, writePipelines, writeTags, writeUsers, type FieldRow, type PipelineRow, type TagRow, type UserRow } from './store.ts';
+
+export interface RunSyncOptions {
+  /** tries before a retryable failure (429/5xx/network after the client's own retries) is final (default 5) */
+  maxAttempts?: number;
+  /** amoCRM client options (tests shorten the backoff) */
+  client?: AmoClientOverrides;
+}
+
+/** Fetches the scopes from amoCRM (all of them first), then writes each kind in its transaction. */
+export async function syncCatalogue(
+  services: Pick<Services, 'db'>,
+  client: Parameters<typeof fetchUsers>[0],
+  accountId: string,
+  scopes: readonly SyncScope[],
+): Promise<SyncCounts> {
+  const has = (s: SyncScope) => scopes.includes(s);
+  let users: UserRow[] | undefined;
+  let pipelines: PipelineRow[] | undefined;
+  let fields: FieldRow[] | undefined;
+  let tags: TagRow[] | undefined;
+  if (has('USERS')) users = await fetchUsers(client);
+  if (has('PIPELINES')) pipelines = await fetchPipelines(client);
+  if (has('FIELDS')) fields = await fetchFields(client);
+  if (has('TAGS')) tags = await fetchTags(client);
+
+  const counts: SyncCounts = { ...NO_COUNTS };
+  const entities = SYNC_ENTITIES.map((e) => e.entity);
+  if (users) counts.users = await writeUsers(services.db, accountId, users);
+  if (pipelines) Object.assign(counts, await writePipelines(services.db, accountId, pipelines));
+  if (fields) counts.fields = await writeFields(services.db, accountId, entities, fields);
+  if (tags) counts.tags = await writeTags(services.db, accountId, entities, tags);
+  return counts;
+}
+
+/** The human error of a failure that no retry can fix, or null when trying again may succeed. */
+export function definitiveSyncError(err: unknown): string | null {
+  if (err instanceof AmoBlockedError) return SYNC_ERRORS.blocked;
+  if (isAmoStaleError(err)) return SYNC_ERRORS.stale;
+  if (err instanceof AmoNotConnectedError) return SYNC_ERRORS.notConnected;
+  if (err instanceof AmoPaymentRequiredError) return SYNC_ERRORS.notPaid;
+  if (err instanceof AmoError && !err.retryable) return `amoCRM refused the sync: ${err.message}`;
+  return null;
+}
+
+/** A failure's message as the owner may see it (amoCRM errors carry no secrets; others stay in the log). */
+function describe(err: unknown): string {
+  if (err instanceof AmoError) return err.message;
+  return 'an internal error interrupted the sync';
+}
+
+/**
+ * Runs a sync job. Idempotent and crash-safe:
+ * - a SUCCEEDED/FAILED job is not run again (resolves with it); an unknown id resolves null;
+ * - a QUEUED or RUNNING job is claimed (RUNNING, started_at, attempts + 1) and run: a RUNNING job
+ *   seen again (redelivery after a crash) simply runs again, the sync being an idempotent upsert;
+ * - success: SUCCEEDED with counts, the account's last_sync_at, `sync.completed`;
+ * - blocked (403), stale (revoked tokens), disconnected, or another amoCRM refusal that no retry
+ *   can fix: FAILED with a human `error`, `sync.completed`; resolves;
+ * - a retryable failure (429/5xx/network after the client's own retries, a database error):
+ *   rethrown so the queue delivers the message again; once the job has been tried `maxAttempts`
+ *   times it is FAILED instead (and this resolves).
+ */
+export async function runSyncJob(services: Services, jobId: string, options: RunSyncOptions = {}): Promise<SyncJob | null> {
+  const { db, logger } = services;
+  const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_SYNC_MAX_ATTEMPTS);
+  const found = await db.syncJob.findUnique({ where: { id: jobId } });
+  if (!found) {
+    logger.warn({ jobId }, 'sync job not found; task ignored');
+    return null;
+  }
+  if (found.status === 'SUCCEEDED' || found.status === 'FAILED') return found;
+
+  const claimed = await db.$executeRaw`
+    UPDATE sync_job SET status = 'RUNNING', started_at = now(), finished_at = NULL, error = NULL, attempts = attempts + 1
+    WHERE id = ${jobId}::uuid AND status IN ('QUEUED', 'RUNNING')`;
+  const job = await db.syncJob.findUnique({ where: { id: jobId } });
+  if (!job) return null;
+  if (claimed === 0 || job.status !== 'RUNNING') return job; // finished in between
+
+  const log = logger.child({ jobId, accountId: job.accountId, attempt: job.attempts });
+  const scopes = normalizeScopes(job.scopes);
+  const started = Date.now();
+  try {
+    const account = await db.amoAccount.findUnique({ where: { id: job.accountId }, select: { deletedAt: true } });
+    if (!account || account.deletedAt) throw new AmoNotConnectedError('The amoCRM account is not connected', { accountId: job.accountId });
+    const client = services.amo.client(job.accountId, options.client);
+    const counts = await syncCatalogue(services, client, job.accountId, scopes);
+    await finishJob(services, job, 'SUCCEEDED', counts, null);
+    log.info({ scopes, ...counts, ms: Date.now() - started }, 'amoCRM catalogue synced');
+  } catch (err) {
+    const definitive = definitiveSyncError(err);
+    if (definitive !== null) {
+      log.warn({ err: (err as Error)?.message }, 'sync failed');
+      await finishJob(services, job, 'FAILED', NO_COUNTS, definitive);
+    } else if (job.attempts >= maxAttempts) {
+      log.error({ err }, 'sync failed; giving up');
+      await finishJob(services, job, 'FAILED', NO_COUNTS, `the sync failed ${job.attempts} times; last error: ${describe(err)}`);
+    } else {
+      log.warn({ err: (err as Error)?.message }, 'sync failed; it will be retried');
+      throw err;
+    }
+  }
+  return db.syncJob.findUnique({ where: { id: jobId } });
+}
