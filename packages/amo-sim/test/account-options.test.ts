@@ -176,6 +176,7 @@ describe('lead validation per account', () => {
     assert.equal(status, 400);
     assert.deepEqual(errorsOf(body), inactive('responsible_user_id'));
     [status, body] = await complex([{ name: 'l', _embedded: { contacts: [{ name: 'c', responsible_user_id: u.id }], companies: [{ name: 'co', responsible_user_id: u.id }] } }]);
+    assert.equal(status, 400);
     assert.deepEqual(errorsOf(body), [...inactive('_embedded.contacts.0.responsible_user_id'), ...inactive('_embedded.companies.0.responsible_user_id')]);
     assert.equal(sim.leads(acc.id).length + sim.contacts(acc.id).length + sim.companies(acc.id).length, 0);
     sim.setAccountOptions(acc.id, { rejectInactiveResponsible: false });
