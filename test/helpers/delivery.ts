@@ -10,7 +10,7 @@ import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type Delive
 import { createAmoSimulator, type AmoSimulator, type CustomField as SimField, type SimulatorOptions } from '@quiz-gateway/amo-sim';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import type { EntityType } from '../../src/generated/prisma/enums.ts';
-import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, testAmoConfig } from './amo.ts';
+import { connectSimAccount, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, testAmoConfig, type ConnectedAccount } from './amo.ts';
 
 /** Settings whose amoCRM part matches `testAmoConfig()` (same credentials and token key). */
 export function deliveryTestConfig(): Config {
@@ -218,3 +218,57 @@ export async function startDeliveryKit(simOptions: Partial<SimulatorOptions> = {
     },
   };
 }
+
+/** A connected simulator account with its catalogue copied, and the statuses its rules point at. */
+export interface DeliveryAccount extends ConnectedAccount {
+  cat: Catalogue;
+  /** amoCRM id of the account's first pipeline */
+  pipeline: number;
+  /** its first ordinary status (neither Unsorted nor won / lost) */
+  firstStatus: number;
+  /** its Unsorted status */
+  unsortedStatus: number;
+  /** writes a rule of `quizId` into the first pipeline's first ordinary status (`spec` overrides) */
+  rule(quizId: string, spec?: Partial<RuleSpec>): Promise<string>;
+}
+
+/** A fresh simulator account with `pipelines` pipelines, connected to the kit's database. */
+export async function connectDeliveryAccount(kit: Pick<DeliveryKit, 'sim' | 'tdb'>, pipelines: number): Promise<DeliveryAccount> {
+  const { sim, tdb } = kit;
+  const conn = await connectSimAccount(tdb.db, sim, testAmoConfig(), { seed: { pipelines } });
+  const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
+  const p = sim.account(conn.amoId).pipelines[0];
+  if (!p) throw new Error('the seeded account has no pipeline');
+  const status = (what: string, pred: (s: { id: number; type: number }) => boolean) => {
+    const found = p.statuses.find(pred);
+    if (!found) throw new Error(`pipeline ${p.id} has no ${what} status`);
+    return found.id;
+  };
+  const firstStatus = status('ordinary', (s) => s.type === 0 && s.id !== 142 && s.id !== 143);
+  return {
+    ...conn,
+    cat,
+    pipeline: p.id,
+    firstStatus,
+    unsortedStatus: status('Unsorted', (s) => s.type === 1),
+    rule: (quizId, spec = {}) => createRule(tdb.db, cat, conn.accountId, { quizId, pipelineAmoId: p.id, statusAmoId: firstStatus, ...spec }),
+  };
+}
+
+/** The text of the first note of the simulator's lead `leadId` ('' without a note). */
+export const leadNote = (sim: AmoSimulator, amoId: number, leadId: number) => {
+  const lead = sim.leads(amoId).find((l) => l.id === leadId);
+  if (!lead) throw new Error(`no lead ${leadId} in amoCRM account ${amoId}`);
+  return String(lead.notes[0]?.params.text ?? '');
+};
+
+/** A minimal quiz result: a contact and one answer. */
+export const simpleResult = (resultId: string, quizId = 'quiz-1') => ({
+  resultId,
+  quizId,
+  contact: { name: 'Иван', phone: '+7 900 111-22-33' },
+  answers: [{ questionId: 'q1', title: 'Площадь', values: ['42'] }],
+});
+
+/** Every lease runs out now: as if the process holding them had died. */
+export const expireLeases = (db: Db) => db.$executeRaw`UPDATE delivery SET locked_until = now() - interval '1 second' WHERE locked_until IS NOT NULL`;
