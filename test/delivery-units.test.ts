@@ -1,7 +1,8 @@
 // The branches of delivery with small fakes (test/helpers/delivery-fakes.ts) and mock time: how an
 // error is classified, what a reschedule writes and publishes, and the lease's fencing. The
-// leads/complex and notes branches are in delivery-units-send.test.ts. No PostgreSQL, no simulator.
-import { describe, test, type TestContext } from 'node:test';
+// leads/complex and notes branches are in delivery-units-send.test.ts and delivery-units-notes.test.ts.
+// No PostgreSQL, no simulator.
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   AmoBlockedError,
@@ -16,13 +17,7 @@ import {
 } from '../src/platform/amo/index.ts';
 import { backoff } from '../src/features/delivery/batch.ts';
 import { classify, reasonOfError, retryText, waitText } from '../src/features/delivery/reasons.ts';
-import { delivery, iso, NOW, world } from './helpers/delivery-fakes.ts';
-
-/** Frozen clock at NOW and Math.random = `random` (0.5: no jitter, the factor is exactly 1). */
-function freeze(t: TestContext, random = 0.5) {
-  t.mock.timers.enable({ apis: ['Date'], now: NOW });
-  t.mock.method(Math, 'random', () => random);
-}
+import { delivery, freeze, iso, NOW, world } from './helpers/delivery-fakes.ts';
 
 describe('classify', () => {
   test('stale, not connected and blocked pause the account; a definitive refresh failure is stale', () => {

@@ -1,8 +1,10 @@
 // Small fakes for the delivery unit tests (test/delivery-units*.test.ts): a database that keeps
 // Delivery rows in memory and fences writes by `locked_until` like PostgreSQL would, a queue that
 // records what is published, and an amoCRM client scripted per test. No PostgreSQL, no simulator.
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import type { Delivery } from '../../src/generated/prisma/client.ts';
-import type { AmoClient, AmoComplexLeadInput } from '../../src/platform/amo/index.ts';
+import { AmoValidationError, type AmoClient, type AmoComplexLeadInput, type AmoValidationIssue } from '../../src/platform/amo/index.ts';
 import { AccountRun, type Item } from '../../src/features/delivery/batch.ts';
 import { Lease } from '../../src/features/delivery/lease.ts';
 import { resolveOptions, type DeliveryRuntime, type DeliveryWorkerOptions } from '../../src/features/delivery/options.ts';
@@ -74,7 +76,10 @@ export function fakeDb(initial: Delivery[], leaseUntil: Date) {
           let count = 0;
           for (const id of where.id.in) {
             const r = rows.get(id);
-            if (fenced(r, where.lockedUntil)) (Object.assign(r!, data), count++);
+            if (fenced(r, where.lockedUntil)) {
+              Object.assign(r!, data);
+              count++;
+            }
           }
           return { count };
         }
@@ -223,3 +228,39 @@ export function world(rows: Delivery[], options: DeliveryWorkerOptions = {}, scr
 
 /** amoCRM's time format in the owner's sentences (no milliseconds). */
 export const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** Frozen clock at NOW and Math.random = `random` (0.5: no jitter, the factor is exactly 1). */
+export function freeze(t: TestContext, random = 0.5) {
+  t.mock.timers.enable({ apis: ['Date'], now: NOW });
+  t.mock.method(Math, 'random', () => random);
+}
+
+// ---- scripted runs of the send and notes branches (delivery-units-send / -notes) ----------------
+
+/** amoCRM lead id of the Delivery of that id */
+export const LEAD: Record<string, number> = { a: 101, b: 102, c: 103, d: 104 };
+/** leads/complex taking every lead, answering with request_id */
+export const created = (body: AmoComplexLeadInput[]) =>
+  body.map((l) => ({ id: LEAD[l.request_id!], contact_id: 900, company_id: null, request_id: [l.request_id!], merged: false }));
+/** leads/notes taking every note */
+export const noted = (body: { entity_id: number; request_id: string }[]) => body.map((n, k) => ({ id: 500 + k, entity_id: n.entity_id, request_id: n.request_id }));
+export const invalid = (...errors: Partial<AmoValidationIssue>[]) =>
+  new AmoValidationError(
+    'amoCRM refused the request',
+    errors.map((e) => ({ path: '', code: '', detail: '', requestId: null, ...e })),
+  );
+
+/** One frozen-time run over `rows`; `complex` / `notes`: the request ids of each leads/complex and leads/notes call. */
+export async function runOf(t: TestContext, rows: Delivery[], script: Script, options = {}) {
+  freeze(t);
+  const w = world(rows, options, script);
+  await w.run.run(rows);
+  const complex = w.calls.filter((c) => c.path === 'POST leads/complex').map((c) => (c.body as AmoComplexLeadInput[]).map((l) => l.request_id));
+  const notes = w.calls.filter((c) => c.path === 'notes leads').map((c) => (c.body as { request_id: string }[]).map((n) => n.request_id));
+  return { ...w, complex, notes };
+}
+
+export const delivered = (w: { row: (id: string) => Delivery }, id: string) => {
+  const r = w.row(id);
+  assert.deepEqual([r.stage, r.status, r.reason, r.lastError, r.amoLeadId, r.lockedUntil], ['DONE', 'DELIVERED', null, null, LEAD[id], null], `${id} delivered`);
+};
