@@ -3,6 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterConnect, completeAuthorization, handleDisconnectHook, oauthResultPage } from './features/accounts/index.ts';
 import type { Services } from './platform/services.ts';
 import { handleAmoWebhookRequest, webhookSecretFromPath } from './features/webhooks/index.ts';
+import { createAdminPage } from './platform/http/admin-page.ts';
+
+// The quiz owner's admin page (web/dist) at /admin.
+const serveAdminPage = createAdminPage();
 
 export function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
@@ -16,6 +20,7 @@ export async function handleRoute(services: Services, req: IncomingMessage, res:
     await handleAmoWebhookRequest(services, req, res, webhookSecret);
     return true;
   }
+  if (await serveAdminPage(req, res, url)) return true;
   switch (`${req.method} ${url.pathname}`) {
     case 'GET /healthz':
       sendJson(res, 200, { status: 'ok' });
