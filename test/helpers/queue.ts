@@ -1,0 +1,82 @@
+// The queue tests' two implementations (test/queue*.test.ts): memory always, Kafka when
+// KAFKA_BROKERS is set (e.g. `eval "$(bash scripts/kafka.sh start)"; export KAFKA_BROKERS`). Every
+// test opens queues under its own topic prefix, so runs (and tests) never see each other's messages.
+import { randomBytes } from 'node:crypto';
+import type { TestContext } from 'node:test';
+import kafkajs from 'kafkajs';
+import { createLogger } from '../../src/platform/logger.ts';
+import { createQueue, parseBrokers, type Queue, type QueueOptions } from '../../src/platform/queue/index.ts';
+
+export const brokers = parseBrokers(process.env.KAFKA_BROKERS);
+/** this test process's part of every topic prefix and group id */
+export const runId = `qt-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
+export const log = createLogger({ level: process.env.LOG_LEVEL ?? 'silent', name: 'queue-test' });
+let prefixCounter = 0;
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await sleep(20);
+  }
+}
+
+export interface Impl {
+  name: 'memory' | 'kafka';
+  skip: string | false;
+  /** A fresh, unique topic prefix (one "deployment"). */
+  prefix(): string;
+  /** Opens a queue (a "replica") of the deployment `prefix`, closed after the test. */
+  open(t: TestContext, prefix: string, extra?: Partial<QueueOptions>): Promise<Queue>;
+}
+
+function impl(name: Impl['name']): Impl {
+  return {
+    name,
+    skip: name === 'kafka' && brokers.length === 0 ? 'KAFKA_BROKERS is not set: start a broker with `bash scripts/kafka.sh start` and export KAFKA_BROKERS=127.0.0.1:19092' : false,
+    prefix: () => `${runId}-${++prefixCounter}.`,
+    async open(t, prefix, extra = {}) {
+      const queue = await createQueue({
+        brokers: name === 'kafka' ? brokers : [],
+        topicPrefix: prefix,
+        logger: log,
+        partitions: 3,
+        maxAttempts: 3,
+        retryBackoffMs: 20,
+        maxRetryBackoffMs: 100,
+        shutdownGraceMs: 500,
+        onFatal: (err) => {
+          throw new Error(`onFatal called: ${err.message}`);
+        },
+        ...extra,
+      });
+      t.after(() => queue.close());
+      return queue;
+    },
+  };
+}
+
+/** Both implementations, to run a suite against each: `for (const q of IMPLS) describe(q.name, { skip: q.skip }, …)`. */
+export const IMPLS = [impl('memory'), impl('kafka')];
+
+/** Reads `count` records of a topic from the beginning with a plain kafkajs consumer. */
+export async function readTopic(topic: string, count: number): Promise<{ key: string; value: string }[]> {
+  const kafka = new kafkajs.Kafka({ clientId: 'queue-test-reader', brokers, logLevel: kafkajs.logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `${runId}-reader-${randomBytes(3).toString('hex')}`, maxWaitTimeInMs: 500 });
+  const out: { key: string; value: string }[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        out.push({ key: message.key?.toString() ?? '', value: message.value?.toString() ?? '' });
+      },
+    });
+    await waitFor(`${count} records on ${topic}`, () => out.length >= count);
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
