@@ -1,5 +1,6 @@
 // Short-lived messages (sync finished, connected, saved) in one polite live region.
 import { createContext, useCallback, useContext, useState, type ReactNode } from 'react';
+import { useI18n } from '../i18n/index.tsx';
 
 export type NoticeKind = 'info' | 'success' | 'warning' | 'error';
 interface Notice {
@@ -12,10 +13,12 @@ const NoticeContext = createContext<(text: string, kind?: NoticeKind) => void>((
 let nextId = 1;
 
 export function NoticeProvider({ children }: { children: ReactNode }) {
+  const { t } = useI18n();
+  const closeLabel = t('common.close');
   const [notices, setNotices] = useState<Notice[]>([]);
   const push = useCallback((text: string, kind: NoticeKind = 'info') => {
     const id = nextId++;
-    setNotices((list) => [...list.slice(-3), { id, kind, text }]);
+    setNotices((list) => [...list.slice(-1), { id, kind, text }]);
     setTimeout(() => setNotices((list) => list.filter((n) => n.id !== id)), 8_000);
   }, []);
   return (
@@ -25,7 +28,7 @@ export function NoticeProvider({ children }: { children: ReactNode }) {
         {notices.map((n) => (
           <p key={n.id} className={`notice ${n.kind}`} data-testid="notice">
             {n.text}
-            <button type="button" className="link" aria-label="×" onClick={() => setNotices((list) => list.filter((x) => x.id !== n.id))}>
+            <button type="button" className="link" aria-label={closeLabel} onClick={() => setNotices((list) => list.filter((x) => x.id !== n.id))}>
               ×
             </button>
           </p>

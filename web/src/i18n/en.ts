@@ -15,6 +15,7 @@ export const en = {
   'common.loading': 'Loading…',
   'common.saving': 'Saving…',
   'common.cancel': 'Cancel',
+  'common.close': 'Close',
   'common.remove': 'Remove',
 
   'signin.label': 'Access token',

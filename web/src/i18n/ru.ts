@@ -16,6 +16,7 @@ export const ru: Record<MessageKey, string> = {
   'common.loading': 'Загрузка…',
   'common.saving': 'Сохраняем…',
   'common.cancel': 'Отмена',
+  'common.close': 'Закрыть',
   'common.remove': 'Удалить',
 
   'signin.label': 'Токен доступа',
