@@ -4,6 +4,7 @@ import { afterConnect, completeAuthorization, handleDisconnectHook, oauthResultP
 import type { Services } from './platform/services.ts';
 import { handleAmoWebhookRequest, webhookSecretFromPath } from './features/webhooks/index.ts';
 import { createAdminPage } from './platform/http/admin-page.ts';
+import { requestSignal } from './platform/http/request-signal.ts';
 
 // The quiz owner's admin page (web/dist) at /admin.
 const serveAdminPage = createAdminPage();
@@ -43,7 +44,8 @@ export async function handleRoute(services: Services, req: IncomingMessage, res:
       return true;
     }
     case 'GET /webhook/create': {
-      const outcome = await completeAuthorization(services, url.searchParams, (account) => afterConnect(services, account));
+      const signal = requestSignal(res);
+      const outcome = await completeAuthorization(services, url.searchParams, (account) => afterConnect(services, account, { signal }), { signal });
       const message = outcome.ok ? `${outcome.account.name} (${outcome.account.subdomain}) is connected; its pipelines, fields and tags are being loaded.` : outcome.reason;
       res
         .writeHead(outcome.ok ? 200 : outcome.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })

@@ -71,8 +71,10 @@ export function createGatewayYoga(services: Services, metrics: Metrics, authenti
     maskedErrors: { maskError: createMaskError(logger) },
     plugins: [EnvelopArmorPlugin(ARMOR_LIMITS), metrics.plugin, subscriptionsOverWebsocketOnly(), ...(config.isProduction ? [disableIntrospection()] : [])],
     context: async (initial) => {
-      const caller = (initial as { caller?: Caller }).caller ?? (await callerOf(initial.request.headers.get('authorization')));
-      return createContext(services, caller);
+      // over the websocket the caller comes from the connection and there is no fetch Request
+      const { caller: known, request } = initial as { caller?: Caller; request?: Request };
+      const caller = known ?? (await callerOf(request?.headers.get('authorization')));
+      return createContext(services, caller, request?.signal);
     },
   });
 }

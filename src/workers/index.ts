@@ -68,8 +68,8 @@ async function startEach(services: Services, stops: (() => Promise<void>)[]): Pr
   // One amo.tasks consumer per process: sync tasks, and rule checks through its handler map.
   const tasks = await startSyncWorker(services, {
     handlers: {
-      'rule.changed': async (task) => {
-        if (typeof task.ruleId === 'string') await checkRule(services, task.ruleId);
+      'rule.changed': async (task, _message, signal) => {
+        if (typeof task.ruleId === 'string') await checkRule(services, task.ruleId, { signal });
       },
       [WEBHOOK_TASK_TYPE]: webhookEventTaskHandler(services),
     },

@@ -52,7 +52,13 @@ async function consumeState(services: Services, state: string | null): Promise<s
   return rows[0]?.quiz_account_id ?? null;
 }
 
-export async function completeAuthorization(services: Services, params: URLSearchParams, onConnected: (account: AmoAccount) => Promise<void>): Promise<CallbackOutcome> {
+/** The OAuth callback. `signal` (the callback request's) cuts the amoCRM account read short when the owner's popup goes away. */
+export async function completeAuthorization(
+  services: Services,
+  params: URLSearchParams,
+  onConnected: (account: AmoAccount) => Promise<void>,
+  options: { signal?: AbortSignal } = {},
+): Promise<CallbackOutcome> {
   const { config, db, logger } = services;
   const quizAccountId = await consumeState(services, params.get('state'));
   if (!quizAccountId) return { ok: false, status: 400, reason: 'This authorization link is invalid, expired or was already used. Start again from the quiz settings.' };
@@ -79,7 +85,7 @@ export async function completeAuthorization(services: Services, params: URLSearc
     tokens = await exchangeCode({ config }, referer, code, { db, amoId: known?.amoId });
     const amoId = amoIdOfToken(tokens.accessToken) ?? known?.amoId ?? null;
     const client = services.amo.session({ host: referer, accessToken: tokens.accessToken, amoId }, { timeoutMs: 15_000, maxRetries: 2 });
-    info = await client.getAccount(['drive_url']);
+    info = await client.getAccount(['drive_url'], { signal: options.signal });
   } catch (err) {
     logger.warn({ err: err instanceof AmoError || isAmoStaleError(err) ? { message: (err as Error).message } : err, referer }, 'amoCRM authorization failed');
     return { ok: false, status: 502, reason: 'amoCRM did not accept the authorization. Try connecting again.' };
@@ -147,11 +153,14 @@ export async function completeAuthorization(services: Services, params: URLSearc
   return { ok: true, ...outcome };
 }
 
-/** Soft-deletes the tenant's live account and destroys its tokens; null when none was connected. */
-export async function disconnectAccount(services: Services, quizAccountId: string): Promise<AmoAccount | null> {
+/**
+ * Soft-deletes the tenant's live account and destroys its tokens; null when none was connected.
+ * `signal` (the GraphQL request's) cuts the webhook removal short; the account is disconnected anyway.
+ */
+export async function disconnectAccount(services: Services, quizAccountId: string, options: { signal?: AbortSignal } = {}): Promise<AmoAccount | null> {
   // The webhook is removed while the tokens still work (never throws; failures are logged).
   const live = await services.db.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
-  if (live && !live.stale) await unsubscribeAccountWebhook(services, live);
+  if (live && !live.stale) await unsubscribeAccountWebhook(services, live, { signal: options.signal });
   return services.db.$transaction(async (tx) => {
     const live = await tx.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
     if (!live) return null;

@@ -103,7 +103,7 @@ builder.mutationFields((t) => ({
   disconnectAccount: t.field({
     type: DisconnectAccountPayload,
     description: "SoftDeleteAccount: soft-deletes the caller's account; connecting a new one afterwards is allowed.",
-    resolve: async (_root, _args, ctx) => ({ account: await disconnectAccount(ctx.services, ctx.caller.quizAccountId) }),
+    resolve: async (_root, _args, ctx) => ({ account: await disconnectAccount(ctx.services, ctx.caller.quizAccountId, { signal: ctx.signal }) }),
   }),
 }));
 

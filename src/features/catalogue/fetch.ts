@@ -21,8 +21,8 @@ const intOrNull = (v: unknown): number | null => (v === null || v === undefined 
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : String(v));
 
-export async function fetchUsers(client: Client): Promise<UserRow[]> {
-  const users = await client.listUsers();
+export async function fetchUsers(client: Client, signal?: AbortSignal): Promise<UserRow[]> {
+  const users = await client.listUsers({ signal });
   return users.map((u) => ({
     amoId: int(u.id),
     name: str(u.name),
@@ -34,8 +34,8 @@ export async function fetchUsers(client: Client): Promise<UserRow[]> {
   }));
 }
 
-export async function fetchPipelines(client: Client): Promise<PipelineRow[]> {
-  const pipelines = await client.listPipelines();
+export async function fetchPipelines(client: Client, signal?: AbortSignal): Promise<PipelineRow[]> {
+  const pipelines = await client.listPipelines({ signal });
   return pipelines.map((p) => ({
     amoId: int(p.id),
     name: str(p.name),
@@ -61,10 +61,10 @@ export async function fetchPipelines(client: Client): Promise<PipelineRow[]> {
  */
 const whenOff = (entity: AmoEntity) => (entity === 'customers' ? 'empty' : 'throw');
 
-export async function fetchFields(client: Client, entities = SYNC_ENTITIES): Promise<FieldRow[]> {
+export async function fetchFields(client: Client, signal?: AbortSignal, entities = SYNC_ENTITIES): Promise<FieldRow[]> {
   const out: FieldRow[] = [];
   for (const { amo, entity } of entities) {
-    const fields = await client.listCustomFields(amo, { whenOff: whenOff(amo) });
+    const fields = await client.listCustomFields(amo, { whenOff: whenOff(amo), signal });
     for (const f of fields) {
       out.push({
         entity,
@@ -81,10 +81,10 @@ export async function fetchFields(client: Client, entities = SYNC_ENTITIES): Pro
   return out;
 }
 
-export async function fetchTags(client: Client, entities = SYNC_ENTITIES): Promise<TagRow[]> {
+export async function fetchTags(client: Client, signal?: AbortSignal, entities = SYNC_ENTITIES): Promise<TagRow[]> {
   const out: TagRow[] = [];
   for (const { amo, entity } of entities) {
-    const tags = await client.listTags(amo, { whenOff: whenOff(amo) });
+    const tags = await client.listTags(amo, { whenOff: whenOff(amo), signal });
     for (const t of tags) out.push({ entity, amoId: int(t.id), name: str(t.name), color: strOrNull(t.color) });
   }
   return out;

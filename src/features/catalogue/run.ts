@@ -12,6 +12,8 @@ export interface RunSyncOptions {
   maxAttempts?: number;
   /** amoCRM client options (tests shorten the backoff) */
   client?: AmoClientOverrides;
+  /** the worker stopping: the amoCRM calls in flight are cut short and the job is left RUNNING (run again when redelivered or recovered) */
+  signal?: AbortSignal;
 }
 
 /** Fetches the scopes from amoCRM (all of them first), then writes each kind in its transaction. */
@@ -20,16 +22,17 @@ export async function syncCatalogue(
   client: Parameters<typeof fetchUsers>[0],
   accountId: string,
   scopes: readonly SyncScope[],
+  signal?: AbortSignal,
 ): Promise<SyncCounts> {
   const has = (s: SyncScope) => scopes.includes(s);
   let users: UserRow[] | undefined;
   let pipelines: PipelineRow[] | undefined;
   let fields: FieldRow[] | undefined;
   let tags: TagRow[] | undefined;
-  if (has('USERS')) users = await fetchUsers(client);
-  if (has('PIPELINES')) pipelines = await fetchPipelines(client);
-  if (has('FIELDS')) fields = await fetchFields(client);
-  if (has('TAGS')) tags = await fetchTags(client);
+  if (has('USERS')) users = await fetchUsers(client, signal);
+  if (has('PIPELINES')) pipelines = await fetchPipelines(client, signal);
+  if (has('FIELDS')) fields = await fetchFields(client, signal);
+  if (has('TAGS')) tags = await fetchTags(client, signal);
 
   const counts: SyncCounts = { ...NO_COUNTS };
   const entities = SYNC_ENTITIES.map((e) => e.entity);
@@ -92,10 +95,15 @@ export async function runSyncJob(services: Services, jobId: string, options: Run
     const account = await db.amoAccount.findUnique({ where: { id: job.accountId }, select: { deletedAt: true } });
     if (!account || account.deletedAt) throw new AmoNotConnectedError('The amoCRM account is not connected', { accountId: job.accountId });
     const client = services.amo.client(job.accountId, options.client);
-    const counts = await syncCatalogue(services, client, job.accountId, scopes);
+    const counts = await syncCatalogue(services, client, job.accountId, scopes, options.signal);
     await finishJob(services, job, 'SUCCEEDED', counts, null);
     log.info({ scopes, ...counts, ms: Date.now() - started }, 'amoCRM catalogue synced');
   } catch (err) {
+    if (options.signal?.aborted) {
+      // cut short by a stop, not a failure: no attempt is given up on, the job is run again
+      log.info({ scopes, ms: Date.now() - started }, 'sync interrupted by the worker stopping');
+      throw err;
+    }
     const definitive = definitiveSyncError(err);
     if (definitive !== null) {
       log.warn({ err: (err as Error)?.message }, 'sync failed');

@@ -15,8 +15,11 @@ export { AMO_TASKS_GROUP };
 /** A task as it arrived on amo.tasks (its `type` says which shape). */
 export type AmoTask = { type: string; quizAccountId?: string; [k: string]: unknown };
 
-/** Handles one task type. Throwing makes the queue deliver the message again (then dead-letter it). */
-export type AmoTaskHandler = (task: AmoTask, message: QueueMessage) => Promise<void>;
+/**
+ * Handles one task type. Throwing makes the queue deliver the message again (then dead-letter it).
+ * `signal` aborts when the worker stops: amoCRM calls made for the task should take it.
+ */
+export type AmoTaskHandler = (task: AmoTask, message: QueueMessage, signal?: AbortSignal) => Promise<void>;
 
 /** Handlers by task type (`'rule.changed'`, …); a `sync` entry replaces the built-in one. */
 export type AmoTaskHandlers = Partial<Record<string, AmoTaskHandler>>;
@@ -27,17 +30,19 @@ export interface AmoTaskOptions {
   maxAttempts?: number;
   /** amoCRM client options for sync runs (tests) */
   client?: AmoClientOverrides;
+  /** given to every handler (startSyncWorker's: aborted when it stops) */
+  signal?: AbortSignal;
 }
 
 /** The built-in `sync` handler: runs the job named by the task. */
 export function syncTaskHandler(services: Services, options: Omit<AmoTaskOptions, 'handlers'> = {}): AmoTaskHandler {
-  return async (task) => {
+  return async (task, _message, signal) => {
     const jobId = (task as Partial<SyncTask>).jobId;
     if (typeof jobId !== 'string' || !jobId) {
       services.logger.warn({ task }, 'sync task without a jobId; ignored');
       return;
     }
-    await runSyncJob(services, jobId, { maxAttempts: options.maxAttempts, client: options.client });
+    await runSyncJob(services, jobId, { maxAttempts: options.maxAttempts, client: options.client, signal });
   };
 }
 
@@ -56,7 +61,7 @@ export async function handleAmoTask(services: Services, message: QueueMessage, o
     services.logger.debug({ type: task.type }, 'amo.tasks message of a type this worker does not handle; ignored');
     return;
   }
-  await handler(task, message);
+  await handler(task, message, options.signal);
 }
 
 export interface SyncWorkerOptions extends AmoTaskOptions {
@@ -86,9 +91,14 @@ export async function startSyncWorker(services: Services, options: SyncWorkerOpt
   const runningStuckAfterMs = options.runningStuckAfterMs ?? 900_000;
   const maxAttempts = options.maxAttempts ?? DEFAULT_SYNC_MAX_ATTEMPTS;
 
-  const subscription = await services.queue.consume(TOPICS.amoTasks, options.group ?? AMO_TASKS_GROUP, (message) => handleAmoTask(services, message, options), {
-    concurrency: options.concurrency ?? 4,
-  });
+  // Aborted as the worker stops, so a task's amoCRM calls do not hold the shutdown up (the message is redelivered).
+  const stopping = new AbortController();
+  const subscription = await services.queue.consume(
+    TOPICS.amoTasks,
+    options.group ?? AMO_TASKS_GROUP,
+    (message) => handleAmoTask(services, message, { ...options, signal: stopping.signal }),
+    { concurrency: options.concurrency ?? 4 },
+  );
 
   let stopped = false;
   let recovering: Promise<unknown> | null = null;
@@ -115,7 +125,10 @@ export async function startSyncWorker(services: Services, options: SyncWorkerOpt
       stopped = true;
       clearTimeout(first);
       clearInterval(timer);
-      await subscription.stop();
+      // stop() marks the subscription stopping at once, so a handler cut short is not retried but left for redelivery
+      const draining = subscription.stop();
+      stopping.abort(new Error('amo.tasks worker stopping'));
+      await draining;
       await recovering;
     },
   };

@@ -147,7 +147,7 @@ export class AccountRun {
   async run(rows: Delivery[]): Promise<void> {
     const items: Item[] = rows.map((d) => ({ d, result: d.payload as unknown as QuizResult }));
     try {
-      this.setup = await ensureReconcileSetup(this.rt.services, this.client, this.accountId);
+      this.setup = await ensureReconcileSetup(this.rt.services, this.client, this.accountId, this.rt.signal);
     } catch (err) {
       await this.pauseAll(items, err);
       return;

@@ -38,7 +38,7 @@ async function prepareNote(run: AccountRun, item: Item): Promise<Item | null> {
       await run.lease.renew();
       if (!run.lease.held.has(item.d.id)) return null;
       const marker = noteMarker(item.result.resultId);
-      const notes = await run.client.listLeadNotes(item.leadId as number);
+      const notes = await run.client.listLeadNotes(item.leadId as number, { signal: run.rt.signal });
       present = notes.some((n) => typeof n.params?.text === 'string' && n.params.text.split('\n').includes(marker));
     }
   } catch (err) {
@@ -62,7 +62,7 @@ async function postNotes(run: AccountRun, chunk: Item[]): Promise<void> {
     mine = chunk.filter((i) => run.lease.held.has(i.d.id));
     if (mine.length === 0) return;
     const body: AmoBatchNoteInput[] = mine.map((i) => ({ entity_id: i.leadId as number, note_type: 'common', params: { text: i.note as string }, request_id: i.d.id }));
-    answer = await run.client.addNotesBatch('leads', body);
+    answer = await run.client.addNotesBatch('leads', body, { signal: run.rt.signal });
   } catch (err) {
     if (err instanceof AmoValidationError) return onNoteValidation(run, mine, err);
     if (err instanceof AmoNotFoundError && mine.length > 1) return splitNotes(run, mine);

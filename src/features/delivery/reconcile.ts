@@ -72,7 +72,7 @@ const contentNote = (why: string) =>
  * that say nothing about the field (429, 5xx, stale tokens) are thrown: the batch waits.
  * No lock is held while amoCRM answers: the first field id stored wins, every process uses it.
  */
-export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logger'>, client: AmoClient, accountId: string): Promise<ReconcileSetup> {
+export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logger'>, client: AmoClient, accountId: string, signal?: AbortSignal): Promise<ReconcileSetup> {
   const { db } = services;
   const row = await db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true, reconcileMode: true, reconcileCheckedAt: true } });
   if (row?.resultFieldId) {
@@ -83,11 +83,11 @@ export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logg
   if (row?.reconcileMode === 'LEAD_CONTENT' && row.reconcileCheckedAt && Date.now() - row.reconcileCheckedAt.getTime() < RECHECK_MS) {
     return { mode: 'LEAD_CONTENT', resultFieldId: null };
   }
-  const existing = (await client.listCustomFields('leads')).filter((f) => f.code === RESULT_FIELD_CODE).sort((a, b) => a.id - b.id)[0];
+  const existing = (await client.listCustomFields('leads', { signal })).filter((f) => f.code === RESULT_FIELD_CODE).sort((a, b) => a.id - b.id)[0];
   let id = existing?.id;
   if (!id) {
     try {
-      id = (await client.createCustomFields('leads', [{ name: 'Quiz result ID', type: 'text', code: RESULT_FIELD_CODE, is_api_only: true }]))[0]?.id;
+      id = (await client.createCustomFields('leads', [{ name: 'Quiz result ID', type: 'text', code: RESULT_FIELD_CODE, is_api_only: true }], { signal }))[0]?.id;
     } catch (err) {
       const why = refusal(err);
       if (!why) throw err;

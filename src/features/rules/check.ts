@@ -6,8 +6,12 @@ import type { Services } from '../../platform/services.ts';
 
 const AMO_ENTITY: Record<EntityType, AmoEntity> = { LEAD: 'leads', CONTACT: 'contacts', COMPANY: 'companies', CUSTOMER: 'customers' };
 
-/** Records on the rule what amoCRM no longer has; returns the problems found (null when not checked). */
-export async function checkRule(services: Services, ruleId: string): Promise<string[] | null> {
+/**
+ * Records on the rule what amoCRM no longer has; returns the problems found (null when not
+ * checked). `signal` (the worker stopping) cuts the amoCRM reads short: nothing is recorded.
+ */
+export async function checkRule(services: Services, ruleId: string, options: { signal?: AbortSignal } = {}): Promise<string[] | null> {
+  const { signal } = options;
   const { db } = services;
   const rule = await db.rule.findUnique({
     where: { id: ruleId },
@@ -25,25 +29,25 @@ export async function checkRule(services: Services, ruleId: string): Promise<str
   const client = services.amo.client(rule.accountId);
   const problems: string[] = [];
 
-  const pipeline = (await client.listPipelines()).find((p) => p.id === rule.pipeline.amoId);
+  const pipeline = (await client.listPipelines({ signal })).find((p) => p.id === rule.pipeline.amoId);
   if (!pipeline) problems.push(`pipeline «${rule.pipeline.name}» (${rule.pipeline.amoId}) no longer exists in amoCRM`);
   else if (!(pipeline._embedded?.statuses ?? []).some((s) => s.id === rule.step.amoId)) {
     problems.push(`step «${rule.step.name}» (${rule.step.amoId}) no longer exists in pipeline «${pipeline.name}»`);
   }
-  if (rule.performer && !(await client.listUsers()).some((u) => u.id === rule.performer!.amoId)) {
+  if (rule.performer && !(await client.listUsers({ signal })).some((u) => u.id === rule.performer!.amoId)) {
     problems.push(`responsible user «${rule.performer.name}» (${rule.performer.amoId}) no longer exists in amoCRM`);
   }
 
   const fieldEntities = new Set(rule.mappings.map((m) => m.field.entity));
   for (const entity of fieldEntities) {
-    const live = new Set((await client.listCustomFields(AMO_ENTITY[entity])).map((f) => f.id));
+    const live = new Set((await client.listCustomFields(AMO_ENTITY[entity], { signal })).map((f) => f.id));
     for (const { field, key } of rule.mappings.filter((m) => m.field.entity === entity)) {
       if (!live.has(field.amoId)) problems.push(`${entity.toLowerCase()} field «${field.name}» (${field.amoId}) for «${key}» no longer exists in amoCRM`);
     }
   }
   const tagEntities = new Set(rule.tags.map((t) => t.entity));
   for (const entity of tagEntities) {
-    const live = new Set((await client.listTags(AMO_ENTITY[entity])).map((t) => t.id));
+    const live = new Set((await client.listTags(AMO_ENTITY[entity], { signal })).map((t) => t.id));
     for (const { tag } of rule.tags.filter((t) => t.entity === entity)) {
       if (!live.has(tag.amoId)) problems.push(`${entity.toLowerCase()} tag «${tag.name}» (${tag.amoId}) no longer exists in amoCRM`);
     }

@@ -22,6 +22,8 @@ export function webhookDestination(config: Pick<Config, 'publicUrl'>, account: P
 export interface SubscribeOptions {
   /** amoCRM client options (tests) */
   client?: AmoClientOverrides;
+  /** the owner's request closing cuts the amoCRM call short (reported as not done, like any failure) */
+  signal?: AbortSignal;
 }
 
 /** Subscribes the account's webhook; false (logged) when it could not. Never throws. */
@@ -33,7 +35,7 @@ export async function subscribeAccountWebhook(services: Services, accountId: str
       return false;
     }
     const destination = webhookDestination(services.config, account);
-    await services.amo.client(accountId, options.client).subscribeWebhook(destination, [...WEBHOOK_EVENTS]);
+    await services.amo.client(accountId, options.client).subscribeWebhook(destination, [...WEBHOOK_EVENTS], { signal: options.signal });
     services.logger.info({ accountId, events: WEBHOOK_EVENTS }, 'amoCRM webhook subscribed');
     return true;
   } catch (err) {
@@ -48,7 +50,7 @@ export async function subscribeAccountWebhook(services: Services, accountId: str
  */
 export async function unsubscribeAccountWebhook(services: Services, account: Pick<AmoAccount, 'id' | 'webhookSecret'>, options: SubscribeOptions = {}): Promise<boolean> {
   try {
-    await services.amo.client(account.id, options.client).unsubscribeWebhook(webhookDestination(services.config, account));
+    await services.amo.client(account.id, options.client).unsubscribeWebhook(webhookDestination(services.config, account), { signal: options.signal });
     services.logger.info({ accountId: account.id }, 'amoCRM webhook unsubscribed');
     return true;
   } catch (err) {
