@@ -108,14 +108,14 @@ async function phase(label: string, accounts: Acc[], perAccount: number) {
   }
   const producedMs = Date.now() - started;
   const quizAccountIds = accounts.map((a) => a.quizAccountId);
-  let delivered = 0;
   let accepted = 0;
   const deadline = started + DEADLINE_S * 1000;
   while (Date.now() < deadline) {
-    [delivered, accepted] = await Promise.all([
+    const [delivered, counted] = await Promise.all([
       db.delivery.count({ where: { quizAccountId: { in: quizAccountIds }, status: 'DELIVERED' } }),
       db.delivery.count({ where: { quizAccountId: { in: quizAccountIds } } }),
     ]);
+    accepted = counted;
     if (delivered >= total) break;
     await sleep(500);
   }
@@ -203,7 +203,7 @@ async function phase(label: string, accounts: Acc[], perAccount: number) {
 
 try {
   await worker.ready;
-  let t = Date.now();
+  const t = Date.now();
   const one = await setupAccount();
   const phaseA = await phase('one-account', [one], ONE);
   const many: Acc[] = [];

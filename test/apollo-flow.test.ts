@@ -213,7 +213,7 @@ async function readAll<N>(
   const nodes: N[] = [];
   let after: string | null = null;
   let pages = 0;
-  let totalCount = 0;
+  let totalCount: number;
   for (;;) {
     const result: { data?: unknown } = await client.query({ query, variables: { ...variables, first: pageSize, after }, fetchPolicy: 'network-only' });
     const page: Page<N> = defined((result.data as Record<string, Page<N> | undefined>)[key], `the ${key} connection`);
