@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ADMIN_DIST_DIR, createAdminPage } from '../src/platform/http/admin-page.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
+import { createTestDatabase } from './helpers/db.ts';
+import { startTestApp } from './helpers/app.ts';
 
 const INDEX = '<!doctype html>\n<html>\n  <head>\n    <title>admin</title>\n  </head>\n  <body><div id="root"></div></body>\n</html>\n';
 const SCRIPT = 'console.log("admin");\n';
@@ -146,14 +146,15 @@ test('HEAD answers headers only; other methods are refused; an unbuilt page says
 
 test('the gateway serves the built page at /admin (npm test builds it first)', async (t) => {
   assert.ok(existsSync(path.join(ADMIN_DIST_DIR, 'index.html')), 'web/dist is missing: run `npm run build -w @quiz-gateway/web`');
-  let testDb: TestDatabase | undefined;
-  let app: TestApp | undefined;
-  t.after(async () => {
-    await app?.stop();
-    await testDb?.drop();
+  const testDb = await createTestDatabase();
+  const app = await startTestApp(testDb).catch(async (err: unknown) => {
+    await testDb.drop();
+    throw err;
   });
-  testDb = await createTestDatabase();
-  app = await startTestApp(testDb);
+  t.after(async () => {
+    await app.stop();
+    await testDb.drop();
+  });
   const port = Number(new URL(app.url).port);
   const page = await raw('/admin/rules', { port });
   assert.equal(page.status, 200);
