@@ -28,6 +28,10 @@ npx --no-install prettier --check --log-level warn "src/**/*.ts" "test/**/*.ts" 
 # The lint rules and the layout's import boundaries (eslint.config.js): errors fail the run.
 npm run --silent lint
 npx --no-install tsc --noEmit -p packages/amo-sim
+# The admin page (web/): its typed operations and its build in web/dist, which the gateway serves
+# at /admin and test/admin-*.test.ts drive in Chromium; then its own type-check.
+npm run --silent build -w @quiz-gateway/web >/dev/null
+npx --no-install tsc --noEmit -p web
 
 started_kafka=0
 if [[ "${SKIP_KAFKA:-0}" != "1" ]]; then
