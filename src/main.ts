@@ -6,6 +6,7 @@ import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './platform/config.ts';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './dev/embedded-db.ts';
 import { migrate } from './dev/migrate.ts';
+import { ensureAdminPageBuilt } from './dev/admin-build.ts';
 import { createDb } from './platform/db.ts';
 import { createLogger } from './platform/logger.ts';
 import type { AmoSimulator } from '@quiz-gateway/amo-sim';
@@ -49,6 +50,8 @@ if (!config.isProduction && !process.env.AMO_CLIENT_ID && process.env.AMO_SIMULA
   config.amo.allowHttp = true;
 }
 
+if (!config.isProduction) ensureAdminPageBuilt(logger);
+
 // PGlite is one PostgreSQL session: its socket server interleaves the protocol
 // messages of several connections, so the embedded database gets exactly one.
 const db = embedded ? createDb(config.databaseUrl, { max: 1 }) : undefined;
@@ -67,6 +70,8 @@ if (!config.isProduction) {
   const line = '='.repeat(72);
   console.log(`\n${line}\n  DEVELOPMENT MODE — not for production (NODE_ENV=production turns it off)\n${line}`);
   console.log(`  GraphiQL:        ${url}/graphql`);
+  // the token travels in the fragment: the page takes it from there and the browser never sends it
+  console.log(`  Admin page:      ${url}/admin/${token ? `#token=${token}` : ''}`);
   if (token) console.log(`  Demo tenant:     ${demoTenant}\n  Dev token:       ${token}\n  Header:          {"authorization": "Bearer <dev token>"}`);
   console.log(`  Database:        ${embedded ? `embedded (PGlite) in ${config.dataDir}/pglite` : 'DATABASE_URL'}`);
   console.log(`  Queue:           ${config.kafka.brokers.length ? `Kafka ${config.kafka.brokers.join(',')}` : 'in-process (KAFKA_BROKERS unset)'}`);
