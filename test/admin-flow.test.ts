@@ -198,6 +198,7 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
   });
 
   let leadId = 0;
+  let testResultId = '';
   await t.test('a test lead turns DELIVERED live, then WON from amoCRM’s webhook', async () => {
     await nav(/Deliveries/).click();
     await page.getByLabel(/Quiz id/).fill(QUIZ);
@@ -209,6 +210,7 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await page.getByRole('button', { name: 'Send the test lead' }).click();
     const card = page.getByTestId('delivery').first();
     await card.and(page.locator('[data-status="DELIVERED"]')).waitFor({ timeout: 30_000 });
+    testResultId = (await card.getAttribute('data-result-id')) ?? '';
     const link = card.getByTestId('lead-link');
     const href = (await link.getAttribute('href')) ?? '';
     const match = /^https:\/\/quizshop\.amocrm\.ru\/leads\/detail\/(\d+)$/.exec(href);
@@ -222,6 +224,31 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await stack.sim.changeLeadStatus(amo.id, leadId, 142, pipeline.id);
     await card.getByText('Won', { exact: true }).waitFor({ timeout: 30_000 });
     assert.deepEqual(await card.locator('.warnings li').allTextContents(), [], 'the lead went out without warnings');
+  });
+
+  await t.test('every quiz: a result without a rule FAILS live, is retried once its rule exists, filters', async () => {
+    await nav(/Deliveries/).click();
+    await page.getByTestId('delivery').first().waitFor();
+    const submitted = await stack.gw.gql(
+      'mutation ($input: QuizResultInput!) { submitQuizResult(input: $input) { id } }',
+      { input: { resultId: 'result-no-rule', quizId: 'quiz-admin-2', contact: { name: 'Ольга', phone: '+79990002233' }, answers: [] } },
+      token,
+    );
+    assert.equal(submitted.errors, undefined, JSON.stringify(submitted.errors));
+    const failed = page.locator('[data-testid="delivery"][data-result-id="result-no-rule"]');
+    await failed.and(page.locator('[data-status="FAILED"]')).waitFor({ timeout: 30_000 });
+    assert.match((await failed.getByTestId('delivery-reason').textContent()) ?? '', /^No rule/);
+    const rule = await gql(`{ rule(quizId: "${QUIZ}") { pipeline { id } step { id } } }`, token);
+    await gql(`mutation { createQuizRule(quizId: "quiz-admin-2", input: { pipelineId: "${rule.rule.pipeline.id}", stepId: "${rule.rule.step.id}" }) { id } }`, token);
+    await failed.getByRole('button', { name: 'Retry' }).click();
+    await failed.and(page.locator('[data-status="DELIVERED"]')).waitFor({ timeout: 30_000 });
+    assert.equal(await page.getByTestId('delivery').count(), 2);
+
+    await page.getByLabel('Lead outcome').selectOption('WON');
+    await until('the outcome filter', async () => (await page.getByTestId('delivery').count()) === 1, 10_000);
+    assert.equal(await page.getByTestId('delivery').getAttribute('data-result-id'), testResultId);
+    await page.getByLabel('Lead outcome').selectOption('');
+    await until('every delivery again', async () => (await page.getByTestId('delivery').count()) === 2, 10_000);
     await dismissNotices();
     await screenshot(page, '07-deliveries', { docs: 'deliveries' });
   });
@@ -237,6 +264,9 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await screenshot(page, '08-needs-reconnecting');
     await consentInPopup(/^Reconnect amoCRM$/);
     await page.getByTestId('account-state').filter({ hasText: 'Working' }).waitFor();
+    // the reconnect's own sync works again
+    await page.getByTestId('sync-status').filter({ hasText: 'Succeeded' }).waitFor({ timeout: 30_000 });
+    await dismissNotices();
   });
 
   await t.test('phone width (390 px) and Russian', async () => {

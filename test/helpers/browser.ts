@@ -45,11 +45,14 @@ export function pageErrors(page: Page, ignore: RegExp[] = []): string[] {
   return errors;
 }
 
-/** A full-page screenshot into test-artifacts/admin/<name>.png (and docs/screenshots/ when `docs` names one). */
+/**
+ * A full-page screenshot into test-artifacts/admin/<name>.png; with UPDATE_SCREENSHOTS=1 also into
+ * docs/screenshots/<docs>.png (the README's, checked in: an ordinary run leaves them alone).
+ */
 export async function screenshot(page: Page, name: string, options: { docs?: string } = {}): Promise<void> {
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS_DIR, `${name}.png`), fullPage: true });
-  if (options.docs) {
+  if (options.docs && process.env.UPDATE_SCREENSHOTS === '1') {
     mkdirSync(DOCS_SCREENSHOTS_DIR, { recursive: true });
     await page.screenshot({ path: path.join(DOCS_SCREENSHOTS_DIR, `${options.docs}.png`), fullPage: true });
   }
