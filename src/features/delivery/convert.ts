@@ -153,8 +153,19 @@ export function convertAnswer(field: ConvertField, values: readonly string[]): C
   if (!SUPPORTED_TYPES.has(type)) return { ok: false, reason: `fields of type "${type || 'unknown'}" cannot be filled from a quiz answer` };
   if (vals.length === 0) return { ok: false, reason: 'the answer is empty' };
 
-  const single = (): string | null => (vals.length === 1 ? (vals[0] ?? null) : null);
-  const several = `${vals.length} values given, the field takes one`;
+  type Value = AmoCustomFieldValue['values'][number];
+  /** A field that takes one value: the answer's one value parsed, or why it does not convert. */
+  const one = <T>(
+    parse: (v: string) => T | null | undefined,
+    notValid: (quoted: string) => string,
+    valueOf: (parsed: T) => Value = (parsed) => ({ value: parsed }),
+  ): ConvertResult => {
+    const v = vals.length === 1 ? vals[0] : undefined;
+    if (v === undefined) return { ok: false, reason: `${vals.length} values given, the field takes one` };
+    const parsed = parse(v);
+    if (parsed === null || parsed === undefined) return { ok: false, reason: notValid(quote(v)) };
+    return { ok: true, entry: { field_id, values: [valueOf(parsed)] } };
+  };
 
   switch (type) {
     case 'text':
@@ -165,41 +176,25 @@ export function convertAnswer(field: ConvertField, values: readonly string[]): C
 
     case 'numeric':
     case 'price':
-    case 'monetary': {
-      const v = single();
-      if (v === null) return { ok: false, reason: several };
-      const n = parseDecimal(v);
-      if (n === null) return { ok: false, reason: `${quote(v)} is not a number` };
-      return { ok: true, entry: { field_id, values: [{ value: n }] } };
-    }
+    case 'monetary':
+      return one(parseDecimal, (q) => `${q} is not a number`);
 
-    case 'checkbox': {
-      const v = single();
-      if (v === null) return { ok: false, reason: several };
-      const b = parseCheckbox(v);
-      if (b === null) return { ok: false, reason: `${quote(v)} is not yes/no (true, yes, да, 1, on / false, no, нет, 0, off)` };
-      return { ok: true, entry: { field_id, values: [{ value: b }] } };
-    }
+    case 'checkbox':
+      return one(parseCheckbox, (q) => `${q} is not yes/no (true, yes, да, 1, on / false, no, нет, 0, off)`);
 
     case 'date':
     case 'date_time':
-    case 'birthday': {
-      const v = single();
-      if (v === null) return { ok: false, reason: several };
-      const t = parseDate(v);
-      if (t === null) return { ok: false, reason: `${quote(v)} is not a date (YYYY-MM-DD, DD.MM.YYYY or ISO-8601)` };
-      return { ok: true, entry: { field_id, values: [{ value: t }] } };
-    }
+    case 'birthday':
+      return one(parseDate, (q) => `${q} is not a date (YYYY-MM-DD, DD.MM.YYYY or ISO-8601)`);
 
     case 'select':
     case 'radiobutton':
-    case 'category': {
-      const v = single();
-      if (v === null) return { ok: false, reason: several };
-      const o = findOption(field.options, v);
-      if (!o) return { ok: false, reason: `${quote(v)} is not an option of the field (${describeOptions(field.options)})` };
-      return { ok: true, entry: { field_id, values: [{ enum_id: o.amoId }] } };
-    }
+    case 'category':
+      return one(
+        (v) => findOption(field.options, v),
+        (q) => `${q} is not an option of the field (${describeOptions(field.options)})`,
+        (o) => ({ enum_id: o.amoId }),
+      );
 
     case 'multiselect': {
       const picked: number[] = [];
@@ -216,13 +211,8 @@ export function convertAnswer(field: ConvertField, values: readonly string[]): C
     case 'multitext':
       return { ok: true, entry: { field_id, values: vals.map((v) => ({ value: v.trim(), enum_code: 'WORK' })) } };
 
-    case 'url': {
-      const v = single();
-      if (v === null) return { ok: false, reason: several };
-      const u = parseUrl(v);
-      if (u === null) return { ok: false, reason: `${quote(v)} is not an absolute http(s) URL` };
-      return { ok: true, entry: { field_id, values: [{ value: u }] } };
-    }
+    case 'url':
+      return one(parseUrl, (q) => `${q} is not an absolute http(s) URL`);
 
     case 'smart_address':
       // a free-text answer is the first address line

@@ -27,6 +27,7 @@ import type { AccountRun, Item } from './batch.ts';
 import { buildLead, type CustomerInput } from './payload.ts';
 import { carriesValues, createdWindow } from './reconcile.ts';
 import { classify, describeIssues, errMessage } from './reasons.ts';
+import { inHalves } from './refusals.ts';
 
 /** One item's customer as the step goes. */
 interface Step {
@@ -152,9 +153,7 @@ async function create(run: AccountRun, chunk: Step[]): Promise<void> {
   } catch (err) {
     if (err instanceof AmoValidationError && sending.length > 1) {
       // one refused customer rejects the request (nothing stored): halves until it is alone
-      const half = Math.ceil(sending.length / 2);
-      await create(run, sending.slice(0, half));
-      await create(run, sending.slice(half));
+      await inHalves(sending, (half) => create(run, half));
       return;
     }
     await failed(run, sending, err);
@@ -191,9 +190,7 @@ async function link(run: AccountRun, chunk: Step[]): Promise<void> {
     await run.client.linkCustomers(body, { signal: run.rt.signal });
   } catch (err) {
     if (err instanceof AmoValidationError && mine.length > 1) {
-      const half = Math.ceil(mine.length / 2);
-      await link(run, mine.slice(0, half));
-      await link(run, mine.slice(half));
+      await inHalves(mine, (half) => link(run, half));
       return;
     }
     if (err instanceof AmoValidationError || err instanceof AmoPaymentRequiredError) {

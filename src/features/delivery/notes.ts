@@ -7,6 +7,7 @@
 import { AmoError, AmoNotFoundError, AmoValidationError, MAX_BATCH_NOTES, type AmoBatchNoteInput, type AmoNoteCreated, type AmoValidationIssue } from '../../platform/amo/index.ts';
 import type { AccountRun, Item } from './batch.ts';
 import { classify, describeIssues, errMessage } from './reasons.ts';
+import { inHalves } from './refusals.ts';
 import { buildLead, buildNote, noteMarker } from './payload.ts';
 
 /**
@@ -109,9 +110,7 @@ async function onNoteValidation(run: AccountRun, chunk: Item[], err: AmoValidati
 
 /** amoCRM refused the batch without saying which note: halves until it does. */
 async function splitNotes(run: AccountRun, chunk: Item[]): Promise<void> {
-  const half = Math.ceil(chunk.length / 2);
-  await postNotes(run, chunk.slice(0, half));
-  await postNotes(run, chunk.slice(half));
+  await inHalves(chunk, (half) => postNotes(run, half));
 }
 
 /** Notes that could not be added (checked or posted): given up, paused or retried. */

@@ -68,6 +68,11 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
     }
     return out;
   };
+  /** The entity's `_embedded.tags`, when it has any. */
+  const tagged = (entity: Entity) => {
+    const tags = tagsOf(entity);
+    return tags.length ? { _embedded: { tags } } : {};
+  };
 
   const leadValues = values.LEAD.take();
   const lead: AmoComplexLeadInput = {
@@ -90,9 +95,8 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
       ...(contactName !== undefined ? { name: contactName } : {}),
       ...owner,
       ...fieldsOf(contactValues),
+      ...tagged('CONTACT'),
     };
-    const t = tagsOf('CONTACT');
-    if (t.length) contact._embedded = { tags: t };
     embedded.contacts = [contact];
   }
 
@@ -103,9 +107,8 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
       name: companyProp?.value.trim() ?? leadName,
       ...owner,
       ...fieldsOf(companyValues),
+      ...tagged('COMPANY'),
     };
-    const t = tagsOf('COMPANY');
-    if (t.length) company._embedded = { tags: t };
     embedded.companies = [company];
   }
 

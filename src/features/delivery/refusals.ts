@@ -58,8 +58,18 @@ export async function onRefused(run: AccountRun, chunk: Item[], err: AmoValidati
     return run.send(again);
   }
   await rollbackAttempt(run, chunk);
-  const half = Math.ceil(chunk.length / 2);
-  return [...(await run.send(chunk.slice(0, half))), ...(await run.send(chunk.slice(half)))];
+  const [first, rest] = await inHalves(chunk, (half) => run.send(half));
+  return [...first, ...rest];
+}
+
+/**
+ * `each` on the first half of `items`, then on the rest: amoCRM refuses a whole request for one
+ * bad item without always saying which, so a refused request is split until that item is alone.
+ */
+export async function inHalves<T, R>(items: readonly T[], each: (half: T[]) => Promise<R>): Promise<[R, R]> {
+  const cut = Math.ceil(items.length / 2);
+  const first = await each(items.slice(0, cut));
+  return [first, await each(items.slice(cut))];
 }
 
 async function rollbackAttempt(run: AccountRun, items: Item[]): Promise<void> {

@@ -3,7 +3,7 @@ import { accountNotConnected } from '../errors.ts';
 // that say "of the caller's live account" so no resolver forgets it.
 import type { Context } from '../context.ts';
 
-import { NIL_UUID } from '../ids.ts';
+import { NIL_UUID, uuidOrNil } from '../ids.ts';
 
 export { NIL_UUID, uuidOrNil } from '../ids.ts';
 
@@ -12,6 +12,16 @@ export const ofLiveAccount = (ctx: Context) => ({
   deletedAt: null,
   account: { quizAccountId: ctx.caller.quizAccountId, deletedAt: null },
 });
+
+/**
+ * The node options of a row of the caller's live account (not soft-deleted): found by its id;
+ * node(id) of a missing or foreign object is null, like any missing one.
+ */
+export const liveNodeOptions = {
+  id: { field: 'id' as const },
+  nullable: true as const,
+  findUnique: (id: string, ctx: Context) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
+};
 
 /** The live account's id, or the nil UUID when none is connected (so lists come back empty). */
 export async function liveAccountId(ctx: Context): Promise<string> {

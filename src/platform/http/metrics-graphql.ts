@@ -23,6 +23,12 @@ export function graphqlTimingPlugin(histogram: Histogram<'operation' | 'type' | 
     const op = document ? getOperationAST(document, operationName) : null;
     return { operation: operationLabel(op?.name?.value ?? operationName), type: op?.operation ?? 'unknown' };
   }
+  /** Starts timing an operation; the function returned observes it, with or without errors. */
+  function timing(document: DocumentNode, operationName?: string | null): (errors: boolean) => void {
+    const start = process.hrtime.bigint();
+    const labels = describe(document, operationName);
+    return (errors) => histogram.observe({ ...labels, error: String(errors) }, seconds(start));
+  }
 
   return {
     onValidate({ params }) {
@@ -33,25 +39,12 @@ export function graphqlTimingPlugin(histogram: Histogram<'operation' | 'type' | 
       };
     },
     onExecute({ args }) {
-      const start = process.hrtime.bigint();
-      const labels = describe(args.document, args.operationName);
-      return {
-        onExecuteDone({ result }) {
-          histogram.observe({ ...labels, error: String(hasErrors(result)) }, seconds(start));
-        },
-      };
+      const done = timing(args.document, args.operationName);
+      return { onExecuteDone: ({ result }) => done(hasErrors(result)) };
     },
     onSubscribe({ args }) {
-      const start = process.hrtime.bigint();
-      const labels = describe(args.document, args.operationName);
-      return {
-        onSubscribeResult({ result }) {
-          histogram.observe({ ...labels, error: String(hasErrors(result)) }, seconds(start));
-        },
-        onSubscribeError() {
-          histogram.observe({ ...labels, error: 'true' }, seconds(start));
-        },
-      };
+      const done = timing(args.document, args.operationName);
+      return { onSubscribeResult: ({ result }) => done(hasErrors(result)), onSubscribeError: () => done(true) };
     },
   };
 }

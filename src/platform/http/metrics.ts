@@ -63,6 +63,9 @@ export interface MetricsDeps {
   logger: Logger;
 }
 
+/** Seconds buckets of HTTP requests and GraphQL operations. */
+const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 export function createMetrics(deps: MetricsDeps): Metrics {
   const { config, db, queue } = deps;
   const log = deps.logger.child({ component: 'metrics' });
@@ -73,7 +76,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     name: 'gateway_http_request_duration_seconds',
     help: 'HTTP requests by route, method and status.',
     labelNames: ['route', 'method', 'status'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: REQUEST_BUCKETS,
     registers: [registry],
   });
 
@@ -81,7 +84,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     name: 'gateway_graphql_operation_duration_seconds',
     help: 'GraphQL operations (HTTP and websocket) by operation name, type and whether the result had errors. Subscriptions: time to set up the stream.',
     labelNames: ['operation', 'type', 'error'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: REQUEST_BUCKETS,
     registers: [registry],
   });
 

@@ -1,11 +1,8 @@
 import { builder } from '../../../platform/graphql/builder.ts';
-import { liveCatalogue, ofLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+import { liveCatalogue, liveNodeOptions } from '../../../platform/graphql/tenancy.ts';
 
 builder.prismaNode('AmoUser', {
-  id: { field: 'id' },
-  // node(id) of a missing or foreign object is null, like any missing one.
-  nullable: true,
-  findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
+  ...liveNodeOptions,
   fields: (t) => ({
     amoUserId: t.exposeInt('amoId'),
     name: t.exposeString('name'),

@@ -1,6 +1,6 @@
 import { builder } from '../../../platform/graphql/builder.ts';
 import { EntityTypeEnum, FieldTypeEnum, fieldTypeOf } from '../../../platform/graphql/enums.ts';
-import { liveCatalogue, ofLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+import { liveCatalogue, liveNodeOptions } from '../../../platform/graphql/tenancy.ts';
 
 export interface FieldOptionShape {
   amoId: number;
@@ -18,10 +18,7 @@ const FieldOption = builder.objectRef<FieldOptionShape>('FieldOption').implement
 
 export const FieldRef = builder.prismaNode('CustomField', {
   name: 'Field',
-  id: { field: 'id' },
-  // node(id) of a missing or foreign object is null, like any missing one.
-  nullable: true,
-  findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
+  ...liveNodeOptions,
   fields: (t) => ({
     amoId: t.exposeInt('amoId'),
     code: t.exposeString('code', { nullable: true }),

@@ -1,15 +1,12 @@
 import { builder } from '../../../platform/graphql/builder.ts';
 import { StepConnection, stepOrder } from './step.ts';
 import type { Context } from '../../../platform/context.ts';
-import { liveCatalogue, ofLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+import { liveCatalogue, liveNodeOptions } from '../../../platform/graphql/tenancy.ts';
 
 export const PipelineRef = builder.prismaNode('Pipeline', {
-  id: { field: 'id' },
+  ...liveNodeOptions,
   // Select mode: a page of 50 pipelines × 30 steps reads only the columns asked for.
   select: { id: true },
-  // node(id) of a missing or foreign object is null, like any missing one.
-  nullable: true,
-  findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
   fields: (t) => ({
     amoId: t.exposeInt('amoId'),
     name: t.exposeString('name'),

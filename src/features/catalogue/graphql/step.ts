@@ -1,17 +1,14 @@
 import { builder } from '../../../platform/graphql/builder.ts';
 import { notFound } from '../../../platform/errors.ts';
 import { localId } from '../../../platform/ids.ts';
-import { NIL_UUID, ofLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+import { liveNodeOptions, NIL_UUID, ofLiveAccount } from '../../../platform/graphql/tenancy.ts';
 
 export const stepOrder = [{ sort: 'asc' as const }, { id: 'asc' as const }];
 
 export const StepRef = builder.prismaNode('Step', {
-  id: { field: 'id' },
+  ...liveNodeOptions,
   // Select mode: a page of 50 pipelines × 30 steps reads only the columns asked for.
   select: { id: true },
-  // node(id) of a missing or foreign object is null, like any missing one.
-  nullable: true,
-  findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
   fields: (t) => ({
     amoId: t.exposeInt('amoId'),
     name: t.exposeString('name'),

@@ -1,12 +1,9 @@
 import { builder } from '../../../platform/graphql/builder.ts';
 import { EntityTypeEnum } from '../../../platform/graphql/enums.ts';
-import { liveCatalogue, ofLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+import { liveCatalogue, liveNodeOptions } from '../../../platform/graphql/tenancy.ts';
 
 export const TagRef = builder.prismaNode('Tag', {
-  id: { field: 'id' },
-  // node(id) of a missing or foreign object is null, like any missing one.
-  nullable: true,
-  findUnique: (id, ctx) => ({ id: uuidOrNil(id), ...ofLiveAccount(ctx) }),
+  ...liveNodeOptions,
   fields: (t) => ({
     amoId: t.exposeInt('amoId'),
     name: t.exposeString('name'),

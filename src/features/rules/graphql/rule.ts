@@ -2,7 +2,8 @@ import type { CustomField, RuleFieldMapping, RuleTag, Tag } from '../../../gener
 import { builder } from '../../../platform/graphql/builder.ts';
 import { FieldRef, TagRef } from '../../catalogue/index.ts';
 import { quizIdSchema } from '../../../platform/graphql/args.ts';
-import { createRule, publishRuleChanged, resolveRuleInput, updateRule } from '../rules.ts';
+import { createRule, publishRuleChanged, resolveRuleInput, updateRule, type RuleInput as RuleInputData } from '../rules.ts';
+import type { Context } from '../../../platform/context.ts';
 import { ofLiveAccount, requireLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
 
 type MappingWithField = RuleFieldMapping & { field: CustomField };
@@ -164,29 +165,29 @@ const RuleInput = builder.inputType('RuleInput', {
   }),
 });
 
-builder.mutationFields((t) => ({
-  createQuizRule: t.prismaField({
-    type: 'Rule',
-    description: "SetQuizSettings: creates the quiz's rule; CONFLICT when it has one.",
-    args: { quizId: t.arg.id({ required: true, validate: quizIdSchema }), input: t.arg({ type: RuleInput, required: true }) },
-    resolve: async (query, _root, args, ctx) => {
-      const account = await requireLiveAccount(ctx);
-      const resolved = await resolveRuleInput(ctx.db, account, args.input);
-      const rule = await createRule(ctx.db, account, String(args.quizId), resolved);
-      await publishRuleChanged(ctx.services.queue, account, rule);
-      return ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: rule.id } });
-    },
-  }),
-  updateQuizRule: t.prismaField({
-    type: 'Rule',
-    description: "ChangeQuizSettings: replaces the quiz's rule; NOT_FOUND when it has none.",
-    args: { quizId: t.arg.id({ required: true, validate: quizIdSchema }), input: t.arg({ type: RuleInput, required: true }) },
-    resolve: async (query, _root, args, ctx) => {
-      const account = await requireLiveAccount(ctx);
-      const resolved = await resolveRuleInput(ctx.db, account, args.input);
-      const rule = await updateRule(ctx.db, account, String(args.quizId), resolved);
-      await publishRuleChanged(ctx.services.queue, account, rule);
-      return ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: rule.id } });
-    },
-  }),
-}));
+/** Checks the input, saves the rule with `save` (create or update) and announces the change; the rule's id. */
+async function saveRule(ctx: Context, quizId: string | number, input: RuleInputData, save: typeof createRule | typeof updateRule): Promise<string> {
+  const account = await requireLiveAccount(ctx);
+  const resolved = await resolveRuleInput(ctx.db, account, input);
+  const rule = await save(ctx.db, account, String(quizId), resolved);
+  await publishRuleChanged(ctx.services.queue, account, rule);
+  return rule.id;
+}
+
+builder.mutationFields((t) => {
+  const ruleArgs = () => ({ quizId: t.arg.id({ required: true, validate: quizIdSchema }), input: t.arg({ type: RuleInput, required: true }) });
+  return {
+    createQuizRule: t.prismaField({
+      type: 'Rule',
+      description: "SetQuizSettings: creates the quiz's rule; CONFLICT when it has one.",
+      args: ruleArgs(),
+      resolve: async (query, _root, args, ctx) => ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: await saveRule(ctx, args.quizId, args.input, createRule) } }),
+    }),
+    updateQuizRule: t.prismaField({
+      type: 'Rule',
+      description: "ChangeQuizSettings: replaces the quiz's rule; NOT_FOUND when it has none.",
+      args: ruleArgs(),
+      resolve: async (query, _root, args, ctx) => ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: await saveRule(ctx, args.quizId, args.input, updateRule) } }),
+    }),
+  };
+});
