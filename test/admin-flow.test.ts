@@ -82,7 +82,7 @@ async function optionValue(select: ReturnType<Page['locator']>, text: string): P
   return value;
 }
 
-test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, revoke, reconnect', { skip, timeout: 120_000 }, async (t) => {
+test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, retry, rule problems, revoke, reconnect, disconnect', { skip, timeout: 120_000 }, async (t) => {
   const token = await tokenFor(TENANT, { expiresIn: '2h' });
   const simAccount = stack.sim.account(amo.id);
   const pipeline = simAccount.pipelines.find((p) => p.is_main)!;
@@ -253,6 +253,24 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await screenshot(page, '07-deliveries', { docs: 'deliveries' });
   });
 
+  await t.test('a tag deleted in amoCRM since the sync: the rule check’s problem shows as a warning', async () => {
+    const gone = simAccount.tags.leads[2]!;
+    stack.sim.removeTag(amo.id, 'leads', gone.id);
+    await nav(/Rules/).click();
+    await page.getByLabel('Quiz id').fill('quiz-admin-2');
+    await page.getByRole('button', { name: 'Open' }).click();
+    await page.getByRole('heading', { name: 'Rule of quiz quiz-admin-2' }).waitFor();
+    // the cache still has it (no sync since), so it is offered and the save passes; amoCRM's check does not
+    await page.getByTestId('tags-lead').getByLabel(gone.name).check();
+    await page.getByRole('button', { name: 'Save the rule' }).click();
+    const problems = page.getByTestId('rule-problems');
+    await problems.waitFor({ timeout: 30_000 });
+    const said = (await problems.textContent()) ?? '';
+    assert.ok(said.includes(`lead tag «${gone.name}» (${gone.id}) no longer exists in amoCRM`), said);
+    await dismissNotices();
+    await screenshot(page, '08-rule-problems');
+  });
+
   await t.test('revoked tokens: the page says the account needs reconnecting; reconnect', async () => {
     const revoked = await fetch(`${stack.sim.url}/_sim/revoke`, { method: 'POST', body: JSON.stringify([amo.id]) });
     assert.ok(revoked.ok, `revoke: ${revoked.status}`);
@@ -261,7 +279,7 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await page.getByRole('button', { name: 'Sync now' }).click();
     await page.getByTestId('account-state').filter({ hasText: 'Needs reconnecting' }).waitFor({ timeout: 30_000 });
     await page.getByRole('alert').filter({ hasText: 'needs reconnecting' }).first().waitFor();
-    await screenshot(page, '08-needs-reconnecting');
+    await screenshot(page, '09-needs-reconnecting');
     await consentInPopup(/^Reconnect amoCRM$/);
     await page.getByTestId('account-state').filter({ hasText: 'Working' }).waitFor();
     // the reconnect's own sync works again
@@ -274,17 +292,41 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await nav(/Deliveries/).click();
     await page.getByTestId('delivery').first().waitFor();
     assert.deepEqual(await fitsWidth(page), { ok: true, scrollWidth: 390, width: 390 });
-    await screenshot(page, '09-phone-deliveries');
+    await screenshot(page, '10-phone-deliveries');
     await nav(/Rules/).click();
     await page.getByRole('link', { name: QUIZ }).click();
     await page.getByRole('button', { name: 'Save the rule' }).waitFor();
     assert.equal((await fitsWidth(page)).ok, true, 'the rule editor fits a phone');
-    await screenshot(page, '10-phone-rule-editor');
+    await screenshot(page, '11-phone-rule-editor');
     await page.getByRole('button', { name: 'Рус' }).click();
     await page.getByRole('button', { name: 'Сохранить правило' }).waitFor();
     await nav(/Заявки/).click();
     await page.getByTestId('delivery-status').first().filter({ hasText: 'Доставлена' }).waitFor();
-    await screenshot(page, '11-phone-deliveries-ru');
+    await screenshot(page, '12-phone-deliveries-ru');
+  });
+
+  await t.test('disconnect behind a confirmation, by keyboard', async () => {
+    await page.getByRole('button', { name: 'Eng' }).click();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await nav(/Connection/).click();
+    const disconnect = page.getByRole('button', { name: 'Disconnect' });
+    await disconnect.focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Disconnect amoCRM?' });
+    await dialog.waitFor();
+    // the safe answer has the focus; Escape keeps the account
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Cancel');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal((await gql('{ account { id } }', token)).account !== null, true);
+    await disconnect.focus();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor();
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByText('No amoCRM account is connected').waitFor();
+    assert.equal((await gql('{ account { id } }', token)).account, null);
+    await screenshot(page, '13-disconnected');
   });
 
   assert.deepEqual(errors, [], 'the page logged no errors');

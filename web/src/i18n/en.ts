@@ -122,6 +122,7 @@ export const en = {
   'rule.saved': 'The rule is saved.',
   'rule.fixInputs': 'The rule was not saved: fix the marked inputs.',
   'rule.problems': 'The last check against amoCRM ({when}) found:',
+  'rule.checking': 'Checking the rule against amoCRM…',
   'rule.updatedAt': 'Saved {when}',
   'rule.utms': 'UTM parameters',
   'rule.utmsHint': 'Which lead field each UTM parameter fills. Saved at once.',

@@ -123,6 +123,7 @@ export const ru: Record<MessageKey, string> = {
   'rule.saved': 'Правило сохранено.',
   'rule.fixInputs': 'Правило не сохранено: исправьте отмеченные поля.',
   'rule.problems': 'Последняя проверка в amoCRM ({when}) нашла:',
+  'rule.checking': 'Проверяем правило в amoCRM…',
   'rule.updatedAt': 'Сохранено {when}',
   'rule.utms': 'UTM-метки',
   'rule.utmsHint': 'Какое поле сделки заполняет каждая UTM-метка. Сохраняется сразу.',

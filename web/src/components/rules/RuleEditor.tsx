@@ -14,12 +14,21 @@ import { TagPicker } from './TagPicker.tsx';
 import { UtmEditor } from './UtmEditor.tsx';
 import { FieldError, invalidProps } from './FieldError.tsx';
 
+const CHECK_POLL_MS = 1500;
+
 export function RuleEditor({ quizId }: { quizId: string }) {
   const { t, when } = useI18n();
   const notice = useNotice();
   const client = useApolloClient();
-  const { data, error } = useQuery(RuleQuery, { variables: { quizId }, fetchPolicy: 'cache-and-network' });
+  const { data, error, startPolling, stopPolling } = useQuery(RuleQuery, { variables: { quizId }, fetchPolicy: 'cache-and-network' });
   const rule = data?.rule ?? null;
+  // A saved rule is checked against amoCRM by a worker (checkedAt is null until then): ask again until it was.
+  const checking = !!rule && !rule.checkedAt;
+  useEffect(() => {
+    if (!checking) return;
+    startPolling(CHECK_POLL_MS);
+    return () => stopPolling();
+  }, [checking, startPolling, stopPolling]);
   const [form, setForm] = useState<RuleForm | null>(null);
   const [saveError, setSaveError] = useState<unknown>(null);
   const catalogue = usePickerCatalogue(form?.pipelineId ?? '');
@@ -181,6 +190,11 @@ export function RuleEditor({ quizId }: { quizId: string }) {
             {saving ? t('common.saving') : t('rule.save')}
           </button>
           {rule && <span className="hint">{t('rule.updatedAt', { when: when(rule.updatedAt) })}</span>}
+          {checking && (
+            <span className="hint" aria-live="polite" data-testid="rule-checking">
+              {t('rule.checking')}
+            </span>
+          )}
         </div>
       </form>
       <UtmEditor quizId={quizId} leadFields={catalogue.fields.LEAD} />
