@@ -119,12 +119,20 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await screenshot(page, '03-connection-synced');
   });
 
-  await t.test('the catalogue: pipelines with steps, fields with types, searchable', async () => {
+  await t.test('the catalogue: pipelines with steps, fields with types, paged and searchable', async () => {
     await nav(/Catalogue/).click();
     const pipelines = page.getByTestId('pipelines');
     await pipelines.getByText(pipeline.name, { exact: true }).waitFor();
     await pipelines.getByText(step.name, { exact: true }).first().waitFor();
     await page.getByTestId('fields').getByText(numeric.name, { exact: true }).waitFor();
+    // paged: 25 lead fields at first, the rest on "Load more"
+    const leadFieldCount = (await gql('{ fields(entity: LEAD, first: 1) { totalCount } }', token)).fields.totalCount as number;
+    assert.ok(leadFieldCount > 25, `more lead fields than one page (${leadFieldCount})`);
+    const fieldsCard = page.locator('section', { has: page.getByTestId('fields') });
+    assert.equal(await page.getByTestId('fields').locator('li').count(), 25);
+    await fieldsCard.getByText(`25 of ${leadFieldCount} loaded`).waitFor();
+    await fieldsCard.getByRole('button', { name: 'Load more' }).click();
+    await fieldsCard.getByText(`${Math.min(50, leadFieldCount)} of ${leadFieldCount} loaded`).waitFor();
     await page.locator('#search-fields').fill(numeric.name);
     await until('the field search to narrow the list', async () => (await page.getByTestId('fields').locator('li').count()) === 1, 10_000);
     assert.match((await page.getByTestId('fields').locator('li').textContent()) ?? '', /number/);

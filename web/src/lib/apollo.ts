@@ -45,6 +45,8 @@ export function createCache() {
 export function createGateway(token: string, events: { onUnauthenticated(): void; onLiveState(state: LiveState): void }): Gateway {
   const authorization = `Bearer ${token}`;
   const wsUrl = `${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}/graphql`;
+  let client: ApolloClient | undefined;
+  let wasConnected = false;
   const ws = createClient({
     url: wsUrl,
     connectionParams: { authorization },
@@ -56,7 +58,12 @@ export function createGateway(token: string, events: { onUnauthenticated(): void
     onNonLazyError: () => {},
     on: {
       connecting: () => events.onLiveState('connecting'),
-      connected: () => events.onLiveState('live'),
+      connected: () => {
+        events.onLiveState('live');
+        // events published while the socket was down are gone: read the screens' data again
+        if (wasConnected) void client?.refetchQueries({ include: 'active' });
+        wasConnected = true;
+      },
       closed: (event) => {
         events.onLiveState('offline');
         if ((event as CloseEvent | undefined)?.code === UNAUTHORIZED_CLOSE) events.onUnauthenticated();
@@ -75,7 +82,7 @@ export function createGateway(token: string, events: { onUnauthenticated(): void
     new GraphQLWsLink(ws),
     http,
   );
-  const client = new ApolloClient({ link: ApolloLink.from([errors, transport]), cache: createCache() });
+  client = new ApolloClient({ link: ApolloLink.from([errors, transport]), cache: createCache() });
   return {
     client,
     ws,
