@@ -25,8 +25,10 @@
  * statement per request, plus one per late wake-up.
  *
  * After a 429 (`penalize`) the account's next slot moves past Retry-After, and every request of
- * this process already sleeping on an earlier slot of that account is woken to reserve again, so
- * none fires inside Retry-After. Sleepers in other replicas are not reached (that would cost a
+ * this process already holding an earlier slot of that account reserves again, so none fires
+ * inside Retry-After: sleepers are woken, and a request whose reserve statement was still on its
+ * way when the penalty came (not sleeping yet) sees the account's penalty count moved and
+ * reserves again instead of sleeping on its old slot. Sleepers in other replicas are not reached (that would cost a
  * read per request); each of them gets at most its own 429 and penalizes its own process.
  */
 import { setTimeout as delay } from 'node:timers/promises';
@@ -103,6 +105,19 @@ function sleepersOf(db: object, amoId: number): Set<AbortController> {
   return set;
 }
 
+/** Penalties so far per database and amoCRM account: a slot reserved before the last one is void. */
+const penalties = new WeakMap<object, Map<number, number>>();
+
+function penaltiesOf(db: object, amoId: number): number {
+  return penalties.get(db)?.get(amoId) ?? 0;
+}
+
+function countPenalty(db: object, amoId: number): void {
+  let perDb = penalties.get(db);
+  if (!perDb) penalties.set(db, (perDb = new Map()));
+  perDb.set(amoId, (perDb.get(amoId) ?? 0) + 1);
+}
+
 export function createRateLimiter(db: Db, options: RateLimiterOptions): RateLimiter {
   const marginMs = options.marginMs ?? 20;
   const spacingMs = slotSpacingMs(options.rps, marginMs);
@@ -133,8 +148,11 @@ export function createRateLimiter(db: Db, options: RateLimiterOptions): RateLimi
       for (;;) {
         signal?.throwIfAborted();
         const sent = now();
+        const penaltiesBefore = penaltiesOf(db, amoId);
         const { waitMs, dbNowMs } = await reserve(db, amoId, spacingMs);
         const answered = now();
+        // a 429 came while the statement was on its way: this slot may lie inside Retry-After
+        if (penaltiesOf(db, amoId) !== penaltiesBefore) continue;
         // the statement ran between `sent` and `answered`: the slot's local time is in that range + waitMs
         const slotAt = (Number.isFinite(dbNowMs) ? Math.min(Math.max(dbNowMs, sent), answered) : sent) + waitMs;
         // wake at the latest the slot can be, so never early; ceil: timers round down
@@ -152,6 +170,7 @@ export function createRateLimiter(db: Db, options: RateLimiterOptions): RateLimi
         VALUES (${amoId}, clock_timestamp() + make_interval(secs => ${ms}::double precision / 1000))
         ON CONFLICT (amo_id) DO UPDATE
           SET next_slot_at = GREATEST(r.next_slot_at, clock_timestamp() + make_interval(secs => ${ms}::double precision / 1000))`;
+      countPenalty(db, amoId);
       for (const requeue of [...sleepersOf(db, amoId)]) requeue.abort(new Error('amoCRM answered 429: reserve again'));
     },
   };
