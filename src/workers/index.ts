@@ -51,8 +51,11 @@ function startHousekeeping(services: Services): () => Promise<void> {
 export async function startWorkers(services: Services): Promise<Workers> {
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    // Last started, first stopped: requests are already refused when this runs.
-    for (const stop of stops.reverse()) await stop();
+    // All at once (requests are already refused when this runs): each stop aborts its own work
+    // first, so a delivery's send is cut short now, not after a token refresh pass has finished.
+    const results = await Promise.allSettled(stops.map((stop) => stop()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   };
   try {
     await startEach(services, stops);
