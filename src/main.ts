@@ -1,12 +1,12 @@
-// `npm start`: the gateway. With nothing configured it runs in development
-// mode on embedded parts: PGlite for PostgreSQL, the in-process queue for
+// `npm start`: the gateway. With nothing configured (or NODE_ENV=development) it
+// runs in development mode on embedded parts: PGlite for PostgreSQL, the in-process queue for
 // Kafka, and the amoCRM simulator beside it.
-import { SignJWT } from 'jose';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './platform/config.ts';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './dev/embedded-db.ts';
 import { migrate } from './dev/migrate.ts';
 import { ensureAdminPageBuilt } from './dev/admin-build.ts';
+import { devToken } from './dev/dev-token.ts';
 import { createDb } from './platform/db.ts';
 import { createLogger } from './platform/logger.ts';
 import type { AmoSimulator } from '@quiz-gateway/amo-sim';
@@ -60,15 +60,9 @@ const url = await app.start();
 
 if (!config.isProduction) {
   const demoTenant = process.env.DEMO_TENANT ?? 'demo';
-  const token = config.auth.jwtSecret
-    ? await new SignJWT({ [config.auth.accountClaim]: demoTenant })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setIssuedAt()
-        .setExpirationTime('30d')
-        .sign(new TextEncoder().encode(config.auth.jwtSecret))
-    : undefined;
+  const token = await devToken(config, demoTenant);
   const line = '='.repeat(72);
-  console.log(`\n${line}\n  DEVELOPMENT MODE — not for production (NODE_ENV=production turns it off)\n${line}`);
+  console.log(`\n${line}\n  DEVELOPMENT MODE — not for production (NODE_ENV=production, or DATABASE_URL/KAFKA_BROKERS without NODE_ENV, turns it off)\n${line}`);
   console.log(`  GraphiQL:        ${url}/graphql`);
   // the token travels in the fragment: the page takes it from there and the browser never sends it
   console.log(`  Admin page:      ${url}/admin/${token ? `#token=${token}` : ''}`);

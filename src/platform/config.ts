@@ -17,7 +17,7 @@ const optionalString = z
 
 const envSchema = z
   .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    NODE_ENV: z.enum(['development', 'production', 'test']).optional(),
     PORT: z.coerce.number().int().min(0).max(65535).default(4000),
     HOST: z.string().default('0.0.0.0'),
     PUBLIC_URL: optionalString,
@@ -48,8 +48,13 @@ const envSchema = z
     GRAPHIQL: bool.optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
+  .transform((env) => ({ ...env, NODE_ENV: modeOf(env) }))
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
+    // the built-in values are published in this file: a deployment that names them has none
+    if (env.AUTH_JWT_SECRET === DEV_JWT_SECRET) ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'the built-in development secret is refused in production' });
+    if (env.TOKEN_ENCRYPTION_KEY === DEV_TOKEN_KEY)
+      ctx.addIssue({ code: 'custom', path: ['TOKEN_ENCRYPTION_KEY'], message: 'the built-in development key is refused in production' });
     // PUBLIC_URL: amoCRM posts each account's lead events there; a default of 127.0.0.1 would silently lose them.
     const required = ['AMO_CLIENT_ID', 'AMO_CLIENT_SECRET', 'AMO_REDIRECT_URI', 'TOKEN_ENCRYPTION_KEY', 'DATABASE_URL', 'PUBLIC_URL'] as const;
     for (const key of required) {
@@ -59,6 +64,17 @@ const envSchema = z
       ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production' });
     }
   });
+
+/**
+ * Development is a choice, never an omission: NODE_ENV names the mode; unset, it
+ * is development only while nothing real is configured (the newcomer's `npm start`
+ * on embedded parts), and production as soon as DATABASE_URL or KAFKA_BROKERS is
+ * set, so a real deployment that forgot NODE_ENV gets production's checks.
+ */
+function modeOf(env: { NODE_ENV?: Config['env']; DATABASE_URL?: string; KAFKA_BROKERS?: string }): Config['env'] {
+  if (env.NODE_ENV) return env.NODE_ENV;
+  return env.DATABASE_URL || env.KAFKA_BROKERS ? 'production' : 'development';
+}
 
 export type Env = z.input<typeof envSchema>;
 
@@ -130,7 +146,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       issuer: env.AUTH_ISSUER,
       audience: env.AUTH_AUDIENCE,
       accountClaim: env.AUTH_ACCOUNT_CLAIM,
-      devSecret: !env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL,
+      devSecret: !env.AUTH_JWKS_URL && (env.AUTH_JWT_SECRET ?? DEV_JWT_SECRET) === DEV_JWT_SECRET,
     },
     amo: {
       clientId: env.AMO_CLIENT_ID ?? DEV_AMO_CLIENT_ID,
