@@ -8,6 +8,7 @@ import { defineConfig } from 'eslint/config';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX, { createNodeResolver } from 'eslint-plugin-import-x';
+import reactHooks from 'eslint-plugin-react-hooks';
 
 const root = import.meta.dirname;
 const at = (...p) => path.join(root, ...p);
@@ -68,17 +69,7 @@ const RAW_AMO_CALL = ['request', 'paginate', 'listAll'].flatMap((name) => [
 
 export default defineConfig(
   {
-    ignores: [
-      '**/node_modules/',
-      '**/dist/',
-      '.data/',
-      'src/generated/',
-      'test/generated/',
-      // The admin page (web/) is another workspace package with its own toolchain (Vite, React).
-      // To lint it later: drop this line and add a block for 'web/src/**/*.{ts,tsx}' with
-      // eslint-plugin-react-hooks and browser globals.
-      'web/',
-    ],
+    ignores: ['**/node_modules/', '**/dist/', '.data/', 'src/generated/', 'test/generated/', 'web/src/gql/'],
   },
   {
     // Plain Node scripts (scripts/kafka/health.mjs, this file): the few Node globals they use.
@@ -99,6 +90,17 @@ export default defineConfig(
       // TypeScript reports undefined names itself, and knows Node's and the DOM's globals (tsconfig lib/types).
       'no-undef': 'off',
       // `_`-prefixed parameters and destructured leftovers are deliberate (an interface's shape, a rest omit).
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+    },
+  },
+  {
+    // The admin page (web/, React in the browser): the hooks' rules (and the React Compiler's
+    // checks the plugin's recommended set carries) beside the same TypeScript rules.
+    files: ['web/src/**/*.{ts,tsx}', 'web/*.ts'],
+    extends: [js.configs.recommended, tseslint.configs.recommended, reactHooks.configs.flat.recommended],
+    rules: {
+      // TypeScript knows the DOM's globals (web/tsconfig.json lib).
+      'no-undef': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
     },
   },

@@ -24,7 +24,7 @@ npx --no-install graphql-codegen --config codegen.ts >/dev/null
 
 npx --no-install tsc --noEmit -p .
 # One style for every source file (.prettierrc.json): `npm run format` writes it.
-npx --no-install prettier --check --log-level warn "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts" "scripts/**/*.ts" "packages/*/src/**/*.ts" "packages/*/test/**/*.ts" codegen.ts prisma.config.ts "prisma/*.ts" eslint.config.js
+npx --no-install prettier --check --log-level warn "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts" "scripts/**/*.ts" "packages/*/src/**/*.ts" "packages/*/test/**/*.ts" codegen.ts prisma.config.ts "prisma/*.ts" eslint.config.js "web/src/**/*.{ts,tsx}" "web/*.ts"
 # The lint rules and the layout's import boundaries (eslint.config.js): errors fail the run.
 npm run --silent lint
 npx --no-install tsc --noEmit -p packages/amo-sim

@@ -1,5 +1,5 @@
 // Russian and English UI text: the toggle's choice is remembered; the default follows the browser.
-import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { en, type MessageKey } from './en.ts';
 import { ru } from './ru.ts';
 
@@ -57,7 +57,9 @@ export function I18nProvider({ children }: { children: ReactNode }) {
       },
     };
   }, [lang, setLang]);
-  document.documentElement.lang = lang;
+  useEffect(() => {
+    document.documentElement.lang = lang;
+  }, [lang]);
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
 }
 

@@ -45,7 +45,6 @@ export function createCache() {
 export function createGateway(token: string, events: { onUnauthenticated(): void; onLiveState(state: LiveState): void }): Gateway {
   const authorization = `Bearer ${token}`;
   const wsUrl = `${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}/graphql`;
-  let client: ApolloClient | undefined;
   let wasConnected = false;
   const ws = createClient({
     url: wsUrl,
@@ -61,7 +60,8 @@ export function createGateway(token: string, events: { onUnauthenticated(): void
       connected: () => {
         events.onLiveState('live');
         // events published while the socket was down are gone: read the screens' data again
-        if (wasConnected) void client?.refetchQueries({ include: 'active' });
+        // (a reconnect: the client below exists by then, the first connect comes after this function returns)
+        if (wasConnected) void client.refetchQueries({ include: 'active' });
         wasConnected = true;
       },
       closed: (event) => {
@@ -82,7 +82,7 @@ export function createGateway(token: string, events: { onUnauthenticated(): void
     new GraphQLWsLink(ws),
     http,
   );
-  client = new ApolloClient({ link: ApolloLink.from([errors, transport]), cache: createCache() });
+  const client = new ApolloClient({ link: ApolloLink.from([errors, transport]), cache: createCache() });
   return {
     client,
     ws,

@@ -1,6 +1,6 @@
 // A Relay connection as a list screen reads it: the nodes loaded so far (the cache's
 // relayStylePagination merges the pages), "load more", or every page for pickers and search.
-import { useEffect } from 'react';
+import { useEffect, useEffectEvent } from 'react';
 import { useQuery } from '@apollo/client/react';
 import type { OperationVariables, TypedDocumentNode } from '@apollo/client';
 
@@ -39,9 +39,10 @@ export function useConnection<TData, TVars extends OperationVariables, N>(
 
   const pages = Math.ceil(nodes.length / pageSize);
   const wantAll = !!options.all && hasMore && !result.loading && !result.error && pages < MAX_PAGES;
+  // loadMore changes every render; the cursor says when another page is due.
+  const loadNext = useEffectEvent(() => void loadMore());
   useEffect(() => {
-    if (wantAll) void loadMore();
-    // loadMore changes every render; the cursor says when another page is due
+    if (wantAll) loadNext();
   }, [wantAll, endCursor]);
 
   return { nodes, totalCount: connection?.totalCount ?? 0, hasMore, loading: result.loading, error: result.error, loadMore, refetch: result.refetch };

@@ -1,7 +1,7 @@
 // Connecting amoCRM in a popup: the gateway's authorize link (mode=post_message) opens amoCRM's
 // consent page; after the answer amoCRM redirects the popup to the gateway's /webhook/create,
 // whose page posts { type: 'amocrm:connect', ok, message } back to this window and closes.
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useEffectEvent, useRef, useState } from 'react';
 import { useMutation } from '@apollo/client/react';
 import { ConnectMutation } from '../../ops/account.ts';
 import { errorText } from '../../lib/errors.ts';
@@ -20,8 +20,8 @@ export function useConnectPopup(onConnected: () => void) {
   const [state, setState] = useState<ConnectState>({ phase: 'idle' });
   const [connect] = useMutation(ConnectMutation);
   const popup = useRef<Window | null>(null);
-  const onConnectedRef = useRef(onConnected);
-  onConnectedRef.current = onConnected;
+  // The listener below is added once; this calls the caller's latest callback.
+  const connected = useEffectEvent(onConnected);
 
   useEffect(() => {
     const listener = (event: MessageEvent) => {
@@ -31,7 +31,7 @@ export function useConnectPopup(onConnected: () => void) {
       if (data?.type !== 'amocrm:connect') return;
       popup.current = null;
       setState({ phase: 'done', ok: data.ok === true, message: typeof data.message === 'string' ? data.message : '' });
-      if (data.ok === true) onConnectedRef.current();
+      if (data.ok === true) connected();
     };
     window.addEventListener('message', listener);
     return () => window.removeEventListener('message', listener);

@@ -35,14 +35,16 @@ export function RuleEditor({ quizId }: { quizId: string }) {
   const [create, creating] = useMutation(CreateRuleMutation);
   const [update, updating] = useMutation(UpdateRuleMutation);
 
-  useEffect(() => {
-    if (data && !form) setForm(rule ? formFromRule(rule) : emptyForm());
-  }, [data, rule, form]);
+  // The form starts from the first answer (the saved rule, or an empty one) and is the user's from
+  // then on: set while rendering, so the first paint with data already shows it.
+  if (data && !form) setForm(rule ? formFromRule(rule) : emptyForm());
 
   const issues = inputIssues(saveError);
+  const invalid = issues.size > 0;
+  // After each refused save, the first input the server named takes the focus.
   useEffect(() => {
-    if (issues.size) document.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
-  }, [saveError]);
+    if (invalid) document.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [saveError, invalid]);
 
   if (error) return <p className="banner error">{errorText(error)}</p>;
   if (!form) return <p aria-busy="true">{t('common.loading')}</p>;
