@@ -13,7 +13,7 @@ import type { DeliveryRuntime } from './options.ts';
 import { ensureCustomers } from './customers.ts';
 import { attachDuplicates } from './duplicates.ts';
 import { buildLead, loadPayloadContext, type CustomerInput, type PayloadContext } from './payload.ts';
-import { classify, describeError, errMessage, reasonOfError, retryText, waitText, type Outcome } from './reasons.ts';
+import { classify, errMessage, internalRetryText, isAmoSideError, ownerError, reasonOfError, retryText, waitText, type Outcome } from './reasons.ts';
 import { ensureReconcileSetup, type ReconcileSetup } from './reconcile.ts';
 import { onRefused } from './refusals.ts';
 import { confirmSent } from './confirm.ts';
@@ -105,7 +105,7 @@ export class AccountRun {
     outcome: Outcome,
     opts: { stage?: DeliveryStage; attemptsSpent: boolean; reason?: DeliveryReason; text?: (detail: string, nextAt: Date) => string },
   ): Promise<void> {
-    const detail = describeError(err);
+    const detail = ownerError(err, this.log);
     for (const item of items) {
       const stage = opts.stage ? { stage: opts.stage } : {};
       if (outcome === 'paused') {
@@ -130,7 +130,7 @@ export class AccountRun {
       const retryAfter = err instanceof AmoRateLimitedError ? (err.retryAfterMs ?? 0) : 0;
       const delay = outcome === 'maybe' ? Math.max(this.rt.options.reconcileDelayMs, backoff(this.rt, attempts)) : backoff(this.rt, attempts, retryAfter);
       const nextAttemptAt = at(delay);
-      const lastError = opts.text ? opts.text(detail, nextAttemptAt) : retryText(reason, detail, nextAttemptAt);
+      const lastError = opts.text ? opts.text(detail, nextAttemptAt) : isAmoSideError(err) ? retryText(reason, detail, nextAttemptAt) : internalRetryText(detail, nextAttemptAt);
       const written = await this.lease.update(item.d.id, { ...stage, reason, lastError, attempts, nextAttemptAt }, true);
       if (written && item.d.reason !== reason) await this.publish(item.d, 'PENDING');
     }
@@ -182,7 +182,7 @@ export class AccountRun {
         const built = buildLead(item.result, ctx, { requestId: item.d.id, now: item.result.submittedAt ? undefined : item.d.createdAt });
         ready.push({ ...item, lead: built.lead, note: built.note, warnings: built.warnings, customer: built.customer, customerAnswers: built.customerAnswers });
       } catch (err) {
-        await this.fail(item, `Not delivered: the lead could not be built (${errMessage(err)}).`, 'AMO_REJECTED', 'QUEUED');
+        await this.fail(item, `Not delivered: the lead could not be built (${ownerError(err, this.log)}).`, 'AMO_REJECTED', 'QUEUED');
       }
     }
 

@@ -26,7 +26,7 @@ import {
 import type { AccountRun, Item } from './batch.ts';
 import { buildLead, type CustomerInput } from './payload.ts';
 import { carriesValues, createdWindow } from './reconcile.ts';
-import { classify, describeIssues, errMessage } from './reasons.ts';
+import { classify, describeIssues, errMessage, ownerError } from './reasons.ts';
 import { inHalves } from './refusals.ts';
 
 /** One item's customer as the step goes. */
@@ -195,8 +195,9 @@ async function link(run: AccountRun, chunk: Step[]): Promise<void> {
     }
     if (err instanceof AmoValidationError || err instanceof AmoPaymentRequiredError) {
       // the customer exists: a link amoCRM refuses (e.g. the contact was deleted) is given up
+      const why = linkWhy(run, err);
       for (const s of mine) {
-        s.item = { ...s.item, warnings: [...(s.item.warnings ?? s.item.d.warnings), `customer #${s.id} not linked to the lead's contact: ${linkWhy(err)}`] };
+        s.item = { ...s.item, warnings: [...(s.item.warnings ?? s.item.d.warnings), `customer #${s.id} not linked to the lead's contact: ${why}`] };
         if (await run.lease.update(s.item.d.id, { customerLinkedAt: new Date() }, false)) s.linked = true;
       }
       return;
@@ -207,7 +208,7 @@ async function link(run: AccountRun, chunk: Step[]): Promise<void> {
   for (const s of mine) if (await run.lease.update(s.item.d.id, { customerLinkedAt: new Date() }, false)) s.linked = true;
 }
 
-const linkWhy = (err: unknown) => (err instanceof AmoValidationError && err.errors.length ? describeIssues(err.errors) : errMessage(err));
+const linkWhy = (run: AccountRun, err: unknown) => (err instanceof AmoValidationError && err.errors.length ? describeIssues(err.errors) : ownerError(err, run.log));
 
 /**
  * A customer call failed: 402 or a refusal gives the customer up (the lead is delivered without
@@ -235,8 +236,9 @@ async function failed(run: AccountRun, steps: Step[], err: unknown): Promise<voi
   }
   run.log.warn({ accountId: run.accountId, n: items.length, err: errMessage(err), outcome }, 'customers step failed');
   const wait: Step[] = [];
+  let why: string | undefined; // one error id for the whole call
   for (const s of items) {
-    if (s.item.d.attempts + 1 >= run.rt.options.maxAttempts) s.gaveUp = `amoCRM did not take it after ${s.item.d.attempts + 1} attempts (${errMessage(err)})`;
+    if (s.item.d.attempts + 1 >= run.rt.options.maxAttempts) s.gaveUp = `amoCRM did not take it after ${s.item.d.attempts + 1} attempts (${(why ??= ownerError(err, run.log))})`;
     else wait.push(s);
   }
   const reason = err instanceof AmoRateLimitedError ? 'RATE_LIMITED' : 'AMO_UNAVAILABLE';

@@ -6,7 +6,7 @@
  */
 import { AmoError, AmoNotFoundError, AmoValidationError, MAX_BATCH_NOTES, type AmoBatchNoteInput, type AmoNoteCreated, type AmoValidationIssue } from '../../platform/amo/index.ts';
 import type { AccountRun, Item } from './batch.ts';
-import { classify, describeIssues, errMessage } from './reasons.ts';
+import { classify, describeIssues, errMessage, ownerError } from './reasons.ts';
 import { inHalves } from './refusals.ts';
 import { buildLead, buildNote, noteMarker } from './payload.ts';
 
@@ -117,7 +117,8 @@ async function splitNotes(run: AccountRun, chunk: Item[]): Promise<void> {
 async function notesFailed(run: AccountRun, items: Item[], err: unknown): Promise<void> {
   if (err instanceof AmoValidationError || err instanceof AmoNotFoundError) {
     // the lead is in amoCRM: a note it refuses does not undo that
-    for (const item of items) await run.finish(item, [...(item.warnings ?? item.d.warnings), `note not added: ${errMessage(err)}`]);
+    const why = ownerError(err, run.log);
+    for (const item of items) await run.finish(item, [...(item.warnings ?? item.d.warnings), `note not added: ${why}`]);
     return;
   }
   const outcome = classify(err, run.rt.signal);
@@ -127,10 +128,11 @@ async function notesFailed(run: AccountRun, items: Item[], err: unknown): Promis
   }
   run.log.warn({ accountId: run.accountId, n: items.length, err: errMessage(err), outcome }, 'notes not added');
   const retry: Item[] = [];
+  let why: string | undefined; // one error id for the whole call
   for (const item of items) {
     const attempts = item.d.attempts + 1;
     if (attempts >= run.rt.options.maxAttempts) {
-      await run.finish(item, [...(item.warnings ?? item.d.warnings), `note not added after ${attempts} attempts: ${errMessage(err)}`]);
+      await run.finish(item, [...(item.warnings ?? item.d.warnings), `note not added after ${attempts} attempts: ${(why ??= ownerError(err, run.log))}`]);
     } else retry.push(item);
   }
   // stays LEAD_CREATED: the next pass reads the lead's notes before posting (no second note)

@@ -7,7 +7,9 @@
  * claims such deliveries): `sweepAccountReasons` brings every waiting delivery's reason in line with
  * its account's state and publishes `delivery.updated` for each one it changed.
  */
+import { randomBytes } from 'node:crypto';
 import type { DeliveryReason } from '../../generated/prisma/enums.ts';
+import type { Logger } from '../../platform/logger.ts';
 import type { Services } from '../../platform/services.ts';
 import {
   AmoBlockedError,
@@ -87,6 +89,26 @@ export function describeError(err: unknown): string {
   if (err instanceof Error && err.name === 'AbortError') return 'the call to amoCRM was cut short';
   return 'an internal error (logged)';
 }
+
+/** Whether `describeError` has words of its own for it (amoCRM's errors, a cut-short call). */
+const isDescribed = (err: unknown) => err instanceof AmoError || (err instanceof Error && err.name === 'AbortError');
+
+/**
+ * What the owner reads of any error (lastError, warnings, the lead's note): `describeError`'s
+ * words for amoCRM's errors; anything else (a database error's SQL, a bug's TypeError) only as
+ * "an internal error" with an error id, logged here in full under that id for the operator.
+ */
+export function ownerError(err: unknown, log: Pick<Logger, 'error'>): string {
+  if (isDescribed(err)) return describeError(err);
+  const errorId = randomBytes(4).toString('hex');
+  log.error({ errorId, err }, 'delivery: internal error (its id is in the owner-visible message)');
+  return `an internal error of the gateway, error id ${errorId} (its details are in the gateway's log)`;
+}
+
+/** The retry sentence for an error that is not amoCRM's: the gateway's, not "amoCRM did not take it". */
+export const internalRetryText = (detail: string, nextAt: Date) => `Not sent yet: ${detail}; next try at ${time(nextAt)}.`;
+
+export { isDescribed as isAmoSideError };
 
 /**
  * Brings `reason`/`lastError` of every PENDING delivery in line with its account: NO_ACCOUNT
