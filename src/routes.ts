@@ -4,6 +4,7 @@ import { afterConnect, completeAuthorization, handleDisconnectHook, oauthResultP
 import type { Services } from './platform/services.ts';
 import { handleAmoWebhookRequest, webhookSecretFromPath } from './features/webhooks/index.ts';
 import { createAdminPage } from './platform/http/admin-page.ts';
+import { bearerMatches } from './platform/http/bearer.ts';
 import { requestSignal } from './platform/http/request-signal.ts';
 
 // The quiz owner's admin page (web/dist) at /admin.
@@ -39,6 +40,11 @@ export async function handleRoute(services: Services, req: IncomingMessage, res:
     }
     case 'GET /metrics': {
       if (!services.metrics) return false;
+      const { metricsToken } = services.config;
+      if (metricsToken && !bearerMatches(req.headers.authorization, metricsToken)) {
+        res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="metrics"' }).end('Unauthorized');
+        return true;
+      }
       const { contentType, body } = await services.metrics.scrape();
       res.writeHead(200, { 'content-type': contentType }).end(body);
       return true;

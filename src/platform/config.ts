@@ -47,6 +47,7 @@ const envSchema = z
     TOKEN_ENCRYPTION_KEY: optionalString,
     GRAPHIQL: bool.optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    METRICS_TOKEN: optionalString,
   })
   .transform((env) => ({ ...env, NODE_ENV: modeOf(env) }))
   .superRefine((env, ctx) => {
@@ -110,6 +111,8 @@ export interface Config {
   delivery: { maxAttempts: number; backoffMs: number; maxBackoffMs: number; reconcileDelayMs: number; maxWaitMs: number };
   graphiql: boolean;
   logLevel: string;
+  /** Bearer token GET /metrics asks for; unset: /metrics is open. */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {}
@@ -166,5 +169,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     graphiql: env.GRAPHIQL ?? !isProduction,
     logLevel: env.LOG_LEVEL,
+    metricsToken: env.METRICS_TOKEN,
   };
 }
