@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ADMIN_DIST_DIR, createAdminPage } from '../src/platform/http/admin-page.ts';
+import { routeLabel } from '../src/app.ts';
 import { createTestDatabase } from './helpers/db.ts';
 import { startTestApp } from './helpers/app.ts';
 
@@ -164,4 +165,13 @@ test('the gateway serves the built page at /admin (npm test builds it first)', a
   assert.equal(asset.status, 200);
   assert.equal(asset.headers['content-type'], 'text/javascript; charset=utf-8');
   assert.equal((await raw('/admin/assets/nope.js', { port })).status, 404);
+
+  // the page's files and routes are one metric series, whatever the path
+  assert.equal(routeLabel('/admin', 308), '/admin');
+  assert.equal(routeLabel('/admin/assets/nope.js', 404), '/admin');
+  assert.equal(routeLabel('/administrator', 404), 'unmatched');
+  const metrics = await (await fetch(`${app.url}/metrics`)).text();
+  assert.match(metrics, /gateway_http_request_duration_seconds_count\{route="\/admin",method="GET",status="200"\} [1-9]/);
+  assert.match(metrics, /gateway_http_request_duration_seconds_count\{route="\/admin",method="GET",status="404"\} 1\b/);
+  assert.doesNotMatch(metrics, /route="\/admin\//);
 });

@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { BodyTooLargeError, readBody } from '../platform/http/body.ts';
 import type { Metrics } from '../platform/http/metrics.ts';
+import { ADMIN_PATH } from '../platform/http/admin-page.ts';
 import type { Services } from '../platform/services.ts';
 import { handleRoute } from '../routes.ts';
 import type { GatewayYoga } from './yoga.ts';
@@ -12,9 +13,10 @@ export const MAX_BODY_BYTES = 1 << 20;
 
 const KNOWN_ROUTES = new Set(['/graphql', '/healthz', '/readyz', '/metrics', '/webhook/create', '/webhook/delete']);
 
-/** The metric and log label of a request path: known routes as they are, webhooks without their secret. */
+/** The metric and log label of a request path: known routes as they are, webhooks without their secret, the admin page's files and routes as one. */
 export function routeLabel(pathname: string, status: number): string {
   if (pathname.startsWith('/webhook/amo/')) return '/webhook/amo/:secret';
+  if (pathname === ADMIN_PATH || pathname.startsWith(`${ADMIN_PATH}/`)) return ADMIN_PATH;
   return status !== 404 && KNOWN_ROUTES.has(pathname) ? pathname : 'unmatched';
 }
 
