@@ -15,6 +15,24 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** A comma-separated list of web origins (scheme://host[:port], nothing after). */
+const originList = optionalString.transform((value, ctx) => {
+  const list = (value ?? '')
+    .split(',')
+    .map((o) => o.trim().replace(/\/$/, ''))
+    .filter(Boolean);
+  for (const entry of list) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(entry).origin;
+    } catch {
+      origin = undefined;
+    }
+    if (origin !== entry || !/^https?:\/\//.test(entry)) ctx.addIssue({ code: 'custom', message: `not a web origin (scheme://host[:port]): ${entry}` });
+  }
+  return list;
+});
+
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).optional(),
@@ -48,6 +66,7 @@ const envSchema = z
     GRAPHIQL: bool.optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     METRICS_TOKEN: optionalString,
+    CORS_ORIGINS: originList,
   })
   .transform((env) => ({ ...env, NODE_ENV: modeOf(env) }))
   .superRefine((env, ctx) => {
@@ -113,6 +132,8 @@ export interface Config {
   logLevel: string;
   /** Bearer token GET /metrics asks for; unset: /metrics is open. */
   metricsToken?: string;
+  /** Origins whose pages may call /graphql (CORS); none listed: any in development, none in production. */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {}
@@ -170,5 +191,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     graphiql: env.GRAPHIQL ?? !isProduction,
     logLevel: env.LOG_LEVEL,
     metricsToken: env.METRICS_TOKEN,
+    corsOrigins: env.CORS_ORIGINS,
   };
 }

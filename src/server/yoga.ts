@@ -4,6 +4,7 @@ import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { AuthError, type Authenticator, type Caller } from '../platform/auth.ts';
 import { createContext, type Context } from '../platform/context.ts';
+import { corsOptions } from '../platform/http/cors.ts';
 import { unauthenticated } from '../platform/errors.ts';
 import { createMaskError } from '../platform/http/mask-error.ts';
 import type { Metrics } from '../platform/http/metrics.ts';
@@ -67,6 +68,7 @@ export function createGatewayYoga(services: Services, metrics: Metrics, authenti
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql && !config.isProduction ? { title: 'quiz ↔ amoCRM gateway', subscriptionsProtocol: 'WS' } : false,
     landingPage: false,
+    cors: corsOptions(config),
     logging: false,
     maskedErrors: { maskError: createMaskError(logger) },
     plugins: [EnvelopArmorPlugin(ARMOR_LIMITS), metrics.plugin, subscriptionsOverWebsocketOnly(), ...(config.isProduction ? [disableIntrospection()] : [])],
