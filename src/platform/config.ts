@@ -53,6 +53,7 @@ const envSchema = z
     AMO_REDIRECT_URI: optionalString.pipe(z.url().optional()),
     AMO_AUTH_URL: z.url().default('https://www.amocrm.ru/oauth'),
     AMO_ALLOW_HTTP: bool.default(false),
+    AMO_ALLOWED_HOSTS: z.string().default('127.0.0.1,localhost'),
     AMO_RATE_LIMIT_RPS: z.coerce.number().positive().max(100).default(7),
     DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
     DELIVERY_BACKOFF_MS: z.coerce.number().int().min(1).default(5_000),
@@ -123,6 +124,8 @@ export interface Config {
     redirectUri: string;
     authUrl: string;
     allowHttp: boolean;
+    /** host names allowed over http (simulators) when allowHttp is on; never in production */
+    allowedHosts: string[];
     rateLimitRps: number;
   };
   tokenEncryptionKey: Buffer;
@@ -177,7 +180,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       clientSecret: env.AMO_CLIENT_SECRET ?? DEV_AMO_CLIENT_SECRET,
       redirectUri: env.AMO_REDIRECT_URI ?? `${publicUrl}/webhook/create`,
       authUrl: env.AMO_AUTH_URL,
-      allowHttp: env.AMO_ALLOW_HTTP,
+      // the referer is tenant-chosen: in production only amoCRM's own domains get tokens and the client secret
+      allowHttp: env.AMO_ALLOW_HTTP && !isProduction,
+      allowedHosts: env.AMO_ALLOWED_HOSTS.split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
       rateLimitRps: env.AMO_RATE_LIMIT_RPS,
     },
     tokenEncryptionKey: key,

@@ -1,7 +1,7 @@
 // The account lifecycle: the authorize link, the OAuth callback, disconnect
 // (by the owner or by amoCRM's signed hook).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { amoIdOfToken, encryptSecret, exchangeCode, isAmoStaleError, AmoError, type AmoAccountInfo } from '../../platform/amo/index.ts';
+import { acceptableAmoHost, amoIdOfToken, encryptSecret, exchangeCode, isAmoStaleError, AmoError, type AmoAccountInfo } from '../../platform/amo/index.ts';
 import { conflict } from '../../platform/errors.ts';
 import type { AmoAccount } from '../../generated/prisma/client.ts';
 import { Prisma } from '../../platform/db.ts';
@@ -36,12 +36,6 @@ export async function createAuthorizeLink(services: Services, quizAccountId: str
 
 export type CallbackOutcome = { ok: true; account: AmoAccount; reconnected: boolean } | { ok: false; status: 400 | 409 | 502; reason: string };
 
-/** amoCRM hosts look like example.amocrm.ru; a local simulator (AMO_ALLOW_HTTP) is host:port. */
-export function acceptableHost(referer: string, allowHttp: boolean): boolean {
-  if (/^[a-z0-9-]+(\.[a-z0-9-]+)*\.(amocrm\.ru|amocrm\.com|kommo\.com)$/i.test(referer)) return true;
-  return allowHttp && /^[a-z0-9.-]+(:\d{1,5})?$/i.test(referer);
-}
-
 /** Consumes a state: exactly one caller gets the tenant back; forged, expired or reused states get null. */
 async function consumeState(services: Services, state: string | null): Promise<string | null> {
   if (!state) return null;
@@ -66,7 +60,7 @@ export async function completeAuthorization(
 
   const code = params.get('code');
   const referer = params.get('referer') ?? '';
-  if (!code || !acceptableHost(referer, config.amo.allowHttp)) {
+  if (!code || !acceptableAmoHost(referer, config.amo)) {
     return { ok: false, status: 400, reason: 'amoCRM did not send a usable authorization code and account address.' };
   }
   if (params.get('client_id') && params.get('client_id') !== config.amo.clientId) {

@@ -44,7 +44,7 @@ export function storedAccountAccess(tokens: TokenContext, accountId: string): Ac
       if (acc.blockedAt) throw new AmoBlockedError('amoCRM has blocked this account (API limits); calls are stopped until it is reconnected', { accountId, status: 403 });
       if (!acc.token) throw new AmoNotConnectedError('The amoCRM account has no tokens', { accountId });
       return {
-        origin: amoOrigin(acc.host, config.amo.allowHttp),
+        origin: amoOrigin(acc.host, config.amo),
         host: acc.host,
         amoId: acc.amoId,
         accessToken: decryptSecret(acc.token.accessTokenEnc, config.tokenEncryptionKey),
@@ -75,7 +75,7 @@ export function sessionAccess(deps: { db: Db; config: AmoAuthConfig; logger?: Lo
     async load() {
       const { host, accessToken, amoId } = session;
       // an infinite expiry: no refresh is attempted before a request
-      return { origin: amoOrigin(host, deps.config.amo.allowHttp), host, amoId, accessToken, accessExpiresAt: new Date(8.64e15), version: 0 };
+      return { origin: amoOrigin(host, deps.config.amo), host, amoId, accessToken, accessExpiresAt: new Date(8.64e15), version: 0 };
     },
     refresh: async () => null,
     async markBlocked(state) {

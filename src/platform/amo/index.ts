@@ -24,7 +24,7 @@ export {
   isAmoStaleError,
 } from './errors.ts';
 export type { AmoErrorOptions, AmoValidationIssue } from './errors.ts';
-export { amoOrigin } from './host.ts';
+export { acceptableAmoHost, amoOrigin } from './host.ts';
 export { createRateLimiter, reserve, reserveSlot, slotSpacingMs } from './rate-limit.ts';
 export type { RateLimiter, RateLimiterOptions, Reservation } from './rate-limit.ts';
 export { TokenDecryptError, decryptSecret, encryptSecret } from './token-crypto.ts';

@@ -39,7 +39,7 @@ export async function takeSlot(ctx: { config: AmoAuthConfig }, slot: TokenSlot |
 }
 
 function tokenConfiguration(ctx: Pick<TokenContext, 'config' | 'fetch' | 'timeoutMs'>, host: string): Configuration {
-  const origin = amoOrigin(host, ctx.config.amo.allowHttp);
+  const origin = amoOrigin(host, ctx.config.amo);
   const cfg = new Configuration(
     { issuer: origin, token_endpoint: `${origin}/oauth2/access_token` },
     ctx.config.amo.clientId,

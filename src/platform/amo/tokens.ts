@@ -20,7 +20,7 @@ import { decryptSecret, encryptSecret } from './token-crypto.ts';
 
 /** What the token functions need from the settings. `Config` fits. */
 export interface AmoAuthConfig {
-  amo: Pick<Config['amo'], 'clientId' | 'clientSecret' | 'redirectUri' | 'allowHttp'> & Partial<Pick<Config['amo'], 'rateLimitRps'>>;
+  amo: Pick<Config['amo'], 'clientId' | 'clientSecret' | 'redirectUri' | 'allowHttp'> & Partial<Pick<Config['amo'], 'rateLimitRps' | 'allowedHosts'>>;
   tokenEncryptionKey: Buffer;
 }
 
