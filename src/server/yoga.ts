@@ -10,18 +10,25 @@ import { createMaskError } from '../platform/http/mask-error.ts';
 import type { Metrics } from '../platform/http/metrics.ts';
 import type { Services } from '../platform/services.ts';
 import { schema } from '../schema/index.ts';
+import { costLimit, type CostLimits } from './cost.ts';
 
 export type GatewayYoga = YogaServerInstance<Record<string, unknown>, Context>;
 
 /** graphql-armor limits sized for Relay: connections nest edges → node → field. */
 export const ARMOR_LIMITS = {
   maxDepth: { n: 12 },
-  // Cost counts first/last: pipelines(first: 50) { steps(first: 30) } (1,500 nodes) costs about 27,000.
-  costLimit: { maxCost: 50000, objectCost: 2, scalarCost: 1, depthCostFactor: 1.2 },
+  // the cost limit is COST_LIMITS (./cost.ts), which reads variables and the default page size
+  costLimit: { enabled: false },
   maxAliases: { n: 15 },
   maxTokens: { n: 2000 },
   maxDirectives: { n: 20 },
 };
+
+/**
+ * Cost counts connection sizes (first/last as literal or variable, else the default page of
+ * 25): pipelines(first: 50) { steps(first: 30) } (1,500 nodes) costs about 27,000.
+ */
+export const COST_LIMITS: CostLimits = { maxCost: 50000, objectCost: 2, scalarCost: 1, depthCostFactor: 1.2, defaultPageSize: 25 };
 
 /** Rejects __schema and __type (introspection); __typename stays allowed. */
 export function disableIntrospection(): Plugin {
@@ -71,7 +78,7 @@ export function createGatewayYoga(services: Services, metrics: Metrics, authenti
     cors: corsOptions(config),
     logging: false,
     maskedErrors: { maskError: createMaskError(logger) },
-    plugins: [EnvelopArmorPlugin(ARMOR_LIMITS), metrics.plugin, subscriptionsOverWebsocketOnly(), ...(config.isProduction ? [disableIntrospection()] : [])],
+    plugins: [EnvelopArmorPlugin(ARMOR_LIMITS), costLimit(COST_LIMITS), metrics.plugin, subscriptionsOverWebsocketOnly(), ...(config.isProduction ? [disableIntrospection()] : [])],
     context: async (initial) => {
       // over the websocket the caller comes from the connection and there is no fetch Request
       const { caller: known, request } = initial as { caller?: Caller; request?: Request };
