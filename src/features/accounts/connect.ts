@@ -111,7 +111,7 @@ export async function completeAuthorization(
         // Reconnecting the same amoCRM account keeps its cache, rules and waiting deliveries.
         const account = await tx.amoAccount.update({
           where: { id: live.id },
-          data: { ...accountData, stale: false, staleAt: null, blockedAt: null },
+          data: { ...accountData, stale: false, staleAt: null, blockedAt: null, connectedAt: new Date() },
         });
         await tx.amoToken.upsert({
           where: { accountId: live.id },
@@ -176,8 +176,17 @@ export async function handleDisconnectHook(services: Services, params: URLSearch
   const expected = Buffer.from(disconnectSignature(clientUuid, accountId, services.config.amo.clientSecret), 'hex');
   if (!timingSafeEqual(expected, Buffer.from(signature.toLowerCase(), 'hex'))) return null;
   if (clientUuid !== services.config.amo.clientId) return null;
+  // The signed query is all amoCRM sends and never changes: when it was first seen is what tells a
+  // replay (the same clock as connectedAt: this process's). A real second removal after a reconnect
+  // looks the same and is ignored too; amoCRM revokes the tokens then, so the account turns stale.
+  const queryHash = createHash('sha256').update(`${clientUuid}|${accountId}|${signature.toLowerCase()}`).digest('hex');
   return services.db.$transaction(async (tx) => {
-    const live = await tx.amoAccount.findMany({ where: { amoId: Number(accountId), deletedAt: null }, select: { id: true } });
+    const [seen] = await tx.$queryRaw<{ first_seen_at: Date }[]>`
+      INSERT INTO amo_disconnect_hook (query_hash, first_seen_at) VALUES (${queryHash}, ${new Date()})
+      ON CONFLICT (query_hash) DO UPDATE SET query_hash = EXCLUDED.query_hash
+      RETURNING first_seen_at`;
+    const firstSeenAt = seen?.first_seen_at ?? new Date();
+    const live = await tx.amoAccount.findMany({ where: { amoId: Number(accountId), deletedAt: null, connectedAt: { lt: firstSeenAt } }, select: { id: true } });
     const ids = live.map((a) => a.id);
     await tx.amoToken.deleteMany({ where: { accountId: { in: ids } } });
     await tx.amoAccount.updateMany({ where: { id: { in: ids } }, data: { deletedAt: new Date() } });
