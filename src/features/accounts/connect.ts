@@ -128,6 +128,7 @@ export async function completeAuthorization(
         data: { quizAccountId, ...accountData, webhookSecret: randomBytes(24).toString('hex') },
       });
       await tx.amoToken.create({ data: { accountId: account.id, ...tokenData } });
+      await carryDeliveries(tx, quizAccountId, info.id, account.id);
       return { account, reconnected: false };
     });
   } catch (err) {
@@ -145,6 +146,19 @@ export async function completeAuthorization(
     logger.error({ err, accountId: outcome.account.id }, 'after-connect steps failed');
   }
   return { ok: true, ...outcome };
+}
+
+/**
+ * The same amoCRM account connected again as a new row (the old one was disconnected): the old
+ * rows' waiting deliveries past QUEUED (their lead may be in this amoCRM account) move to it and
+ * are due now; QUEUED ones follow the tenant's live account anyway. Another amoCRM account's
+ * deliveries stay where they are: their leads may be there.
+ */
+async function carryDeliveries(tx: Prisma.TransactionClient, quizAccountId: string, amoId: number, accountId: string): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE delivery SET account_id = ${accountId}::uuid, next_attempt_at = least(next_attempt_at, now()), updated_at = now()
+    WHERE status = 'PENDING' AND quiz_account_id = ${quizAccountId}
+      AND account_id IN (SELECT id FROM amo_account WHERE quiz_account_id = ${quizAccountId} AND amo_id = ${amoId} AND deleted_at IS NOT NULL)`;
 }
 
 /**
