@@ -91,6 +91,7 @@ describe('connect', () => {
       `${stack.gw.url}/webhook/create?code=whatever&referer=${encodeURIComponent(stack.sim.host)}&state=forged-state&platform=1&client_id=${TEST_AMO_CLIENT_ID}`,
     );
     assert.equal(forged.status, 400);
+    assert.equal(await testDb.db.amoAccount.count({ where: { amoId: amo.id } }), 0, 'the forged state connected nothing');
     // Expired.
     const link = await linkFor('owner-3');
     await testDb.db.oAuthState.updateMany({ where: { quizAccountId: 'owner-3' }, data: { expiresAt: new Date(Date.now() - 1000) } });
@@ -104,7 +105,7 @@ describe('connect', () => {
     const replay = await fetch(first.redirect);
     assert.equal(replay.status, 400);
     assert.equal(await testDb.db.amoAccount.count({ where: { quizAccountId: 'owner-4' } }), 1);
-    assert.equal(await testDb.db.amoAccount.count({ where: { quizAccountId: 'forged' } }), 0);
+    assert.equal(await testDb.db.amoAccount.count({ where: { amoId: amo.id } }), 1, 'one account for the amoCRM account: the replay added none');
   });
 });
 

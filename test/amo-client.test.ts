@@ -110,7 +110,7 @@ describe('API calls', () => {
     await assert.rejects(c.createLeadsComplex([{ name: 'x', pipeline_id: 1, request_id: 'bad-1' }]), (e: unknown) => {
       assert.ok(e instanceof AmoValidationError);
       assert.equal(e.status, 400);
-      assert.ok(e.errors.length >= 1);
+      assert.equal(e.errors.length, 1);
       assert.equal(e.errors[0]?.requestId, 'bad-1');
       assert.equal(e.errors[0]?.code, 'NotSupportedChoice');
       assert.match(e.message, /pipeline_id/);

@@ -271,7 +271,7 @@ test('connect → syncCompleted → catalogue → rule → result → deliveryUp
   type TagNode = { id: string; name: string; entity: string };
   const leadTags = await readAll<TagNode>(TAGS, 'tags', { entity: 'LEAD' }, 2);
   assert.equal(leadTags.nodes.length, leadTags.totalCount);
-  assert.ok(leadTags.nodes.length >= 1);
+  assert.equal(leadTags.nodes.length, 3);
   const leadTag = leadTags.nodes[0]!;
 
   // 4. The quiz's rule.
