@@ -9,6 +9,7 @@ import { acceptResult, acceptResults, NO_ACCOUNT_ERROR } from '../src/features/d
 import { createDeliveryRuntime, NO_RULE_ERROR, runDeliveryPass, startDeliveryWorker, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
 import { connectSimAccount, testAmoConfig } from './helpers/amo.ts';
 import { at } from './helpers/narrow.ts';
+import { watchQueue } from './helpers/queue-watch.ts';
 import type { TestDatabase } from './helpers/db.ts';
 import {
   connectDeliveryAccount,
@@ -81,7 +82,8 @@ describe('taking results in', () => {
   test('the same result three times (topic twice + acceptResult): one Delivery, one lead', async () => {
     const s = await setup();
     await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
-    const worker = await startDeliveryWorker(services, { pollMs: 50, backoffMs: 20, reconcileDelayMs: 0, amoClient: { backoffMs: 20 } });
+    const watched = watchQueue(services.queue);
+    const worker = await startDeliveryWorker({ ...services, queue: watched.queue }, { pollMs: 50, backoffMs: 20, reconcileDelayMs: 0, amoClient: { backoffMs: 20 } });
     try {
       const value = { ...simpleResult('dup-1'), quizAccountId: s.quizAccountId };
       await services.queue.publish(TOPICS.quizResults, s.quizAccountId, value);
@@ -94,7 +96,13 @@ describe('taking results in', () => {
         assert.ok(Date.now() < until, 'delivered in time');
         await new Promise((r) => setTimeout(r, 50));
       }
-      await new Promise((r) => setTimeout(r, 300)); // let the second message be consumed too
+      // both messages handled: the second one had its chance to make a second Delivery or lead
+      const until2 = Date.now() + 20_000;
+      while (watched.handled(TOPICS.quizResults) < 2) {
+        assert.ok(Date.now() < until2, `handled ${watched.handled(TOPICS.quizResults)} of 2 messages in time`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(watched.handled(TOPICS.quizResults), 2);
     } finally {
       await worker.stop();
     }

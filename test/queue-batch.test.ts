@@ -4,12 +4,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TOPICS, type DeadLetter, type QueueMessage } from '../src/platform/queue/index.ts';
-import { IMPLS, sleep, waitFor } from './helpers/queue.ts';
+import { IMPLS, waitFor, waitForCommit } from './helpers/queue.ts';
 
 for (const q of IMPLS) {
   describe(`queue: ${q.name}`, { skip: q.skip }, () => {
     test('consumeBatch: messages published together arrive together, in order, each once', async (t) => {
-      const queue = await q.open(t, q.prefix(), { partitions: 1 });
+      const prefix = q.prefix();
+      const queue = await q.open(t, prefix, { partitions: 1 });
       const batches: QueueMessage[][] = [];
       await queue.consumeBatch(
         TOPICS.quizResults,
@@ -25,7 +26,7 @@ for (const q of IMPLS) {
         Array.from({ length: total }, (_, n) => ({ key: `acc-${n % 3}`, value: { n } })),
       );
       await waitFor(`${total} handled`, () => batches.flat().length >= total);
-      await sleep(300);
+      await waitForCommit(queue, prefix, 'workers', TOPICS.quizResults); // nothing of it comes again
       const all = batches.flat();
       assert.deepEqual(
         all.map((m) => (m.value as { n: number }).n),
@@ -47,7 +48,8 @@ for (const q of IMPLS) {
 
     test('consumeBatch: a throwing batch is handled one by one, only the poison message is dead-lettered', async (t) => {
       const parked: DeadLetter[] = [];
-      const queue = await q.open(t, q.prefix(), { partitions: 1, onDeadLetter: (d) => parked.push(d) });
+      const prefix = q.prefix();
+      const queue = await q.open(t, prefix, { partitions: 1, onDeadLetter: (d) => parked.push(d) });
       const handled: string[] = [];
       const calls: number[] = [];
       await queue.consumeBatch(TOPICS.quizResults, 'workers', async (messages) => {
@@ -63,7 +65,7 @@ for (const q of IMPLS) {
       await waitFor('good ones handled and the poison parked', () => handled.includes('a') && handled.includes('b') && parked.length === 1);
       await queue.publish(TOPICS.quizResults, 'acc-1', { id: 'after' });
       await waitFor('the consumer goes on', () => handled.includes('after'));
-      await sleep(200);
+      await waitForCommit(queue, prefix, 'workers', TOPICS.quizResults); // no poison retried, nothing parked again
       assert.equal(parked.length, 1);
       assert.deepEqual(parked[0]!.value, { id: 'bad', poison: true });
       assert.equal(parked[0]!.attempts, 3);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MemoryQueue, TOPICS, type DeadLetter, type QueueMessage } from '../src/platform/queue/index.ts';
-import { IMPLS, readTopic, sleep, waitFor } from './helpers/queue.ts';
+import { IMPLS, readTopic, sleep, waitFor, waitForCommit } from './helpers/queue.ts';
 
 for (const q of IMPLS) {
   describe(`queue: ${q.name}`, { skip: q.skip }, () => {
@@ -134,7 +134,7 @@ for (const q of IMPLS) {
       });
       await queue.publish(TOPICS.amoTasks, 'acc-1', { id: 'job-2' });
       await waitFor('job-2', () => again.length >= 1);
-      await sleep(200);
+      await waitForCommit(queue, prefix, 'workers', TOPICS.amoTasks); // job-1 would have come before job-2's commit
       assert.deepEqual(again, [{ id: 'job-2' }], 'job-1 was committed, only job-2 arrives');
     });
   });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { createQueue, MemoryQueue, TOPICS, type QueueMessage } from '../src/platform/queue/index.ts';
-import { brokers, IMPLS, log, runId, sleep, waitFor } from './helpers/queue.ts';
+import { brokers, IMPLS, log, runId, sleep, waitFor, waitForCommit } from './helpers/queue.ts';
 
 const repoDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -26,7 +26,8 @@ for (const q of IMPLS) {
     });
 
     test('publish and publishBatch are consumed with key, topic and JSON value', async (t) => {
-      const queue = await q.open(t, q.prefix());
+      const prefix = q.prefix();
+      const queue = await q.open(t, prefix);
       const got: QueueMessage[] = [];
       await queue.consume(TOPICS.quizResults, 'workers', async (m) => {
         got.push(m);
@@ -45,7 +46,7 @@ for (const q of IMPLS) {
       assert.equal(typeof byId.get('r2')?.partition, 'number');
       assert.equal(typeof byId.get('r2')?.offset, 'string');
       assert.deepEqual(byId.get('r3')?.value, { resultId: 'r3', nested: { list: [1, 'x', null] } });
-      await sleep(200);
+      await waitForCommit(queue, prefix, 'workers', TOPICS.quizResults); // nothing of it comes again
       assert.equal(got.length, 3, 'each message once');
     });
 
@@ -67,7 +68,7 @@ for (const q of IMPLS) {
         Array.from({ length: total }, (_, n) => ({ key: `acc-${n % 12}`, value: { n } })),
       );
       await waitFor(`${total} handled`, () => seenA.length + seenB.length >= total);
-      await sleep(300);
+      await waitForCommit(queueA, prefix, 'workers', TOPICS.amoTasks); // nothing of it comes again
       const all = [...seenA, ...seenB].sort((x, y) => x - y);
       assert.deepEqual(
         all,

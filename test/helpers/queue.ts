@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import kafkajs from 'kafkajs';
 import { createLogger } from '../../src/platform/logger.ts';
-import { createQueue, parseBrokers, type Queue, type QueueOptions } from '../../src/platform/queue/index.ts';
+import { createQueue, parseBrokers, type Queue, type QueueOptions, type TopicName } from '../../src/platform/queue/index.ts';
+import { brokerAdmin } from './kafka.ts';
 
 export const brokers = parseBrokers(process.env.KAFKA_BROKERS);
 /** this test process's part of every topic prefix and group id */
@@ -79,4 +80,33 @@ export async function readTopic(topic: string, count: number): Promise<{ key: st
     await consumer.disconnect();
   }
   return out;
+}
+
+/**
+ * Waits until consumer group `group` of the deployment `prefix` has committed every message of
+ * `topic`: from then on nothing of it is delivered to the group again, so "handled once" holds
+ * for good. Kafka: the broker's committed offsets; memory: the group's committed positions
+ * (both name the group with the prefix).
+ */
+export async function waitForCommit(queue: Queue, prefix: string, group: string, topic: TopicName, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const admin = queue.kind === 'kafka' ? await brokerAdmin(brokers) : undefined;
+  try {
+    for (;;) {
+      if (admin ? await admin.committedThroughEnd(`${prefix}${group}`, `${prefix}${topic}`) : memoryCommittedThroughEnd(queue, `${prefix}${group}`, topic)) return;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for group ${group} to commit ${topic}`);
+      await sleep(20);
+    }
+  } finally {
+    await admin?.close();
+  }
+}
+
+// The in-process queue keeps its topics private; this reads them, never writes.
+function memoryCommittedThroughEnd(queue: Queue, group: string, topic: TopicName): boolean {
+  type Store = { topics: Map<TopicName, { partitions: { end: number }[]; groups: Map<string, { committed: number[] }> }> };
+  const stored = (queue as unknown as Store).topics.get(topic);
+  const committed = stored?.groups.get(group)?.committed;
+  if (!stored || !committed) throw new Error(`the memory queue has no group ${group} on ${topic}`);
+  return stored.partitions.every((p, i) => (committed[i] ?? -1) >= p.end);
 }
