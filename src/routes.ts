@@ -1,14 +1,20 @@
 // The non-GraphQL routes of the contract.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterConnect, completeAuthorization, handleDisconnectHook, oauthResultPage } from './features/accounts/index.ts';
+import type { Config } from './platform/config.ts';
 import type { Services } from './platform/services.ts';
 import { handleAmoWebhookRequest, webhookSecretFromPath } from './features/webhooks/index.ts';
 import { createAdminPage } from './platform/http/admin-page.ts';
 import { bearerMatches } from './platform/http/bearer.ts';
 import { requestSignal } from './platform/http/request-signal.ts';
 
-// The quiz owner's admin page (web/dist) at /admin.
-const serveAdminPage = createAdminPage();
+// The quiz owner's admin page (web/dist) at /admin: one per configuration (its embedders are a setting).
+const adminPages = new WeakMap<Config, ReturnType<typeof createAdminPage>>();
+function adminPage(config: Config) {
+  let page = adminPages.get(config);
+  if (!page) adminPages.set(config, (page = createAdminPage({ embedOrigins: config.adminEmbedOrigins })));
+  return page;
+}
 
 export function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
@@ -22,7 +28,7 @@ export async function handleRoute(services: Services, req: IncomingMessage, res:
     await handleAmoWebhookRequest(services, req, res, webhookSecret);
     return true;
   }
-  if (await serveAdminPage(req, res, url)) return true;
+  if (await adminPage(services.config)(req, res, url)) return true;
   switch (`${req.method} ${url.pathname}`) {
     case 'GET /healthz':
       sendJson(res, 200, { status: 'ok' });

@@ -68,6 +68,7 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     METRICS_TOKEN: optionalString,
     CORS_ORIGINS: originList,
+    ADMIN_EMBED_ORIGINS: originList,
   })
   .transform((env) => ({ ...env, NODE_ENV: modeOf(env) }))
   .superRefine((env, ctx) => {
@@ -137,6 +138,8 @@ export interface Config {
   metricsToken?: string;
   /** Origins whose pages may call /graphql (CORS); none listed: any in development, none in production. */
   corsOrigins: string[];
+  /** Origins besides the gateway's own whose pages may embed /admin, hand it a token by postMessage and hear the OAuth popup's result. */
+  adminEmbedOrigins: string[];
 }
 
 export class ConfigError extends Error {}
@@ -199,5 +202,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: env.LOG_LEVEL,
     metricsToken: env.METRICS_TOKEN,
     corsOrigins: env.CORS_ORIGINS,
+    adminEmbedOrigins: env.ADMIN_EMBED_ORIGINS,
   };
 }
