@@ -4,7 +4,7 @@ import { afterConnect, completeAuthorization, handleDisconnectHook, oauthResultP
 import type { Config } from './platform/config.ts';
 import type { Services } from './platform/services.ts';
 import { handleAmoWebhookRequest, webhookSecretFromPath } from './features/webhooks/index.ts';
-import { createAdminPage } from './platform/http/admin-page.ts';
+import { adminOrigins, createAdminPage } from './platform/http/admin-page.ts';
 import { bearerMatches } from './platform/http/bearer.ts';
 import { requestSignal } from './platform/http/request-signal.ts';
 
@@ -61,7 +61,7 @@ export async function handleRoute(services: Services, req: IncomingMessage, res:
       const message = outcome.ok ? `${outcome.account.name} (${outcome.account.subdomain}) is connected; its pipelines, fields and tags are being loaded.` : outcome.reason;
       res
         .writeHead(outcome.ok ? 200 : outcome.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
-        .end(oauthResultPage({ ok: outcome.ok, message }));
+        .end(oauthResultPage({ ok: outcome.ok, message }, adminOrigins(services.config)));
       return true;
     }
     case 'GET /webhook/delete': {

@@ -1,6 +1,7 @@
 // Issue 13: the quiz platform embeds the admin page in a frame and hands it the token by
 // postMessage. The page asks its parent for a token (and again when one expired); a page of an
-// origin not in ADMIN_EMBED_ORIGINS may not frame it at all (frame-ancestors).
+// origin not in ADMIN_EMBED_ORIGINS may not frame it at all (frame-ancestors), and does not hear
+// the amoCRM popup's result either.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -150,4 +151,62 @@ test('a page of an origin not listed can neither frame the admin page nor hand i
   assert.equal(await frame.locator('#root').count(), 0, 'the admin page did not load in a foreign frame');
   assert.deepEqual(await page.evaluate(() => (window as unknown as { requests: string[] }).requests), []);
   await page.close();
+});
+
+/** A page that opens the gateway's OAuth result page in a popup (as the connect button does) and records what it posts back. */
+const OPENER_HTML = `<!doctype html><html><body>
+<button id="open">Connect amoCRM</button>
+<script>
+  window.received = [];
+  window.addEventListener('message', (event) => {
+    if (event.data?.type === 'amocrm:connect') window.received.push({ origin: event.origin, ok: event.data.ok, message: event.data.message });
+  });
+</script>
+</body></html>`;
+
+interface Received {
+  origin: string;
+  ok: boolean;
+  message: string;
+}
+
+/** Opens the result page of a forged state (its outcome is a refusal, posted like any other) from `url`. */
+async function openResultPopup(url: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.evaluate((href) => document.getElementById('open')!.addEventListener('click', () => window.open(href, '_blank', 'popup')), `${app.url}/webhook/create?state=forged`);
+  const popupOpened = page.waitForEvent('popup');
+  await page.locator('#open').click();
+  // its script posts while the page is parsed, before load
+  await (await popupOpened).waitForLoadState('load');
+  return page;
+}
+
+const received = (page: Page) => page.evaluate(() => (window as unknown as { received: Received[] }).received);
+
+test("the amoCRM popup's result reaches an opener of the gateway's origin or a listed one, never another", { skip, timeout: 60_000 }, async () => {
+  foreign.pages.set('/opener.html', OPENER_HTML);
+  listed.pages.set('/opener.html', OPENER_HTML);
+  await context.route(`${app.url}/opener.html`, (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: OPENER_HTML }));
+  const stranger = await openResultPopup(`${foreign.origin}/opener.html`);
+  const own = await openResultPopup(`${app.url}/opener.html`);
+  const platform = await openResultPopup(`${listed.origin}/opener.html`);
+
+  const appOrigin = new URL(app.url).origin;
+  for (const [page, origin] of [
+    [own, appOrigin],
+    [platform, appOrigin],
+  ] as const) {
+    const [message] = await until('the result to be posted', async () => ((await received(page)).length ? received(page) : null), 10_000);
+    assert.equal(message?.origin, origin);
+    assert.equal(message?.ok, false);
+    assert.match(message?.message ?? '', /invalid, expired or was already used/);
+  }
+  // posted before the other two were, so it would have arrived by now
+  assert.deepEqual(await received(stranger), [], 'a page of another origin heard the result');
+  // once each, though the gateway's origin is both the result page's own and PUBLIC_URL's
+  assert.equal((await received(own)).length, 1);
+  assert.equal((await received(platform)).length, 1);
+  await context.unroute(`${app.url}/opener.html`);
+  await Promise.all([stranger.close(), own.close(), platform.close()]);
 });

@@ -4,6 +4,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import type { Config } from '../config.ts';
 
 export const ADMIN_PATH = '/admin';
 export const ADMIN_DIST_DIR = path.resolve(import.meta.dirname, '../../../web/dist');
@@ -31,6 +32,11 @@ export interface AdminPageOptions {
    * token by postMessage (the page's own origin always may).
    */
   embedOrigins?: string[];
+}
+
+/** Where the admin page runs: the gateway's PUBLIC_URL origin and the listed embedders (the OAuth popup's result is posted to these only). */
+export function adminOrigins(config: Pick<Config, 'publicUrl' | 'adminEmbedOrigins'>): string[] {
+  return [...new Set([new URL(config.publicUrl).origin, ...config.adminEmbedOrigins])];
 }
 
 /** Vite names every asset by its content: a changed file is a new name, so they never go stale. */
