@@ -63,7 +63,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const yoga = createGatewayYoga(services, metrics, authenticate);
   const http = createHttpFront(services, metrics, yoga);
   const { server } = http;
-  const ws = serveGraphqlWs(server, yoga, authenticate, http.accepting);
+  const ws = serveGraphqlWs(server, yoga, authenticate, http.accepting, config.ws);
 
   let eventBridge: Subscription | undefined;
   let workers: Workers | undefined;

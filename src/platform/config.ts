@@ -65,6 +65,9 @@ const envSchema = z
       .default(7 * 24),
     TOKEN_ENCRYPTION_KEY: optionalString,
     GRAPHIQL: bool.optional(),
+    WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
+    WS_MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().min(1).default(50),
+    WS_MAX_MESSAGES_PER_SECOND: z.coerce.number().int().min(1).default(20),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     METRICS_TOKEN: optionalString,
     CORS_ORIGINS: originList,
@@ -133,6 +136,8 @@ export interface Config {
   /** the delivery worker's retry policy (see src/features/delivery/options.ts) */
   delivery: { maxAttempts: number; backoffMs: number; maxBackoffMs: number; reconcileDelayMs: number; maxWaitMs: number };
   graphiql: boolean;
+  /** graphql-ws limits per connection and per tenant (src/server/websocket.ts) */
+  ws: { maxSubscriptionsPerConnection: number; maxConnectionsPerTenant: number; maxMessagesPerSecond: number };
   logLevel: string;
   /** Bearer token GET /metrics asks for; unset: /metrics is open. */
   metricsToken?: string;
@@ -199,6 +204,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxWaitMs: Math.round(env.DELIVERY_MAX_WAIT_HOURS * 60 * 60_000),
     },
     graphiql: env.GRAPHIQL ?? !isProduction,
+    ws: {
+      maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxConnectionsPerTenant: env.WS_MAX_CONNECTIONS_PER_TENANT,
+      maxMessagesPerSecond: env.WS_MAX_MESSAGES_PER_SECOND,
+    },
     logLevel: env.LOG_LEVEL,
     metricsToken: env.METRICS_TOKEN,
     corsOrigins: env.CORS_ORIGINS,

@@ -11,6 +11,21 @@ import type { GatewayYoga } from './yoga.ts';
 /** Node's timers top out at about 24.8 days. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+export interface WsLimits {
+  maxSubscriptionsPerConnection: number;
+  maxConnectionsPerTenant: number;
+  maxMessagesPerSecond: number;
+}
+
+export const DEFAULT_WS_LIMITS: WsLimits = { maxSubscriptionsPerConnection: 20, maxConnectionsPerTenant: 50, maxMessagesPerSecond: 20 };
+
+/** Close codes of abuse, beside graphql-ws's own 44xx (README's routes, contract/README.md). */
+export const WS_CLOSE = {
+  tooManyOperations: [4430, 'Too many operations on this connection'],
+  tooManyConnections: [4431, 'Too many connections for this tenant'],
+  tooManyMessages: [4432, 'Too many messages'],
+} as const;
+
 export interface GraphqlWs {
   /** Asks every client to go (1001, "going away"). */
   goAway(): void;
@@ -22,9 +37,37 @@ export interface GraphqlWs {
   clearTimers(): void;
 }
 
-export function serveGraphqlWs(server: Server, yoga: GatewayYoga, authenticate: Authenticator, accepting: () => boolean): GraphqlWs {
+export function serveGraphqlWs(server: Server, yoga: GatewayYoga, authenticate: Authenticator, accepting: () => boolean, limits: WsLimits = DEFAULT_WS_LIMITS): GraphqlWs {
   const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_BODY_BYTES });
   const expiryTimers = new Map<WebSocket, NodeJS.Timeout>();
+  const tenantSockets = new Map<string, Set<WebSocket>>();
+
+  // Counted before graphql-ws reads a message: a flood is cut off whatever it carries.
+  wsServer.on('connection', (socket) => {
+    let windowStart = Date.now();
+    let inWindow = 0;
+    socket.on('message', () => {
+      const now = Date.now();
+      if (now - windowStart >= 1000) {
+        windowStart = now;
+        inWindow = 0;
+      }
+      if (++inWindow > limits.maxMessagesPerSecond && socket.readyState === socket.OPEN) socket.close(...WS_CLOSE.tooManyMessages);
+    });
+  });
+
+  /** Holds a place for the tenant's connection; false when it has as many open as it may. */
+  function admit(socket: WebSocket, tenant: string): boolean {
+    const sockets = tenantSockets.get(tenant) ?? new Set<WebSocket>();
+    if (sockets.size >= limits.maxConnectionsPerTenant) return false;
+    sockets.add(socket);
+    tenantSockets.set(tenant, sockets);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (!sockets.size && tenantSockets.get(tenant) === sockets) tenantSockets.delete(tenant);
+    });
+    return true;
+  }
 
   /** A token that expires while connected ends the connection; a longer wait than a timer takes is re-armed in steps. */
   function closeAtExpiry(socket: WebSocket, caller: Caller): void {
@@ -53,6 +96,10 @@ export function serveGraphqlWs(server: Server, yoga: GatewayYoga, authenticate: 
           ctx.extra.caller = caller;
           // The client may have gone while the token was being checked.
           if (socket.readyState !== socket.OPEN) return false;
+          if (!admit(socket, caller.quizAccountId)) {
+            socket.close(...WS_CLOSE.tooManyConnections);
+            return false;
+          }
           closeAtExpiry(socket, caller);
           return true;
         } catch {
@@ -67,6 +114,11 @@ export function serveGraphqlWs(server: Server, yoga: GatewayYoga, authenticate: 
       execute: (args) => (args.rootValue as { execute: typeof execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof subscribe }).subscribe(args),
       onSubscribe: async (ctx, _id, params) => {
+        // graphql-ws has registered this operation already: it counts itself
+        if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerConnection) {
+          ctx.extra.socket.close(...WS_CLOSE.tooManyOperations);
+          return [new GraphQLError(WS_CLOSE.tooManyOperations[1])];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
