@@ -9,6 +9,7 @@ import { ensureAdminPageBuilt } from './dev/admin-build.ts';
 import { devToken } from './dev/dev-token.ts';
 import { createDb } from './platform/db.ts';
 import { createLogger } from './platform/logger.ts';
+import { startTracing } from './platform/tracing.ts';
 import type { AmoSimulator } from '@quiz-gateway/amo-sim';
 
 let config: Config;
@@ -22,6 +23,8 @@ try {
   throw err;
 }
 const logger = createLogger({ level: config.logLevel });
+// before anything that makes spans; a no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+const tracing = startTracing(config.tracing);
 
 let embedded: EmbeddedDatabase | undefined;
 if (!config.databaseUrl) {
@@ -87,6 +90,7 @@ async function shutdown(signal: string) {
     await db?.$disconnect();
     await sim?.stop();
     await embedded?.stop();
+    await tracing?.shutdown();
     logger.info('gateway stopped cleanly');
     if (!config.isProduction) console.log('gateway stopped cleanly');
     process.exit(0);

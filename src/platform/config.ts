@@ -71,6 +71,8 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     METRICS_TOKEN: optionalString,
     CORS_ORIGINS: originList,
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    OTEL_SERVICE_NAME: z.string().default('quiz-amocrm-gateway'),
     ADMIN_EMBED_ORIGINS: originList,
   })
   .transform((env) => ({ ...env, NODE_ENV: modeOf(env) }))
@@ -143,6 +145,8 @@ export interface Config {
   metricsToken?: string;
   /** Origins whose pages may call /graphql (CORS); none listed: any in development, none in production. */
   corsOrigins: string[];
+  /** OpenTelemetry tracing: on when `endpoint` (OTLP/HTTP) is set. */
+  tracing: { endpoint?: string; serviceName: string };
   /** Origins besides the gateway's own whose pages may embed /admin, hand it a token by postMessage and hear the OAuth popup's result. */
   adminEmbedOrigins: string[];
 }
@@ -212,6 +216,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: env.LOG_LEVEL,
     metricsToken: env.METRICS_TOKEN,
     corsOrigins: env.CORS_ORIGINS,
+    tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME },
     adminEmbedOrigins: env.ADMIN_EMBED_ORIGINS,
   };
 }

@@ -5,6 +5,7 @@ import { BodyTooLargeError, readBody } from '../platform/http/body.ts';
 import type { Metrics } from '../platform/http/metrics.ts';
 import { ADMIN_PATH } from '../platform/http/admin-page.ts';
 import type { Services } from '../platform/services.ts';
+import { annotate, contextOf, SpanKind, withSpan } from '../platform/tracing.ts';
 import { handleRoute } from '../routes.ts';
 import type { GatewayYoga } from './yoga.ts';
 
@@ -88,7 +89,13 @@ export function createHttpFront(services: Services, metrics: Metrics, yoga: Gate
         return;
       }
     }
-    await yoga.requestListener(req, res);
+    // The request's span: a child of the caller's traceparent when it sends one.
+    const parent = contextOf({ traceparent: req.headers.traceparent as string | undefined, tracestate: req.headers.tracestate as string | undefined });
+    const attributes = { 'http.request.method': req.method ?? 'GET', 'http.route': '/graphql' };
+    await withSpan(`${req.method ?? 'GET'} /graphql`, { kind: SpanKind.SERVER, parent, attributes }, async () => {
+      await yoga.requestListener(req, res);
+      annotate({ 'http.response.status_code': res.statusCode });
+    });
   }
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {

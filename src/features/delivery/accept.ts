@@ -6,6 +6,7 @@
 import type { Services } from '../../platform/services.ts';
 import type { Delivery } from '../../generated/prisma/client.ts';
 import { AppError, badInput } from '../../platform/errors.ts';
+import { currentTraceparent } from '../../platform/tracing.ts';
 import { quizResultSchema, toPayloadJson, type QuizResult } from './input.ts';
 import { waitText } from './reasons.ts';
 
@@ -41,9 +42,9 @@ export async function acceptResult(services: Services, quizAccountId: string, in
   const lastError = account ? null : NO_ACCOUNT_ERROR;
 
   const inserted = await db.$queryRaw<{ id: string }[]>`
-    INSERT INTO delivery (quiz_account_id, account_id, quiz_id, result_id, payload, last_error, reason)
+    INSERT INTO delivery (quiz_account_id, account_id, quiz_id, result_id, payload, last_error, reason, trace_parent)
     VALUES (${quizAccountId}, ${accountId}::uuid, ${result.quizId}, ${result.resultId}, ${JSON.stringify(result)}::jsonb, ${lastError},
-      ${account ? 'QUEUED' : 'NO_ACCOUNT'}::"DeliveryReason")
+      ${account ? 'QUEUED' : 'NO_ACCOUNT'}::"DeliveryReason", ${currentTraceparent() ?? null})
     ON CONFLICT (quiz_account_id, result_id) DO NOTHING
     RETURNING id`;
 
@@ -71,13 +72,13 @@ export type AcceptOutcome =
  * published; a retry is harmless: what was inserted is then a duplicate). Outcomes are in the
  * order of `items`; the first payload of a (quiz account, result id) wins, also within a batch.
  */
-export async function acceptResults(services: Services, items: { quizAccountId: string; input: unknown }[]): Promise<AcceptOutcome[]> {
+export async function acceptResults(services: Services, items: { quizAccountId: string; input: unknown; traceparent?: string }[]): Promise<AcceptOutcome[]> {
   const outcomes: AcceptOutcome[] = new Array(items.length);
-  const valid: { index: number; quizAccountId: string; result: QuizResult }[] = [];
-  items.forEach(({ quizAccountId, input }, index) => {
+  const valid: { index: number; quizAccountId: string; result: QuizResult; traceparent?: string }[] = [];
+  items.forEach(({ quizAccountId, input, traceparent }, index) => {
     try {
       if (typeof quizAccountId !== 'string' || quizAccountId.trim() === '') throw badInput('quizAccountId is required', ['quizAccountId']);
-      valid.push({ index, quizAccountId, result: parseQuizResult(input) });
+      valid.push({ index, quizAccountId, result: parseQuizResult(input), traceparent });
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       outcomes[index] = { ok: false, error: err };
@@ -104,16 +105,17 @@ export async function acceptResults(services: Services, items: { quizAccountId: 
       result_id: v.result.resultId,
       payload: v.result,
       last_error: accountId ? null : NO_ACCOUNT_ERROR,
+      trace_parent: v.traceparent ?? currentTraceparent() ?? null,
       n,
     };
   });
 
   const inserted = await db.$queryRaw<{ id: string; quiz_account_id: string; quiz_id: string; result_id: string; status: Delivery['status'] }[]>`
-    INSERT INTO delivery (quiz_account_id, account_id, quiz_id, result_id, payload, last_error, reason)
+    INSERT INTO delivery (quiz_account_id, account_id, quiz_id, result_id, payload, last_error, reason, trace_parent)
     SELECT r.quiz_account_id, r.account_id, r.quiz_id, r.result_id, r.payload, r.last_error,
-      (CASE WHEN r.account_id IS NULL THEN 'NO_ACCOUNT' ELSE 'QUEUED' END)::"DeliveryReason"
+      (CASE WHEN r.account_id IS NULL THEN 'NO_ACCOUNT' ELSE 'QUEUED' END)::"DeliveryReason", r.trace_parent
     FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-      AS r(quiz_account_id text, account_id uuid, quiz_id text, result_id text, payload jsonb, last_error text, n int)
+      AS r(quiz_account_id text, account_id uuid, quiz_id text, result_id text, payload jsonb, last_error text, trace_parent text, n int)
     ORDER BY r.n
     ON CONFLICT (quiz_account_id, result_id) DO NOTHING
     RETURNING id, quiz_account_id, quiz_id, result_id, status::text AS status`;

@@ -10,6 +10,7 @@ import type { Delivery } from '../../generated/prisma/client.ts';
 import { AppError, conflict, notFound } from '../../platform/errors.ts';
 import { TOPICS, type Subscription } from '../../platform/queue/index.ts';
 import { abortableSleep } from '../../platform/amo/rate-limit.ts';
+import { contextOf, continuedTraceparent, linksTo, withSpan } from '../../platform/tracing.ts';
 import { acceptResults } from './accept.ts';
 import { AccountRun } from './batch.ts';
 import { claimDueDeliveries, type ClaimedBatch } from './claim.ts';
@@ -29,7 +30,10 @@ export async function processBatch(rt: DeliveryRuntime, batch: ClaimedBatch): Pr
     batch.claimedAt,
   );
   const run = new AccountRun(rt, batch.accountId, lease, rt.client(batch.accountId));
-  await run.run(batch.deliveries);
+  // Continues the trace of the batch's first result (its request or quiz.results message); linked to every result's.
+  const traceparents = batch.deliveries.map((d) => d.traceParent);
+  const attributes = { 'amo.account_id': batch.accountId, 'delivery.count': batch.deliveries.length };
+  await withSpan('delivery send', { parent: contextOf({ traceparent: traceparents[0] }), links: linksTo(traceparents), attributes }, () => run.run(batch.deliveries));
   await lease.releaseAll();
 }
 
@@ -79,7 +83,7 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
         const items = messages.map((message) => {
           const value = (message.value ?? {}) as Record<string, unknown>;
           const quizAccountId = typeof value.quizAccountId === 'string' && value.quizAccountId ? value.quizAccountId : message.key;
-          return { quizAccountId, input: value as unknown };
+          return { quizAccountId, input: value as unknown, traceparent: continuedTraceparent(message.headers) };
         });
         // A bad result throws (after the good ones of its batch are in): the queue then handles the
         // batch one message at a time, so the bad one alone is retried and parked in the

@@ -12,6 +12,7 @@
  * deduplicate): the caller must reconcile before sending it again.
  */
 import type { Logger } from '../logger.ts';
+import { annotate, SpanKind, withSpan } from '../tracing.ts';
 import type { AccountAccess } from './account-access.ts';
 import { AmoBlockedError, AmoError, AmoHttpError, AmoNetworkError, AmoRateLimitedError, AmoServerError, AmoUnauthorizedError } from './errors.ts';
 import { describeNetworkError, isHtml, notSent, parseJson, parseRetryAfter, rejection } from './answers.ts';
@@ -116,6 +117,12 @@ export class AmoTransport {
    */
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T | null> {
     method = method.toUpperCase();
+    // one client span per call, its retries included (url.path is set once it is built: no host, no query)
+    const attributes = { 'http.request.method': method, 'amo.account_id': this.access.accountId };
+    return withSpan(`amoCRM ${method}`, { kind: SpanKind.CLIENT, attributes }, () => this.send<T>(method, path, options));
+  }
+
+  private async send<T>(method: string, path: string, options: RequestOptions): Promise<T | null> {
     const idempotent = options.idempotent ?? method !== 'POST';
     const accountId = this.access.accountId;
     let retries = 0;
@@ -162,6 +169,7 @@ export class AmoTransport {
 
       const status = res.status;
       this.log?.debug({ method, path: logPath, status, ms: Date.now() - started, retry: retries }, 'amoCRM request');
+      annotate({ 'url.path': logPath, 'http.response.status_code': status, 'http.request.resend_count': retries });
       const contentType = res.headers.get('content-type') ?? '';
 
       if (status >= 200 && status < 300) {

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.ts';
+import { SpanKind, traceHeaders, withSpan } from '../tracing.ts';
 import { encodeMessages, type EncodedMessage } from './codec.ts';
 import type { SubscribeSpec } from './deliver.ts';
 import type { RetryPolicy } from './retry.ts';
@@ -58,7 +59,13 @@ export abstract class BaseQueue implements Queue {
   async publishBatch(topic: TopicName, messages: { key: string; value: unknown }[]): Promise<void> {
     if (this.closed) throw new Error('queue is closed');
     const encoded = encodeMessages(messages);
-    if (encoded.length > 0) await this.send(topic, encoded);
+    if (encoded.length === 0) return;
+    const attributes = { 'messaging.system': this.kind === 'kafka' ? 'kafka' : 'memory', 'messaging.destination.name': topic, 'messaging.batch.message_count': encoded.length };
+    await withSpan(`${topic} publish`, { kind: SpanKind.PRODUCER, attributes }, async () => {
+      // the consumer's span continues this one (a no-op without tracing: no headers)
+      const headers = traceHeaders();
+      await this.send(topic, Object.keys(headers).length > 0 ? encoded.map((m) => ({ ...m, headers })) : encoded);
+    });
   }
 
   async consume(topic: TopicName, group: string, handler: Handler, opts?: ConsumeOptions): Promise<Subscription> {

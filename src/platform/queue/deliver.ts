@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.ts';
+import { contextOf, linksTo, SpanKind, SpanStatusCode, withSpan } from '../tracing.ts';
 import { decodeRecord, type Decoded, type EncodedRecord } from './codec.ts';
 import { handleWithRetries, Latch, type RetryPolicy } from './retry.ts';
 import type { BatchHandler, DeadLetter, Handler, QueueMessage, TopicName } from './types.ts';
@@ -129,16 +130,42 @@ async function handleOne(m: Decoded, d: Delivery): Promise<boolean> {
     await d.deadLetter(deadLetterOf(d.topic, d.group, { key: m.key, value: m.text, partition: m.partition, offset: m.offset }, m.error, 1), m.error);
     return true;
   }
-  const outcome = await handleWithRetries(d.handler, m.message, d.retry, d.signals, d.log);
+  const message = m.message;
+  // A child of the producer's span (its traceparent header), however many tries it takes.
+  const outcome = await withSpan(
+    `${d.topic} process`,
+    { kind: SpanKind.CONSUMER, parent: contextOf(message.headers), attributes: consumeAttributes(d, [message]) },
+    async (span) => {
+      const outcome = await handleWithRetries(d.handler, message, d.retry, d.signals, d.log);
+      if (outcome.kind === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message });
+      return outcome;
+    },
+  );
   if (outcome.kind === 'aborted') return false;
   if (outcome.kind === 'failed') await d.deadLetter(deadLetterOf(d.topic, d.group, m.message, outcome.error, outcome.attempts), outcome.error);
   return true;
 }
 
+function consumeAttributes(d: Delivery, messages: QueueMessage[]) {
+  return {
+    'messaging.destination.name': d.topic,
+    'messaging.consumer.group.name': d.group,
+    'messaging.destination.partition.id': String(messages[0]?.partition ?? ''),
+    'messaging.batch.message_count': messages.length,
+  };
+}
+
 /** One try of the batch handler: 'failed' sends the batch down the one-by-one path. */
 async function tryBatch(messages: QueueMessage[], handler: BatchHandler, d: Delivery): Promise<'ok' | 'failed' | 'aborted'> {
   let error: unknown;
-  const run = (async () => handler(messages))().then(
+  // One span for the batch: a child of its first message's producer, linked to every message's.
+  const spanOptions = {
+    kind: SpanKind.CONSUMER,
+    parent: contextOf(messages[0]?.headers),
+    links: linksTo(messages.map((m) => m.headers?.traceparent)),
+    attributes: consumeAttributes(d, messages),
+  };
+  const run = withSpan(`${d.topic} process`, spanOptions, async () => handler(messages)).then(
     () => true,
     (err: unknown) => {
       error = err;

@@ -19,6 +19,8 @@ export interface QueueMessage {
   offset?: string;
   /** 1 for the first try, then 2, 3 … while a throwing handler is retried (addition). */
   attempt?: number;
+  /** The record's headers (the producer's trace context: `traceparent`, `tracestate`). */
+  headers?: Record<string, string>;
 }
 
 export type Handler = (message: QueueMessage) => Promise<void>;
