@@ -7,7 +7,7 @@ import type { AmoSimulator, CustomField as SimField } from '@quiz-gateway/amo-si
 import type { Services } from '../src/platform/services.ts';
 import { acceptResult } from '../src/features/delivery/accept.ts';
 import { createDeliveryRuntime, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
-import { RESULT_FIELD_CODE } from '../src/features/delivery/payload.ts';
+import { RESULT_FIELD_CODE, resultMarker } from '../src/features/delivery/payload.ts';
 import { at, only } from './helpers/narrow.ts';
 import type { TestDatabase } from './helpers/db.ts';
 import { connectDeliveryAccount, createRule, type DeliveryKit, drainDeliveries, simpleResult, startDeliveryKit, testDeliveryRuntime } from './helpers/delivery.ts';
@@ -161,7 +161,7 @@ describe('the lead amoCRM gets', () => {
       status_id: s.firstStatus,
       responsible_user_id: performer.id,
       custom_fields_values: [
-        { field_id: resultField.id, values: [{ value: 'res-all-1' }] },
+        { field_id: resultField.id, values: [{ value: resultMarker(s.quizAccountId, 'res-all-1') }] },
         { field_id: lf('text').id, values: [{ value: 'Привет' }] },
         { field_id: lf('numeric').id, values: [{ value: '1234.5' }] },
         { field_id: lf('checkbox').id, values: [{ value: true }] },

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
 import type { Delivery } from '../../src/generated/prisma/client.ts';
+import { resultMarker } from '../../src/features/delivery/payload.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { connectSimAccount, testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, type ConnectedAccount } from './amo.ts';
 import { copyCatalogue, createRule } from './delivery.ts';
@@ -182,7 +183,7 @@ export const row = (c: Case) => c.tdb.db.delivery.findUniqueOrThrow({ where: { q
 export const leadsOf = (c: Case) =>
   c.mode === 'LEAD_CONTENT'
     ? sim.leads(c.amoId)
-    : sim.leads(c.amoId).filter((l) => (l.custom_fields_values ?? []).some((f) => (f.values ?? []).some((v) => String(v.value) === c.resultId)));
+    : sim.leads(c.amoId).filter((l) => (l.custom_fields_values ?? []).some((f) => (f.values ?? []).some((v) => String(v.value) === resultMarker(c.quizAccountId, c.resultId))));
 
 const complexCalls = (c: Case) => sim.requestLog(c.amoId).filter((e) => e.method === 'POST' && e.path.startsWith('/api/v4/leads/complex')).length;
 

@@ -20,12 +20,16 @@ export async function confirmSent(run: AccountRun, items: Item[]): Promise<{ fou
         since: i.d.firstSentAt ?? i.d.createdAt,
         sentLead: (i.d.sentLead as AmoComplexLeadInput | null) ?? null,
       })),
+      // owned by any Delivery in this amoCRM account: another tenant connected to it too, or this one's earlier row
       async (ids) =>
         new Set(
           ids.length
             ? (
-                await db.delivery.findMany({ where: { accountId: run.accountId, amoLeadId: { in: ids }, id: { notIn: mine.map((i) => i.d.id) } }, select: { amoLeadId: true } })
-              ).map((d) => d.amoLeadId as number)
+                await db.$queryRaw<{ amo_lead_id: number | bigint }[]>`
+                  SELECT d.amo_lead_id FROM delivery d JOIN amo_account a ON a.id = d.account_id
+                  WHERE d.amo_lead_id = ANY(${ids}::bigint[]) AND NOT (d.id = ANY(${mine.map((i) => i.d.id)}::uuid[]))
+                    AND a.amo_id = (SELECT amo_id FROM amo_account WHERE id = ${run.accountId}::uuid)`
+              ).map((d) => Number(d.amo_lead_id))
             : [],
         ),
       { signal: run.rt.signal },

@@ -64,7 +64,7 @@ export async function loadPayloadContext(db: Db, accountId: string, quizId: stri
       },
       select: fieldSelect,
     }),
-    db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true } }),
+    db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true, quizAccountId: true } }),
   ]);
   return {
     rule: {
@@ -80,5 +80,6 @@ export async function loadPayloadContext(db: Db, accountId: string, quizId: stri
     utms: utms.map((u) => ({ name: u.name, field: toCatalogField(u.field) })),
     fields: fields.map(toCatalogField),
     resultFieldId: account?.resultFieldId ?? null,
+    ...(account ? { quizAccountId: account.quizAccountId } : {}),
   };
 }

@@ -1,4 +1,5 @@
 /** The shapes a lead is built from and into (payload.ts builds it; payload-context.ts loads its context). */
+import { createHash } from 'node:crypto';
 import type { AmoComplexLeadInput, AmoCustomFieldValue } from '../../platform/amo/index.ts';
 import type { ConvertField } from './convert.ts';
 
@@ -8,6 +9,13 @@ export type Entity = 'LEAD' | 'CONTACT' | 'COMPANY' | 'CUSTOMER';
 export const MAX_FIELD_VALUES = 40;
 /** The code of the lead field that carries the quiz result id. */
 export const RESULT_FIELD_CODE = 'QUIZ_RESULT_ID';
+/**
+ * What the result-id lead field carries: the result id and a tag of the tenant (12 hex of
+ * SHA-256 of the quiz account id), so two tenants connected to the same amoCRM account never
+ * recognise each other's leads in reconcile. Leads sent before carry the bare result id
+ * (reconcile.ts still reads those: a Delivery's `sentLead` says which it sent).
+ */
+export const resultMarker = (quizAccountId: string, resultId: string) => `${resultId}@${createHash('sha256').update(quizAccountId).digest('hex').slice(0, 12)}`;
 /** The line of the note that names the result (note reconciliation looks for it). */
 export const noteMarker = (resultId: string) => `Quiz result ID: ${resultId}`;
 
@@ -52,6 +60,8 @@ export interface PayloadContext {
   fields: CatalogField[];
   /** `AmoAccount.resultFieldId` */
   resultFieldId: number | null;
+  /** the tenant (`AmoAccount.quizAccountId`): part of the result-id field's value; without it the bare result id */
+  quizAccountId?: string;
 }
 
 /** A value that was left out of amoCRM, and why. */

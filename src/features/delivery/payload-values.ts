@@ -6,7 +6,7 @@
 import type { AmoCustomFieldValue } from '../../platform/amo/index.ts';
 import { convertAnswer } from './convert.ts';
 import type { QuizResult } from './input.ts';
-import { MAX_FIELD_VALUES, RESULT_FIELD_CODE, type CatalogField, type Entity, type PayloadContext, type Problem } from './payload-types.ts';
+import { MAX_FIELD_VALUES, RESULT_FIELD_CODE, resultMarker, type CatalogField, type Entity, type PayloadContext, type Problem } from './payload-types.ts';
 
 export const ENTITY_WORD: Record<Entity, string> = { LEAD: 'lead', CONTACT: 'contact', COMPANY: 'company', CUSTOMER: 'customer' };
 const MULTI_VALUED = new Set(['multiselect', 'multitext']);
@@ -97,11 +97,12 @@ export function collectFieldValues(result: QuizResult, ctx: PayloadContext, onPr
 
   // 1. the result id (first, so that the 40-value limit never drops it)
   if (ctx.resultFieldId !== null) {
+    const marker = ctx.quizAccountId !== undefined ? resultMarker(ctx.quizAccountId, result.resultId) : result.resultId;
     values.LEAD.add(
       { amoId: ctx.resultFieldId, rawType: 'text', entity: 'LEAD', name: 'Quiz result ID', code: RESULT_FIELD_CODE },
-      { field_id: ctx.resultFieldId, values: [{ value: result.resultId }] },
+      { field_id: ctx.resultFieldId, values: [{ value: marker }] },
       'the result id',
-      result.resultId,
+      marker,
     );
   }
 

@@ -133,12 +133,23 @@ export function carriesValues(sent: AmoCustomFieldValue[], entity: { custom_fiel
   });
 }
 
-const carriesResultId = (lead: AmoLead, fieldId: number, resultId: string) =>
-  (lead.custom_fields_values ?? []).some((f) => Number(f.field_id) === fieldId && (f.values ?? []).some((v) => String(v.value) === resultId));
+const carriesResultId = (lead: AmoLead, fieldId: number, marker: string) =>
+  (lead.custom_fields_values ?? []).some((f) => Number(f.field_id) === fieldId && (f.values ?? []).some((v) => String(v.value) === marker));
 
-/** Whether `lead` is the one `target` created: by its result id where it was sent, else by content. */
+/** The value the lead was sent with in the result-id field (`resultMarker`, or a bare result id from before it), if it was. */
+const sentMarker = (sent: AmoComplexLeadInput, fieldId: number) => {
+  const value = (sent.custom_fields_values ?? []).find((e) => Number(e.field_id) === fieldId)?.values[0]?.value;
+  return value === undefined || value === null ? undefined : String(value);
+};
+
+/**
+ * Whether `lead` is the one `target` created: by the result-id field's value as it was sent
+ * (per tenant; a Delivery sent before its `sentLead` was recorded carried the bare result id),
+ * else by content.
+ */
 export function isLeadOf(lead: AmoLead, target: ReconcileTarget, resultFieldId: number | null): boolean {
-  if (resultFieldId !== null && carriesResultId(lead, resultFieldId, target.resultId)) return true;
+  const marker = target.sentLead ? (resultFieldId !== null ? sentMarker(target.sentLead, resultFieldId) : undefined) : target.resultId;
+  if (resultFieldId !== null && marker !== undefined && carriesResultId(lead, resultFieldId, marker)) return true;
   const sent = target.sentLead;
   if (!sent) return false;
   const sentValues = sent.custom_fields_values ?? [];
