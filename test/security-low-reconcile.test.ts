@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
 import { acceptResult } from '../src/features/delivery/index.ts';
 import { runDeliveryPass } from '../src/features/delivery/worker.ts';
-import { saveTokens } from '../src/platform/amo/index.ts';
+import { saveTokens, type AmoComplexLeadInput, type AmoLead } from '../src/platform/amo/index.ts';
+import { resultMarker } from '../src/features/delivery/payload.ts';
+import { isLeadOf, type ReconcileTarget } from '../src/features/delivery/reconcile.ts';
 import type { Services } from '../src/platform/services.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, testAmoConfig } from './helpers/amo.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
@@ -101,4 +103,18 @@ test("LEAD_CONTENT: a lead another tenant's Delivery owns in the same amoCRM acc
   assert.ok(leadOfB);
   assert.notEqual(rowOfA.amoLeadId, leadOfB, "tenant A adopted tenant B's lead");
   assert.equal(sim.leads(a.amoId).length, 2, 'one lead per tenant');
+});
+
+test('old markers stay readable: a Delivery that sent the bare result id still recognises its lead, a new one only its own marker', () => {
+  const fieldId = 99;
+  const leadWith = (value: string) => ({ id: 1, name: 'Quiz q: Анна', price: 0, custom_fields_values: [{ field_id: fieldId, values: [{ value }] }] }) as unknown as AmoLead;
+  const sentWith = (value: string): AmoComplexLeadInput => ({ name: 'Quiz q: Анна', custom_fields_values: [{ field_id: fieldId, values: [{ value }] }] });
+  const target = (sentLead: AmoComplexLeadInput | null): ReconcileTarget => ({ deliveryId: 'd', resultId: 'r-1', since: new Date(), sentLead });
+  const mine = resultMarker('tenant-a', 'r-1');
+  assert.notEqual(mine, resultMarker('tenant-b', 'r-1'));
+  assert.equal(isLeadOf(leadWith('r-1'), target(sentWith('r-1')), fieldId), true, 'sent before the marker: the bare id');
+  assert.equal(isLeadOf(leadWith('r-1'), target(null), fieldId), true, 'sent before sent_lead was recorded: the bare id');
+  assert.equal(isLeadOf(leadWith(mine), target(sentWith(mine)), fieldId), true);
+  assert.equal(isLeadOf(leadWith(resultMarker('tenant-b', 'r-1')), target(sentWith(mine)), fieldId), false, "another tenant's lead");
+  assert.equal(isLeadOf(leadWith('r-1'), target(sentWith(mine)), fieldId), false, 'an old bare-id lead of someone else');
 });
