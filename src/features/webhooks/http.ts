@@ -1,7 +1,7 @@
 /** The node:http side of `POST /webhook/amo/{secret}` (the route calls `handleAmoWebhookRequest`). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Services } from '../../platform/services.ts';
-import { receiveWebhook, type ReceiveOptions } from './receive.ts';
+import { receiveWebhook, UNKNOWN_WEBHOOK, webhookAccount, type ReceiveOptions } from './receive.ts';
 import { BodyTooLargeError, readBody } from '../../platform/http/body.ts';
 
 /** amoCRM's bodies are a few KB; anything past this is refused (413) without being read further. */
@@ -22,11 +22,20 @@ function send(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
 }
 
-/** Reads the body (at most MAX_WEBHOOK_BODY_BYTES), calls `receiveWebhook` and answers. POST only (else 405). */
+/**
+ * Checks the secret first (an unknown one is answered 404 without reading the body), then reads
+ * the body (at most MAX_WEBHOOK_BODY_BYTES), calls `receiveWebhook` and answers. POST only (else 405).
+ */
 export async function handleAmoWebhookRequest(services: Services, req: IncomingMessage, res: ServerResponse, secret: string, options: ReceiveOptions = {}): Promise<void> {
   if (req.method !== 'POST') {
     res.setHeader('allow', 'POST');
     return send(res, 405, { error: 'method not allowed' });
+  }
+  const account = await webhookAccount(services, secret);
+  if (!account) {
+    // the body is not read: close the connection rather than drain it
+    res.setHeader('connection', 'close');
+    return send(res, UNKNOWN_WEBHOOK.status, UNKNOWN_WEBHOOK.body);
   }
   let body: Buffer;
   try {
@@ -35,6 +44,6 @@ export async function handleAmoWebhookRequest(services: Services, req: IncomingM
     if (err instanceof BodyTooLargeError) return send(res, 413, { error: 'body too large' });
     throw err;
   }
-  const answer = await receiveWebhook(services, secret, req.headers['content-type'], body, options);
+  const answer = await receiveWebhook(services, account, req.headers['content-type'], body, options);
   send(res, answer.status, answer.body);
 }

@@ -14,7 +14,7 @@
  * are typed (`lead.status`, …) and their ids are checked (a known section with a missing or
  * non-numeric id is a parse error). A section of a well-formed body that the gateway does not type
  * yet (companies, tasks, talks, restore, responsible, …) becomes an event of kind `unknown`: the
- * receiver stores it with the raw body, so nothing amoCRM tells us is lost and it can be typed
+ * receiver stores it (the raw body is kept once per request), so nothing amoCRM tells us is lost and it can be typed
  * later. What is not an amoCRM webhook at all (no `account`, no section, not bracket-shaped,
  * an unsupported content type) is a `WebhookParseError`.
  */
@@ -82,6 +82,14 @@ function splitKey(key: string): string[] | null {
 /** Builds the tree of a form-encoded body (PHP bracket notation). */
 export function formToTree(body: string): WebhookTree {
   const root: WebhookTree = {};
+  // keys per node, kept as they are added: an `a[]=` append reads its index here instead of
+  // counting the node's keys, which made n appends cost n² / 2
+  const sizes = new WeakMap<WebhookTree, number>();
+  const add = (node: WebhookTree, part: string, child: WebhookTree | string) => {
+    node[part] = child;
+    sizes.set(node, (sizes.get(node) ?? 0) + 1);
+    return child;
+  };
   let count = 0;
   for (const [key, value] of new URLSearchParams(body)) {
     if (++count > MAX_PAIRS) fail(`more than ${MAX_PAIRS} parameters`);
@@ -92,15 +100,15 @@ export function formToTree(body: string): WebhookTree {
     for (const [i, named] of parts.entries()) {
       let part = named;
       if (FORBIDDEN_KEYS.has(part)) fail(`forbidden parameter name "${part}"`);
-      if (part === '') part = String(Object.keys(node).length); // `a[]=` appends
+      if (part === '') part = String(sizes.get(node) ?? 0); // `a[]=` appends
       const last = i === parts.length - 1;
       const existing: WebhookTree | string | undefined = Object.hasOwn(node, part) ? node[part] : undefined;
       if (last) {
         if (existing !== undefined) fail(`parameter "${key.slice(0, 80)}" is given twice or conflicts with another`);
-        node[part] = value;
+        add(node, part, value);
       } else {
         if (typeof existing === 'string') fail(`parameter "${key.slice(0, 80)}" conflicts with another`);
-        node = existing ?? (node[part] = {});
+        node = existing ?? (add(node, part, {}) as WebhookTree);
       }
     }
   }

@@ -8,8 +8,8 @@
  *   400, nothing stored;
  * - each event (one per `{entity}[{action}][i]` entry) is stored once per account by its content
  *   hash (`INSERT … ON CONFLICT (account_id, hash) DO NOTHING`), so resends and retries dedupe.
- *   Sections the gateway does not type yet are stored with type `unknown`; every row keeps the
- *   raw body;
+ *   Sections the gateway does not type yet are stored with type `unknown`. The raw body is kept
+ *   once per request, on the first event it stored (a body of 500 events is not written 500 times);
  * - the new events are published as `{ type: 'webhook.event', quizAccountId, eventId }` on
  *   amo.tasks, but the answer waits for the publish at most `publishWaitMs` (default 500 ms).
  *   A publish that is slow goes on in the background; one that fails is logged. Either way the
@@ -44,19 +44,32 @@ export interface ReceiveOptions {
 /** Secrets the gateway makes are hex; anything else is not worth a database lookup. */
 const SECRET_RE = /^[A-Za-z0-9_-]{16,128}$/;
 
+export interface WebhookAccount {
+  id: string;
+  amoId: number;
+  quizAccountId: string;
+}
+
+export const UNKNOWN_WEBHOOK: WebhookAnswer = { status: 404, body: { error: 'unknown webhook' } };
+
+/** The live account of a webhook secret (an indexed lookup), else null. */
+export async function webhookAccount(services: Services, secret: string): Promise<WebhookAccount | null> {
+  if (!SECRET_RE.test(secret)) return null;
+  return services.db.amoAccount.findFirst({
+    where: { webhookSecret: secret, deletedAt: null },
+    select: { id: true, amoId: true, quizAccountId: true },
+  });
+}
+
 export async function receiveWebhook(
   services: Services,
-  secret: string,
+  secret: string | WebhookAccount,
   contentType: string | null | undefined,
   rawBody: string | Buffer,
   options: ReceiveOptions = {},
 ): Promise<WebhookAnswer> {
-  if (!SECRET_RE.test(secret)) return { status: 404, body: { error: 'unknown webhook' } };
-  const account = await services.db.amoAccount.findFirst({
-    where: { webhookSecret: secret, deletedAt: null },
-    select: { id: true, amoId: true, quizAccountId: true },
-  });
-  if (!account) return { status: 404, body: { error: 'unknown webhook' } };
+  const account = typeof secret === 'string' ? await webhookAccount(services, secret) : secret;
+  if (!account) return UNKNOWN_WEBHOOK;
 
   const raw = typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8');
   let parsed: ParsedWebhook;
@@ -75,18 +88,22 @@ export async function receiveWebhook(
   }
 
   // One row per distinct event; identical entries within one body count once. The raw body is
-  // kept once per body (on its first event) and on every event this gateway cannot type yet.
+  // written once, on the first event stored (in body order), by one parameter of its own: a
+  // body of 500 events is not sent and kept 500 times. A resent body that stores nothing new
+  // writes nothing.
   const rows = new Map<string, Prisma.Sql>();
   for (const ev of parsed.events) {
     const hash = eventHash(ev);
-    const keepRaw = rows.size === 0 || ev.kind === 'unknown';
-    if (!rows.has(hash)) rows.set(hash, Prisma.sql`(${account.id}::uuid, ${hash}, ${ev.kind}, ${JSON.stringify(ev)}::jsonb, ${keepRaw ? raw : ''})`);
+    if (!rows.has(hash)) rows.set(hash, Prisma.sql`(${account.id}::uuid, ${hash}, ${ev.kind}, ${JSON.stringify(ev)}::jsonb, '')`);
   }
-  const inserted = await services.db.$queryRaw<{ id: string }[]>`
+  const inserted = await services.db.$queryRaw<{ id: string; hash: string }[]>`
     INSERT INTO webhook_event (account_id, hash, type, payload, raw)
     VALUES ${Prisma.join([...rows.values()])}
     ON CONFLICT (account_id, hash) DO NOTHING
-    RETURNING id::text AS id`;
+    RETURNING id::text AS id, hash`;
+  const order = new Map([...rows.keys()].map((hash, i) => [hash, i]));
+  const first = inserted.reduce<{ id: string; hash: string } | undefined>((a, r) => (!a || order.get(r.hash)! < order.get(a.hash)! ? r : a), undefined);
+  if (first) await services.db.$executeRaw`UPDATE webhook_event SET raw = ${raw} WHERE id = ${first.id}::uuid`;
   const duplicates = parsed.events.length - inserted.length;
   services.logger.info({ accountId: account.id, stored: inserted.length, duplicates, kinds: parsed.events.map((e) => e.kind) }, 'amoCRM webhook received');
 
