@@ -32,6 +32,7 @@ export function delivery(id: string, patch: Partial<Delivery> = {}): Delivery {
     quizId: 'q1',
     resultId: result.resultId,
     payload: result as never,
+    traceParent: null,
     status: 'PENDING',
     stage: 'QUEUED',
     attempts: 0,
