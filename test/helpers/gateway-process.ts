@@ -1,5 +1,5 @@
-// Real gateway processes for the crash tests (test/crash.test.ts): the fixture
-// test/fixtures/delivery-process.ts started on a case's own database, killed or stopped by the test,
+// Real gateway processes for the crash tests (test/crash*.test.ts): the fixture
+// test/fixtures/delivery-process.ts (or the real src/main.ts) started on a case's own database, killed or stopped by the test,
 // and the checks after a fresh process took over. `useGatewayProcesses()` starts the simulator they
 // share before the file's tests and cleans up after them.
 import { after, before } from 'node:test';
@@ -18,6 +18,7 @@ import { TEST_JWT_SECRET, tokenFor } from './app.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIXTURE = path.join(import.meta.dirname, '../fixtures/delivery-process.ts');
+const MAIN = path.join(ROOT, 'src/main.ts');
 
 /**
  * The crashing process's lease: how long a dead process keeps its Deliveries from the next one.
@@ -110,6 +111,29 @@ export async function startGateway(c: Case, env: Record<string, string> = {}): P
   return gw;
 }
 
+/**
+ * Starts the real entry point, `src/main.ts`, on the case's database with its workers, and waits
+ * for the address it prints. Its delivery options are the production defaults but for what the
+ * environment carries (DELIVERY_BACKOFF_MS, DELIVERY_RECONCILE_DELAY_MS, …).
+ */
+export async function startMain(c: Case, env: Record<string, string> = {}): Promise<GatewayProcess> {
+  const processEnv: Record<string, string | undefined> = { ...process.env, ...baseEnv, DATABASE_URL: c.tdb.url, ...env };
+  delete processEnv.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: ROOT, env: processEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const gw = new GatewayProcess(child);
+  children.add(gw);
+  const started = Date.now();
+  // outside production it prints its GraphiQL address once it serves (workers started before)
+  const listening = /GraphiQL:\s+(\S+)\/graphql/;
+  while (!listening.test(gw.output)) {
+    if (gw.exit) throw new Error(`src/main.ts exited (${JSON.stringify(gw.exit)}) before it listened\n${gw.tail()}`);
+    if (Date.now() - started > 90_000) throw new Error(`src/main.ts not listening after 90 s\n${gw.tail()}`);
+    await sleep(25);
+  }
+  gw.url = listening.exec(gw.output)![1]!;
+  return gw;
+}
+
 // ---- helpers -------------------------------------------------------------------------------------
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -188,8 +212,8 @@ export const leadsOf = (c: Case) =>
 const complexCalls = (c: Case) => sim.requestLog(c.amoId).filter((e) => e.method === 'POST' && e.path.startsWith('/api/v4/leads/complex')).length;
 
 /** A fresh process without CRASH_AT delivers; then: one lead, one note, one send, DELIVERED. */
-export async function restartAndCheck(c: Case, why: string): Promise<void> {
-  const gw = await startGateway(c, { DELIVERY_POLL_MS: '200' });
+export async function restartAndCheck(c: Case, why: string, start: () => Promise<GatewayProcess> = () => startGateway(c, { DELIVERY_POLL_MS: '200' })): Promise<void> {
+  const gw = await start();
   try {
     const done = await waitFor(
       async () => {
