@@ -26,7 +26,7 @@ export interface RefreshExpiringReport {
 
 /**
  * Refreshes every live (not stale, not blocked, not deleted) pair whose access token expires
- * within `within` ms. Meant to run periodically on every replica: the row lock and the version
+ * within `within` ms. Meant to run periodically on every replica: the refresh lease and the version
  * check make concurrent runs harmless. Also keeps refresh tokens alive (they die unused for 3 months).
  */
 export async function refreshExpiring(ctx: TokenContext, options: RefreshExpiringOptions): Promise<RefreshExpiringReport> {
