@@ -1,7 +1,7 @@
 // Issue 3: owners connect, keep and remove their amoCRM account.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decryptSecret } from '../src/platform/amo/index.ts';
+import { decryptSecret, tokenAad } from '../src/platform/amo/index.ts';
 import { disconnectSignature } from '../src/features/accounts/connect.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { tokenFor } from './helpers/app.ts';
@@ -56,12 +56,12 @@ describe('connect', () => {
     assert.deepEqual([...data.account.lastSync.scopes].sort(), ['FIELDS', 'PIPELINES', 'TAGS', 'USERS']);
 
     // The token columns hold ciphertext only; it decrypts to what amoCRM issued.
-    const rows = await testDb.db.$queryRaw<{ access_token_enc: string; refresh_token_enc: string }[]>`
-      SELECT t.access_token_enc, t.refresh_token_enc FROM amo_token t JOIN amo_account a ON a.id = t.account_id WHERE a.quiz_account_id = 'owner-1'`;
+    const rows = await testDb.db.$queryRaw<{ account_id: string; access_token_enc: string; refresh_token_enc: string }[]>`
+      SELECT t.account_id, t.access_token_enc, t.refresh_token_enc FROM amo_token t JOIN amo_account a ON a.id = t.account_id WHERE a.quiz_account_id = 'owner-1'`;
     assert.equal(rows.length, 1);
     const token = rows[0]!;
-    const access = decryptSecret(token.access_token_enc, Buffer.alloc(32, 42));
-    const refresh = decryptSecret(token.refresh_token_enc, Buffer.alloc(32, 42));
+    const access = decryptSecret(token.access_token_enc, Buffer.alloc(32, 42), tokenAad(token.account_id, 'access'));
+    const refresh = decryptSecret(token.refresh_token_enc, Buffer.alloc(32, 42), tokenAad(token.account_id, 'refresh'));
     assert.match(access, /^eyJ/);
     assert.ok(!token.access_token_enc.includes(access.slice(0, 20)));
     assert.ok(!token.refresh_token_enc.includes(refresh.slice(0, 12)));

@@ -12,6 +12,7 @@ import {
   createAmoClient,
   decryptSecret,
   encryptSecret,
+  tokenAad,
   exchangeCode,
   isAmoStaleError,
   refreshAccessToken,
@@ -39,13 +40,13 @@ describe('token storage', () => {
   test('encryptSecret/decryptSecret round-trip; tampering and a wrong key are refused', () => {
     const key = config.tokenEncryptionKey;
     const enc = encryptSecret('secret-value', key);
-    assert.match(enc, /^v1\./);
+    assert.match(enc, /^v2\.k1\./);
     assert.notEqual(enc, encryptSecret('secret-value', key), 'random IV');
     assert.equal(decryptSecret(enc, key), 'secret-value');
     const parts = enc.split('.');
-    const flipped = Buffer.from(at(parts, 3, 'ciphertext part'), 'base64url');
+    const flipped = Buffer.from(at(parts, 4, 'ciphertext part'), 'base64url');
     flipped[0]! ^= 1;
-    assert.throws(() => decryptSecret([...parts.slice(0, 3), flipped.toString('base64url')].join('.'), key));
+    assert.throws(() => decryptSecret([...parts.slice(0, 4), flipped.toString('base64url')].join('.'), key));
     assert.throws(() => decryptSecret(enc, Buffer.alloc(32, 1)));
     assert.throws(() => decryptSecret('plain', key));
   });
@@ -69,8 +70,8 @@ describe('token storage', () => {
       assert.ok(!value.includes(pair.access_token) && !value.includes(pair.refresh_token));
       assert.ok(!value.includes(pair.access_token.slice(0, 24)) && !value.includes(pair.refresh_token.slice(8, 40)));
     }
-    assert.equal(decryptSecret(stored.a, config.tokenEncryptionKey), pair.access_token);
-    assert.equal(decryptSecret(stored.r, config.tokenEncryptionKey), pair.refresh_token);
+    assert.equal(decryptSecret(stored.a, config.tokenEncryptionKey, tokenAad(row.id, 'access')), pair.access_token);
+    assert.equal(decryptSecret(stored.r, config.tokenEncryptionKey, tokenAad(row.id, 'refresh')), pair.refresh_token);
   });
 });
 

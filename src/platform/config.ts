@@ -64,6 +64,7 @@ const envSchema = z
       .positive()
       .default(7 * 24),
     TOKEN_ENCRYPTION_KEY: optionalString,
+    TOKEN_ENCRYPTION_KEYS: optionalString,
     GRAPHIQL: bool.optional(),
     WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
     WS_MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().min(1).default(50),
@@ -82,10 +83,19 @@ const envSchema = z
     if (env.AUTH_JWT_SECRET === DEV_JWT_SECRET) ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'the built-in development secret is refused in production' });
     if (env.TOKEN_ENCRYPTION_KEY === DEV_TOKEN_KEY)
       ctx.addIssue({ code: 'custom', path: ['TOKEN_ENCRYPTION_KEY'], message: 'the built-in development key is refused in production' });
+    if (env.TOKEN_ENCRYPTION_KEYS?.split(',').some((e) => e.slice(e.indexOf(':') + 1).trim() === DEV_TOKEN_KEY))
+      ctx.addIssue({ code: 'custom', path: ['TOKEN_ENCRYPTION_KEYS'], message: 'the built-in development key is refused in production' });
     // PUBLIC_URL: amoCRM posts each account's lead events there; a default of 127.0.0.1 would silently lose them.
-    const required = ['AMO_CLIENT_ID', 'AMO_CLIENT_SECRET', 'AMO_REDIRECT_URI', 'TOKEN_ENCRYPTION_KEY', 'DATABASE_URL', 'PUBLIC_URL'] as const;
+    const required = ['AMO_CLIENT_ID', 'AMO_CLIENT_SECRET', 'AMO_REDIRECT_URI', 'DATABASE_URL', 'PUBLIC_URL'] as const;
     for (const key of required) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: `${key} is required in production` });
+    }
+    if (!env.TOKEN_ENCRYPTION_KEY && !env.TOKEN_ENCRYPTION_KEYS) {
+      ctx.addIssue({ code: 'custom', path: ['TOKEN_ENCRYPTION_KEY'], message: 'TOKEN_ENCRYPTION_KEY is required in production (or TOKEN_ENCRYPTION_KEYS)' });
+    }
+    // HS256 with a short secret can be brute-forced offline from one token
+    if (env.AUTH_JWT_SECRET && Buffer.byteLength(env.AUTH_JWT_SECRET, 'utf8') < 32) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'AUTH_JWT_SECRET must be at least 32 bytes in production' });
     }
     if (!env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL) {
       ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production' });
@@ -134,7 +144,10 @@ export interface Config {
     allowedHosts: string[];
     rateLimitRps: number;
   };
+  /** the key new token writes use (`tokenKeys`' current one) */
   tokenEncryptionKey: Buffer;
+  /** every token key by id: TOKEN_ENCRYPTION_KEYS (the first one current), TOKEN_ENCRYPTION_KEY as key id k1 */
+  tokenKeys: { current: string; keys: ReadonlyMap<string, Buffer> };
   /** the delivery worker's retry policy (see src/features/delivery/options.ts) */
   delivery: { maxAttempts: number; backoffMs: number; maxBackoffMs: number; reconcileDelayMs: number; maxWaitMs: number };
   graphiql: boolean;
@@ -153,6 +166,39 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+const invalid = (name: string, why: string) => new ConfigError(`Invalid settings:\n  ${name}: ${why}`);
+
+/**
+ * The token keys: TOKEN_ENCRYPTION_KEYS (`id:base64key,…`, the first one encrypts new writes,
+ * the others still decrypt), TOKEN_ENCRYPTION_KEY as the key id `k1` (current when it is the
+ * only setting; read-only beside TOKEN_ENCRYPTION_KEYS unless that list names k1 itself).
+ */
+function tokenKeyring(list: string | undefined, single: string | undefined): Config['tokenKeys'] {
+  const keys = new Map<string, Buffer>();
+  let current: string | undefined;
+  for (const entry of (list ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    const at = entry.indexOf(':');
+    const id = at > 0 ? entry.slice(0, at) : '';
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw invalid('TOKEN_ENCRYPTION_KEYS', 'each entry is id:base64key, the id letters, digits, - or _');
+    if (keys.has(id)) throw invalid('TOKEN_ENCRYPTION_KEYS', `key id ${id} is listed twice`);
+    const key = Buffer.from(entry.slice(at + 1), 'base64');
+    if (key.length !== 32) throw invalid('TOKEN_ENCRYPTION_KEYS', `key ${id} must be 32 bytes, base64-encoded`);
+    keys.set(id, key);
+    current ??= id;
+  }
+  if (single !== undefined) {
+    const key = Buffer.from(single, 'base64');
+    if (key.length !== 32) throw invalid('TOKEN_ENCRYPTION_KEY', 'must be 32 bytes, base64-encoded');
+    if (!keys.has('k1')) keys.set('k1', key);
+    current ??= 'k1';
+  }
+  if (current === undefined) throw invalid('TOKEN_ENCRYPTION_KEYS', 'lists no key');
+  return { current, keys };
+}
+
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(source);
   if (!parsed.success) {
@@ -161,8 +207,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const env = parsed.data;
   const isProduction = env.NODE_ENV === 'production';
-  const key = Buffer.from(env.TOKEN_ENCRYPTION_KEY ?? DEV_TOKEN_KEY, 'base64');
-  if (key.length !== 32) throw new ConfigError('Invalid settings:\n  TOKEN_ENCRYPTION_KEY: must be 32 bytes, base64-encoded');
+  const tokenKeys = tokenKeyring(env.TOKEN_ENCRYPTION_KEYS, env.TOKEN_ENCRYPTION_KEY ?? (env.TOKEN_ENCRYPTION_KEYS ? undefined : DEV_TOKEN_KEY));
+  const key = tokenKeys.keys.get(tokenKeys.current)!;
   const publicUrl = (env.PUBLIC_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, '');
   return {
     env: env.NODE_ENV,
@@ -200,6 +246,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       rateLimitRps: env.AMO_RATE_LIMIT_RPS,
     },
     tokenEncryptionKey: key,
+    tokenKeys,
     delivery: {
       maxAttempts: env.DELIVERY_MAX_ATTEMPTS,
       backoffMs: env.DELIVERY_BACKOFF_MS,

@@ -1,7 +1,7 @@
 // The account lifecycle: the authorize link, the OAuth callback, disconnect
 // (by the owner or by amoCRM's signed hook).
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { acceptableAmoHost, amoIdOfToken, encryptSecret, exchangeCode, isAmoStaleError, AmoError, type AmoAccountInfo } from '../../platform/amo/index.ts';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { acceptableAmoHost, amoIdOfToken, encryptSecret, exchangeCode, isAmoStaleError, tokenAad, tokenKeysOf, AmoError, type AmoAccountInfo } from '../../platform/amo/index.ts';
 import { conflict } from '../../platform/errors.ts';
 import type { AmoAccount } from '../../generated/prisma/client.ts';
 import { Prisma } from '../../platform/db.ts';
@@ -85,14 +85,15 @@ export async function completeAuthorization(
     return { ok: false, status: 502, reason: 'amoCRM did not accept the authorization. Try connecting again.' };
   }
 
-  const key = config.tokenEncryptionKey;
-  const tokenData = {
-    accessTokenEnc: encryptSecret(tokens.accessToken, key),
-    refreshTokenEnc: encryptSecret(tokens.refreshToken, key),
+  const key = tokenKeysOf(config);
+  // each ciphertext is bound to its account's row and column
+  const tokenData = (accountId: string) => ({
+    accessTokenEnc: encryptSecret(tokens.accessToken, key, tokenAad(accountId, 'access')),
+    refreshTokenEnc: encryptSecret(tokens.refreshToken, key, tokenAad(accountId, 'refresh')),
     accessExpiresAt: tokens.accessExpiresAt,
     refreshedAt: new Date(),
     lastRefreshError: null,
-  };
+  });
   const accountData = {
     amoId: info.id,
     name: info.name,
@@ -115,8 +116,8 @@ export async function completeAuthorization(
         });
         await tx.amoToken.upsert({
           where: { accountId: live.id },
-          create: { accountId: live.id, ...tokenData },
-          update: { ...tokenData, version: { increment: 1 } },
+          create: { accountId: live.id, ...tokenData(live.id) },
+          update: { ...tokenData(live.id), version: { increment: 1 } },
         });
         return { account, reconnected: true };
       }
@@ -125,9 +126,9 @@ export async function completeAuthorization(
         await tx.amoToken.deleteMany({ where: { accountId: live.id } });
       }
       const account = await tx.amoAccount.create({
-        data: { quizAccountId, ...accountData, webhookSecret: randomBytes(24).toString('hex') },
+        data: { id: randomUUID(), quizAccountId, ...accountData, webhookSecret: randomBytes(24).toString('hex') },
       });
-      await tx.amoToken.create({ data: { accountId: account.id, ...tokenData } });
+      await tx.amoToken.create({ data: { accountId: account.id, ...tokenData(account.id) } });
       await carryDeliveries(tx, quizAccountId, info.id, account.id);
       return { account, reconnected: false };
     });

@@ -8,8 +8,8 @@ import type { Logger } from '../logger.ts';
 import type { AccountAccess, AccountState } from './account-access.ts';
 import { AmoBlockedError, AmoNotConnectedError, AmoStaleError } from './errors.ts';
 import { amoOrigin } from './host.ts';
-import { decryptSecret } from './token-crypto.ts';
-import { markAccountStale, refreshAccessToken, type AmoAuthConfig, type TokenContext } from './tokens.ts';
+import { decryptSecret, tokenAad } from './token-crypto.ts';
+import { markAccountStale, refreshAccessToken, tokenKeysOf, type AmoAuthConfig, type TokenContext } from './tokens.ts';
 
 /**
  * An amoCRM account the gateway has not stored yet (the OAuth callback reads `/api/v4/account`
@@ -47,7 +47,7 @@ export function storedAccountAccess(tokens: TokenContext, accountId: string): Ac
         origin: amoOrigin(acc.host, config.amo),
         host: acc.host,
         amoId: acc.amoId,
-        accessToken: decryptSecret(acc.token.accessTokenEnc, config.tokenEncryptionKey),
+        accessToken: decryptSecret(acc.token.accessTokenEnc, tokenKeysOf(config), tokenAad(accountId, 'access')),
         accessExpiresAt: acc.token.accessExpiresAt,
         version: acc.token.version,
       };
