@@ -16,8 +16,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AmoNotConnectedError, AmoStaleError, AmoTokenRefreshError } from './errors.ts';
 import { classifyGrantError, refreshGrant, takeSlot, TOKEN_TIMEOUT_MS, type GrantFailure } from './token-endpoint.ts';
-import { decryptSecret, encryptSecret } from './token-crypto.ts';
-import { ACCESS_TOKEN_SKEW_MS, callOnStale, type StoredAccessToken, type TokenContext, type TokenPair } from './tokens.ts';
+import { decryptSecret, encryptSecret, tokenAad } from './token-crypto.ts';
+import { ACCESS_TOKEN_SKEW_MS, callOnStale, tokenKeysOf, type StoredAccessToken, type TokenContext, type TokenPair } from './tokens.ts';
 
 export interface RefreshOptions {
   /**
@@ -98,7 +98,7 @@ async function doRefresh(ctx: TokenContext, accountId: string, options: RefreshO
 }
 
 async function refreshOutcome(ctx: TokenContext, accountId: string, options: RefreshOptions): Promise<Outcome> {
-  const key = ctx.config.tokenEncryptionKey;
+  const key = tokenKeysOf(ctx.config);
   const minValidityMs = options.minValidityMs ?? ACCESS_TOKEN_SKEW_MS;
   const leaseMs = (ctx.timeoutMs ?? TOKEN_TIMEOUT_MS) + 30_000;
   const acc = await ctx.db.amoAccount.findUnique({ where: { id: accountId }, select: { amoId: true } });
@@ -118,14 +118,14 @@ async function refreshOutcome(ctx: TokenContext, accountId: string, options: Ref
     if (someoneElse || stillFresh) {
       return {
         kind: 'current',
-        token: { accessToken: decryptSecret(token.accessTokenEnc, key), accessExpiresAt: token.accessExpiresAt, version: token.version },
+        token: { accessToken: decryptSecret(token.accessTokenEnc, key, tokenAad(accountId, 'access')), accessExpiresAt: token.accessExpiresAt, version: token.version },
       };
     }
     const claimed = await ctx.db.$executeRaw`
       UPDATE amo_token SET refresh_lease_id = ${claimId}, refresh_lease_until = now() + ${leaseMs} * interval '1 millisecond'
       WHERE account_id = ${accountId}::uuid AND version = ${token.version}
         AND (refresh_lease_until IS NULL OR refresh_lease_until < now())`;
-    if (claimed === 1) return refreshClaimed(ctx, accountId, claimId, token.version, token.account.host, decryptSecret(token.refreshTokenEnc, key));
+    if (claimed === 1) return refreshClaimed(ctx, accountId, claimId, token.version, token.account.host, decryptSecret(token.refreshTokenEnc, key, tokenAad(accountId, 'refresh')));
     if (Date.now() > waitUntil) {
       return { kind: 'failed', failure: { definitive: false, message: 'another refresh of this account is still running' }, transitioned: false };
     }
@@ -157,7 +157,7 @@ async function refreshClaimed(ctx: TokenContext, accountId: string, claimId: str
     return {
       kind: 'current',
       token: {
-        accessToken: decryptSecret(again.accessTokenEnc, ctx.config.tokenEncryptionKey),
+        accessToken: decryptSecret(again.accessTokenEnc, tokenKeysOf(ctx.config), tokenAad(accountId, 'access')),
         accessExpiresAt: again.accessExpiresAt,
         version: again.version,
       },
@@ -172,9 +172,9 @@ async function refreshClaimed(ctx: TokenContext, accountId: string, claimId: str
  * database error is retried: amoCRM has already killed the old refresh token.
  */
 async function storeRefreshed(ctx: TokenContext, accountId: string, version: number, pair: TokenPair): Promise<number | null> {
-  const key = ctx.config.tokenEncryptionKey;
-  const accessTokenEnc = encryptSecret(pair.accessToken, key);
-  const refreshTokenEnc = encryptSecret(pair.refreshToken, key);
+  const key = tokenKeysOf(ctx.config);
+  const accessTokenEnc = encryptSecret(pair.accessToken, key, tokenAad(accountId, 'access'));
+  const refreshTokenEnc = encryptSecret(pair.refreshToken, key, tokenAad(accountId, 'refresh'));
   for (let attempt = 1; ; attempt++) {
     try {
       const rows = await ctx.db.$queryRaw<{ version: number }[]>`
