@@ -55,7 +55,10 @@ describe('notes in batches', () => {
     assert.equal(leads.length, expectedLeads);
     for (const l of leads) {
       assert.equal(l.notes.length, 1, `lead ${l.id}: ${l.notes.length} notes`);
-      const rid = (l.custom_fields_values ?? []).flatMap((v) => v.values.map((x) => String(x.value))).find((v) => v.startsWith('nb-'));
+      const rid = (l.custom_fields_values ?? [])
+        .flatMap((v) => v.values.map((x) => String(x.value)))
+        .find((v) => v.startsWith('nb-'))
+        ?.split('@')[0]; // the field holds the tenant's marker <result id>@<hash>; the note names the result id
       assert.ok(rid && String(l.notes[0]!.params.text).split('\n').includes(noteMarker(rid)), "the note carries its result's marker");
     }
   };

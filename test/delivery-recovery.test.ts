@@ -6,6 +6,7 @@ import type { AmoSimulator } from '@quiz-gateway/amo-sim';
 import type { Services } from '../src/platform/services.ts';
 import { saveTokens } from '../src/platform/amo/index.ts';
 import { acceptResult } from '../src/features/delivery/accept.ts';
+import { resultMarker } from '../src/features/delivery/payload.ts';
 import { createDeliveryRuntime, retryDelivery, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
 import { testAmoConfig, TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
 import { at } from './helpers/narrow.ts';
@@ -91,7 +92,7 @@ describe('exactly once across crashes', () => {
     assert.match(mid.lastError ?? '', /may have received the lead \(amoCRM did not answer in time/);
     await new Promise((r) => setTimeout(r, 1200)); // amoCRM finishes the request
     await drain(rt, s.quizAccountId);
-    const mine = sim.leads(s.amoId).filter((l) => (l.custom_fields_values ?? []).some((v) => v.values.some((x) => x.value === 'slow-1')));
+    const mine = sim.leads(s.amoId).filter((l) => (l.custom_fields_values ?? []).some((v) => v.values.some((x) => x.value === resultMarker(s.quizAccountId, 'slow-1'))));
     assert.equal(mine.length, 1);
     const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.amoLeadId, mine[0]!.id);

@@ -2,7 +2,7 @@
 // Query and body limits and production mode: operations-hardening.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decryptSecret } from '../src/platform/amo/index.ts';
+import { decryptSecret, tokenAad } from '../src/platform/amo/index.ts';
 import { createDb } from '../src/platform/db.ts';
 import { countAmoCalls } from '../src/platform/http/metrics.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
@@ -137,15 +137,15 @@ describe('logs', () => {
     // A refused token is logged too (the request, not the token).
     await stack.gw.gql('{ account { id } }', {}, `${owner}x`);
 
-    const rows = await testDb.db.$queryRaw<{ access_token_enc: string; refresh_token_enc: string }[]>`
-      SELECT t.access_token_enc, t.refresh_token_enc FROM amo_token t JOIN amo_account a ON a.id = t.account_id WHERE a.quiz_account_id = 'ops-owner'`;
+    const rows = await testDb.db.$queryRaw<{ account_id: string; access_token_enc: string; refresh_token_enc: string }[]>`
+      SELECT t.account_id, t.access_token_enc, t.refresh_token_enc FROM amo_token t JOIN amo_account a ON a.id = t.account_id WHERE a.quiz_account_id = 'ops-owner'`;
     const row = only(rows, 'token row');
     const key = Buffer.alloc(32, 42);
     const secrets = {
       'bearer JWT': owner,
       'JWT signature': owner.split('.')[2],
-      'amoCRM access token': decryptSecret(row.access_token_enc, key),
-      'amoCRM refresh token': decryptSecret(row.refresh_token_enc, key),
+      'amoCRM access token': decryptSecret(row.access_token_enc, key, tokenAad(row.account_id, 'access')),
+      'amoCRM refresh token': decryptSecret(row.refresh_token_enc, key, tokenAad(row.account_id, 'refresh')),
       'client secret': TEST_AMO_CLIENT_SECRET,
       'OAuth code': code,
       'OAuth state': state,

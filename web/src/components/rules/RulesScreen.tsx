@@ -9,7 +9,8 @@ const RECENT_KEY = 'quiz-admin.recent-quizzes';
 
 export function recentQuizzes(): string[] {
   try {
-    return (JSON.parse(localStorage.getItem(RECENT_KEY) ?? '[]') as string[]).slice(0, 8);
+    // A Set: two tabs remembering at once can store an id twice, and the links are keyed by id.
+    return [...new Set(JSON.parse(localStorage.getItem(RECENT_KEY) ?? '[]') as string[])].slice(0, 8);
   } catch {
     return [];
   }
