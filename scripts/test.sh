@@ -30,7 +30,8 @@ npm run --silent lint
 npx --no-install tsc --noEmit -p packages/amo-sim
 # The admin page (web/): its typed operations and its build in web/dist, which the gateway serves
 # at /admin and test/admin-*.test.ts drive in Chromium; then its own type-check.
-npm run --silent build -w @quiz-gateway/web >/dev/null
+# NODE_ENV=test (exported above) would make Vite bundle React's development build.
+NODE_ENV=production npm run --silent build -w @quiz-gateway/web >/dev/null
 npx --no-install tsc --noEmit -p web
 
 started_kafka=0

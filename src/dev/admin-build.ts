@@ -12,7 +12,11 @@ const root = path.resolve(import.meta.dirname, '../..');
 export function ensureAdminPageBuilt(logger: Logger): boolean {
   if (existsSync(path.join(ADMIN_DIST_DIR, 'index.html'))) return true;
   logger.warn('web/dist is missing: building the admin page (npm run build -w @quiz-gateway/web)');
-  const build = spawnSync('npm', ['run', '--silent', 'build', '-w', '@quiz-gateway/web'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const build = spawnSync('npm', ['run', '--silent', 'build', '-w', '@quiz-gateway/web'], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (build.status === 0) return true;
   logger.error({ status: build.status, error: build.error?.message }, 'the admin page did not build: /admin answers 503 until it does');
   return false;
