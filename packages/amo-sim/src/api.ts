@@ -9,6 +9,7 @@ import { createFields, createTags } from './fields.ts';
 import { addNotes, leadOfNote } from './notes.ts';
 import { listEntities } from './search.ts';
 import { createCustomers, getCustomer, linkCustomers, listCustomers } from './customers.ts';
+import { addTasks, getTask, listTasks } from './tasks.ts';
 
 export type { ApiContext, ApiResult } from './context.ts';
 export { DEFAULT_LIMIT, MAX_LIMIT, paginate } from './context.ts';
@@ -208,6 +209,10 @@ route('POST', '/customers', createCustomers);
 route('GET', '/customers/(\\d+)', (ctx, [id]) => getCustomer(ctx, id));
 route('POST', '/customers/(\\d+)/link', (ctx, [id]) => linkCustomers(ctx, id));
 route('POST', '/customers/link', (ctx) => linkCustomers(ctx));
+
+route('GET', '/tasks', listTasks);
+route('POST', '/tasks', addTasks);
+route('GET', '/tasks/(\\d+)', (ctx, [id]) => getTask(ctx, id));
 
 route('GET', '/webhooks', (ctx) => {
   const dest = ctx.url.searchParams.get('filter[destination]');

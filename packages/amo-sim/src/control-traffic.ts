@@ -8,6 +8,7 @@ import type {
   Fault,
   LeadView,
   Note,
+  Task,
   RequestLogEntry,
   StoredCompany,
   StoredContact,
@@ -53,6 +54,7 @@ export interface TrafficControl {
   /** stored customers with their linked contact/lead/company ids and `raw` as sent */
   customers(accountId: number): StoredCustomer[];
   notes(accountId: number): Note[];
+  tasks(accountId: number): Task[];
   webhooks(accountId: number): Webhook[];
 
   sendDisconnectHook(accountId: number, url: string, opts?: hooks.DisconnectHookOptions): Promise<number>;
@@ -131,6 +133,7 @@ export function createTrafficControl(state: SimState): TrafficControl {
     companies: (id) => snapshot(acc(id).companies),
     customers: (id) => snapshot(acc(id).customers),
     notes: (id) => snapshot(acc(id).notes),
+    tasks: (id) => snapshot(acc(id).tasks),
     webhooks: (id) => snapshot(acc(id).webhooks),
 
     sendDisconnectHook: (id, url, opts) => hooks.sendDisconnectHook(state, Number(id), url, opts),

@@ -142,6 +142,8 @@ export function generateAccount(state: SimState, opts: SeedAccountOptions = {}):
     companies: [],
     customers: [],
     notes: [],
+    tasks: [],
+    taskTypes: (opts.taskTypes ?? []).map((t) => ({ color: null, icon_id: null, code: null, ...t })),
     webhooks: [],
   };
 

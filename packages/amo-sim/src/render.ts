@@ -2,6 +2,7 @@
 import type { Account, CustomField, Note, StoredCompany, StoredContact, StoredLead, Webhook } from './types.ts';
 import { type ApiContext, link, withParams } from './context.ts';
 import { renderCustomFieldsValues } from './validate.ts';
+import { taskTypesOf } from './tasks.ts';
 
 export function renderAccount(ctx: ApiContext): unknown {
   const { acc } = ctx;
@@ -50,6 +51,7 @@ export function renderAccount(ctx: ApiContext): unknown {
       users_groups: [{ id: 0, name: 'Отдел продаж', uuid: null }, ...groups.map((g) => ({ id: g, name: `Группа ${g}`, uuid: null }))],
     };
   }
+  if (w.has('task_types')) out._embedded = { ...((out._embedded as object) ?? {}), task_types: taskTypesOf(ctx) };
   return out;
 }
 

@@ -50,7 +50,7 @@ export function matchesQuery(ctx: ApiContext, entity: EntityType, e: Listable, q
 }
 
 /** `filter[name]`, `filter[name][]`, `filter[name][N]`, comma lists too; null when absent. */
-function intList(q: URLSearchParams, name: string, errors: ValidationError[]): number[] | null {
+export function intList(q: URLSearchParams, name: string, errors: ValidationError[]): number[] | null {
   const raw: string[] = [];
   const re = new RegExp(`^filter\\[${name}\\](\\[\\d*\\])?$`);
   for (const [k, v] of q) if (re.test(k)) raw.push(...v.split(','));

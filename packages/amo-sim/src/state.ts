@@ -15,7 +15,7 @@ export function prng(seed: number): () => number {
   };
 }
 
-export type IdKind = 'account' | 'user' | 'pipeline' | 'status' | 'field' | 'enum' | 'tag' | 'lead' | 'contact' | 'company' | 'customer' | 'note' | 'webhook' | 'delivery';
+export type IdKind = 'account' | 'user' | 'pipeline' | 'status' | 'field' | 'enum' | 'tag' | 'lead' | 'contact' | 'company' | 'customer' | 'note' | 'task' | 'webhook' | 'delivery';
 
 /** Where each kind of id starts, so ids look like amoCRM's (ints of the usual magnitude). */
 const ID_BASES: Record<IdKind, number> = {
@@ -31,6 +31,7 @@ const ID_BASES: Record<IdKind, number> = {
   company: 34_100_000,
   customer: 1_200_000,
   note: 190_300_000,
+  task: 52_600_000,
   webhook: 15_000,
   delivery: 1,
 };

@@ -1,5 +1,5 @@
 /** The account as amoCRM models it: users, pipelines and statuses, custom fields, tags, and the per-account switches. */
-import type { Note, StoredCompany, StoredContact, StoredCustomer, StoredLead, Webhook } from './records.ts';
+import type { Note, Task, TaskType, StoredCompany, StoredContact, StoredCustomer, StoredLead, Webhook } from './records.ts';
 
 export type EntityType = 'leads' | 'contacts' | 'companies' | 'customers';
 export const ENTITY_TYPES: readonly EntityType[] = ['leads', 'contacts', 'companies', 'customers'];
@@ -169,6 +169,9 @@ export interface Account extends AccountOptions {
   companies: StoredCompany[];
   customers: StoredCustomer[];
   notes: Note[];
+  tasks: Task[];
+  /** the account's own task types (1 call and 2 meeting exist in every account) */
+  taskTypes: TaskType[];
   webhooks: Webhook[];
 }
 
@@ -185,6 +188,8 @@ export interface SeedAccountOptions {
   tagsPerEntity?: number | Partial<Record<EntityType, number>>;
   customersEnabled?: boolean;
   duplicateControl?: boolean;
+  /** the account's own task types besides 1 (call) and 2 (meeting) */
+  taskTypes?: Array<Partial<TaskType> & { id: number; name: string }>;
   /** per-account switches (see AccountOptions); also settable later with setAccountOptions */
   options?: Partial<AccountOptions>;
   /** PRNG seed for the generated data (default: derived from the account id) */

@@ -20,6 +20,36 @@ export interface Note {
   request_id?: string;
 }
 
+/** A task (`/api/v4/tasks`): a responsible user and a deadline, optionally on a lead, contact, company or customer. */
+export interface Task {
+  id: number;
+  created_by: number;
+  updated_by: number;
+  created_at: number;
+  updated_at: number;
+  responsible_user_id: number;
+  group_id: number;
+  entity_id: number | null;
+  entity_type: 'leads' | 'contacts' | 'companies' | 'customers' | null;
+  duration: number;
+  is_completed: boolean;
+  task_type_id: number;
+  text: string;
+  result: { text: string } | [];
+  complete_till: number;
+  account_id: number;
+  request_id?: string;
+}
+
+/** A task type of the account: 1 (call) and 2 (meeting) always, plus the account's own. */
+export interface TaskType {
+  id: number;
+  name: string;
+  color: string | null;
+  icon_id: number | null;
+  code: string | null;
+}
+
 export interface StoredContact {
   id: number;
   name: string;
