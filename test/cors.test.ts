@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig } from '../src/platform/config.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
+import { startTestApp, TEST_AUTH_CLAIMS, tokenFor, type TestApp } from './helpers/app.ts';
 
 const ADMIN = 'https://admin.example.com';
 const QUIZ = 'https://quiz.example.com:8443';
@@ -26,6 +26,7 @@ function production(extra: Record<string, string> = {}): Record<string, string> 
     AMO_CLIENT_SECRET: 'cors-client-secret',
     AMO_REDIRECT_URI: 'https://gateway.example.com/webhook/create',
     TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ...TEST_AUTH_CLAIMS,
     ...extra,
   };
 }

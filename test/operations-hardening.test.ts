@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { Client } from 'graphql-ws';
 import { ARMOR_LIMITS } from '../src/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
+import { startTestApp, TEST_AUTH_CLAIMS, tokenFor, type TestApp } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET } from './helpers/amo.ts';
 import { wsClient } from './helpers/stack.ts';
 
@@ -136,6 +136,7 @@ describe('hardening', () => {
         AMO_REDIRECT_URI: 'https://gateway.example/webhook/create',
         PUBLIC_URL: 'https://gateway.example',
         TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
+        ...TEST_AUTH_CLAIMS,
       },
     });
     try {

@@ -58,6 +58,8 @@ test('account hosts: amoCRM domains over https; http only for listed simulator h
     AMO_REDIRECT_URI: 'https://gw.example.com/webhook/create',
     TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 3).toString('base64'),
     AUTH_JWT_SECRET: 'x'.repeat(40),
+    AUTH_ISSUER: 'https://quiz.example.com',
+    AUTH_AUDIENCE: 'quiz-amocrm-gateway',
     AMO_ALLOW_HTTP: 'true',
   });
   assert.equal(production.amo.allowHttp, false, 'AMO_ALLOW_HTTP has no effect in production');

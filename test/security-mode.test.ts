@@ -16,6 +16,8 @@ const DEPLOYMENT = {
   AMO_REDIRECT_URI: 'https://gateway.example.com/webhook/create',
   TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
   AUTH_JWT_SECRET: 'an-operator-secret-of-enough-length-0123',
+  AUTH_ISSUER: 'https://quiz.example.com',
+  AUTH_AUDIENCE: 'quiz-amocrm-gateway',
 };
 
 function refusal(env: Record<string, string>): string {

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SignJWT } from 'jose';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { freePort } from './helpers/stack.ts';
+import { TEST_AUTH_CLAIMS, tokenFor } from './helpers/token.ts';
 import { until } from './helpers/wait.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -82,6 +82,7 @@ test('the compiled build (tsc -p tsconfig.build.json) answers /readyz under plai
     AMO_CLIENT_SECRET: randomBytes(16).toString('hex'),
     AMO_REDIRECT_URI: `http://127.0.0.1:${port}/webhook/create`,
     TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ...TEST_AUTH_CLAIMS,
     LOG_LEVEL: 'warn',
   };
   // No --import tsx: a .ts import left in the output would fail right here.
@@ -104,10 +105,7 @@ test('the compiled build (tsc -p tsconfig.build.json) answers /readyz under plai
   );
   assert.equal(ready.status, 200, ready.body);
   // A query through the compiled schema, Prisma client and auth: a tenant with nothing connected yet.
-  const token = await new SignJWT({ accountId: 'shipping-tenant' })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(env.AUTH_JWT_SECRET));
+  const token = await tokenFor('shipping-tenant', { secret: env.AUTH_JWT_SECRET, expiresIn: '5m' });
   const graphql = await fetch(`http://127.0.0.1:${port}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },

@@ -75,6 +75,13 @@ const envSchema = z
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     OTEL_SERVICE_NAME: z.string().default('quiz-amocrm-gateway'),
     ADMIN_EMBED_ORIGINS: originList,
+    ALERT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+    ALERT_BACKOFF_MS: z.coerce.number().int().min(1).default(10_000),
+    CATALOGUE_RESYNC_INTERVAL_MS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(6 * 60 * 60_000),
   })
   .transform((env) => ({ ...env, NODE_ENV: modeOf(env) }))
   .superRefine((env, ctx) => {
@@ -99,6 +106,11 @@ const envSchema = z
     }
     if (!env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL) {
       ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production' });
+    }
+    // the issuer's tokens for its other services must not open this one: every token's iss and aud are checked
+    for (const key of ['AUTH_ISSUER', 'AUTH_AUDIENCE'] as const) {
+      if (!env[key])
+        ctx.addIssue({ code: 'custom', path: [key], message: `${key} is required in production (every token's ${key === 'AUTH_ISSUER' ? 'iss' : 'aud'} must match it)` });
     }
   });
 
@@ -162,6 +174,10 @@ export interface Config {
   tracing: { endpoint?: string; serviceName: string };
   /** Origins besides the gateway's own whose pages may embed /admin, hand it a token by postMessage and hear the OAuth popup's result. */
   adminEmbedOrigins: string[];
+  /** The owner's alert webhook (src/features/alerts): posts per alert, and the first retry delay (doubled per attempt, at most an hour). */
+  alerts: { maxAttempts: number; backoffMs: number };
+  /** How often each account's catalogue is synced and its rules checked again (0: never); each account at its own jittered moment. */
+  catalogueResyncIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -265,5 +281,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     corsOrigins: env.CORS_ORIGINS,
     tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME },
     adminEmbedOrigins: env.ADMIN_EMBED_ORIGINS,
+    alerts: { maxAttempts: env.ALERT_MAX_ATTEMPTS, backoffMs: env.ALERT_BACKOFF_MS },
+    catalogueResyncIntervalMs: env.CATALOGUE_RESYNC_INTERVAL_MS,
   };
 }

@@ -2,14 +2,14 @@
 // call it as a tenant would.
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { SignJWT } from 'jose';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/platform/config.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import type { Queue } from '../../src/platform/queue/index.ts';
 import type { TestDatabase } from './db.ts';
+import { TEST_JWT_SECRET } from './token.ts';
 
-export const TEST_JWT_SECRET = 'test-secret-for-the-gateway-tests';
+export { TEST_AUTH_AUDIENCE, TEST_AUTH_CLAIMS, TEST_AUTH_ISSUER, TEST_JWT_SECRET, tokenFor } from './token.ts';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
@@ -19,19 +19,6 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...overrides,
   });
-}
-
-export async function tokenFor(
-  quizAccountId: string,
-  options: { secret?: string; expiresIn?: string | number; audience?: string; issuer?: string; claim?: string } = {},
-): Promise<string> {
-  const jwt = new SignJWT({ [options.claim ?? 'accountId']: quizAccountId })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuedAt()
-    .setExpirationTime(options.expiresIn ?? '1h');
-  if (options.audience) jwt.setAudience(options.audience);
-  if (options.issuer) jwt.setIssuer(options.issuer);
-  return jwt.sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
 }
 
 export interface GraphQLResponse<T = any> {
