@@ -14,6 +14,7 @@ import { tokenFor } from './helpers/app.ts';
 import { TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
 import { simpleResult } from './helpers/delivery.ts';
 import { kafkaSettings, startStack, type Stack } from './helpers/stack.ts';
+import { waitForTopicLeaders } from './helpers/queue.ts';
 import { until } from './helpers/wait.ts';
 
 const TENANT = 'trace-tenant';
@@ -120,6 +121,7 @@ describe('one trace per result', () => {
       // as the quiz platform produces it: its own client, the W3C header on the record
       const kafka = new kafkajs.Kafka({ clientId: 'quiz-platform', brokers: settings.KAFKA_BROKERS.split(','), logLevel: kafkajs.logLevel.NOTHING });
       const client = kafka.producer();
+      await waitForTopicLeaders(settings.KAFKA_TOPIC_PREFIX!); // the gateway just created its topics
       await client.connect();
       await client.send({
         topic: `${settings.KAFKA_TOPIC_PREFIX}${TOPICS.quizResults}`,

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import kafkajs from 'kafkajs';
 import { createLogger } from '../../src/platform/logger.ts';
-import { createQueue, parseBrokers, type Queue, type QueueOptions, type TopicName } from '../../src/platform/queue/index.ts';
+import { ALL_TOPICS, createQueue, DLQ_SUFFIX, parseBrokers, type Queue, type QueueOptions, type TopicName } from '../../src/platform/queue/index.ts';
 import { brokerAdmin } from './kafka.ts';
 
 export const brokers = parseBrokers(process.env.KAFKA_BROKERS);
@@ -54,9 +54,22 @@ function impl(name: Impl['name']): Impl {
         ...extra,
       });
       t.after(() => queue.close());
+      // the first replica of a deployment created its topics; produce or consume at once and a
+      // partition without a leader yet answers UNKNOWN_TOPIC_OR_PARTITION
+      if (name === 'kafka') await waitForTopicLeaders(prefix);
       return queue;
     },
   };
+}
+
+/** Waits until every topic of the deployment `prefix` (and its dead-letter topic) has a leader for each partition. */
+export async function waitForTopicLeaders(prefix: string): Promise<void> {
+  const admin = await brokerAdmin(brokers);
+  try {
+    for (const topic of ALL_TOPICS) for (const name of [`${prefix}${topic}`, `${prefix}${topic}${DLQ_SUFFIX}`]) await admin.waitForLeaders(name);
+  } finally {
+    await admin.close();
+  }
 }
 
 /** Both implementations, to run a suite against each: `for (const q of IMPLS) describe(q.name, { skip: q.skip }, …)`. */
