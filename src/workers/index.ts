@@ -5,6 +5,7 @@ import { startDeliveryWorker } from '../features/delivery/index.ts';
 import { checkRule } from '../features/rules/index.ts';
 import type { Services } from '../platform/services.ts';
 import { startSyncWorker } from '../features/catalogue/index.ts';
+import { startAlerts } from '../features/alerts/index.ts';
 import { startWebhookSweeper, WEBHOOK_TASK_TYPE, webhookEventTaskHandler } from '../features/webhooks/index.ts';
 
 export interface Workers {
@@ -83,4 +84,5 @@ async function startEach(services: Services, stops: (() => Promise<void>)[]): Pr
   stops.push(startTokenRefresher(services));
   stops.push(startWebhookSweeper(services));
   stops.push(startHousekeeping(services));
+  stops.push(startAlerts(services));
 }

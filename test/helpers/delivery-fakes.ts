@@ -53,6 +53,7 @@ export function delivery(id: string, patch: Partial<Delivery> = {}): Delivery {
     leadPipelineAmoId: null,
     leadStatusAmoId: null,
     leadStatusChangedAt: null,
+    leadDeletedAt: null,
     createdAt: new Date(NOW - 60_000),
     updatedAt: new Date(NOW - 60_000),
     deliveredAt: null,

@@ -2,6 +2,7 @@ import { createAuthorizeLink, disconnectAccount } from './connect.ts';
 import type { AmoAccount } from '../../generated/prisma/client.ts';
 import { deliveryHealth, type DeliveryHealth } from '../delivery/index.ts';
 import { builder } from '../../platform/graphql/builder.ts';
+import { int32 } from '../../platform/graphql/scalars.ts';
 import { DeliveryReasonEnum, ReconcileModeEnum } from '../../platform/graphql/enums.ts';
 import { loadOncePerEvent } from '../../platform/graphql/per-event.ts';
 import { uuidOrNil } from '../../platform/graphql/tenancy.ts';
@@ -33,7 +34,8 @@ const AccountRef = builder.prismaNode('AmoAccount', {
   findUnique: (id, ctx) => ({ id: uuidOrNil(id), quizAccountId: ctx.caller.quizAccountId, deletedAt: null }),
   fields: (t) => ({
     quizAccountId: t.exposeString('quizAccountId', { description: "The quiz platform's account id (the tenant)." }),
-    amoId: t.exposeInt('amoId', { description: 'amoCRM account id.' }),
+    amoId: t.int({ description: 'amoCRM account id.', resolve: (a) => int32(a.amoId, 'amoId') }),
+    fullAmoId: t.expose('amoId', { type: 'BigInt', description: 'amoCRM account id, however large.' }),
     name: t.exposeString('name'),
     subdomain: t.exposeString('subdomain'),
     country: t.exposeString('country', { nullable: true }),

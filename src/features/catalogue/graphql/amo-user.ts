@@ -1,14 +1,18 @@
 import { builder } from '../../../platform/graphql/builder.ts';
+import { int32, int32OrNull } from '../../../platform/graphql/scalars.ts';
 import { liveCatalogue, liveNodeOptions } from '../../../platform/graphql/tenancy.ts';
 
 builder.prismaNode('AmoUser', {
   ...liveNodeOptions,
   fields: (t) => ({
-    amoUserId: t.exposeInt('amoId'),
+    amoUserId: t.int({ resolve: (u) => int32(u.amoId, 'amoUserId') }),
+    fullAmoUserId: t.expose('amoId', { type: 'BigInt' }),
     name: t.exposeString('name'),
     email: t.exposeString('email', { nullable: true }),
-    role: t.exposeInt('role', { nullable: true }),
-    group: t.exposeInt('group', { nullable: true }),
+    role: t.int({ nullable: true, resolve: (u) => int32OrNull(u.role, 'role') }),
+    fullRole: t.expose('role', { type: 'BigInt', nullable: true }),
+    group: t.int({ nullable: true, resolve: (u) => int32OrNull(u.group, 'group') }),
+    fullGroup: t.expose('group', { type: 'BigInt', nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });

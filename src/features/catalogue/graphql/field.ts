@@ -1,4 +1,5 @@
 import { builder } from '../../../platform/graphql/builder.ts';
+import { int32 } from '../../../platform/graphql/scalars.ts';
 import { EntityTypeEnum, FieldTypeEnum, fieldTypeOf } from '../../../platform/graphql/enums.ts';
 import { liveCatalogue, liveNodeOptions } from '../../../platform/graphql/tenancy.ts';
 
@@ -10,7 +11,8 @@ export interface FieldOptionShape {
 
 const FieldOption = builder.objectRef<FieldOptionShape>('FieldOption').implement({
   fields: (t) => ({
-    amoId: t.exposeInt('amoId', { description: 'amoCRM enum id' }),
+    amoId: t.int({ description: 'amoCRM enum id', resolve: (o) => int32(o.amoId, 'amoId') }),
+    fullAmoId: t.field({ type: 'BigInt', description: 'amoCRM enum id, however large', resolve: (o) => o.amoId }),
     value: t.exposeString('value'),
     sort: t.exposeInt('sort', { nullable: true }),
   }),
@@ -20,7 +22,8 @@ export const FieldRef = builder.prismaNode('CustomField', {
   name: 'Field',
   ...liveNodeOptions,
   fields: (t) => ({
-    amoId: t.exposeInt('amoId'),
+    amoId: t.int({ resolve: (f) => int32(f.amoId, 'amoId') }),
+    fullAmoId: t.expose('amoId', { type: 'BigInt' }),
     code: t.exposeString('code', { nullable: true }),
     name: t.exposeString('name'),
     entity: t.expose('entity', { type: EntityTypeEnum }),

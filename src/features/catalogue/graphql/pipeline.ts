@@ -1,4 +1,5 @@
 import { builder } from '../../../platform/graphql/builder.ts';
+import { int32 } from '../../../platform/graphql/scalars.ts';
 import { StepConnection, stepOrder } from './step.ts';
 import type { Context } from '../../../platform/context.ts';
 import { liveCatalogue, liveNodeOptions } from '../../../platform/graphql/tenancy.ts';
@@ -8,7 +9,8 @@ export const PipelineRef = builder.prismaNode('Pipeline', {
   // Select mode: a page of 50 pipelines × 30 steps reads only the columns asked for.
   select: { id: true },
   fields: (t) => ({
-    amoId: t.exposeInt('amoId'),
+    amoId: t.int({ select: { amoId: true }, resolve: (p) => int32(p.amoId, 'amoId') }),
+    fullAmoId: t.expose('amoId', { type: 'BigInt' }),
     name: t.exposeString('name'),
     isArchive: t.exposeBoolean('isArchive'),
     isMain: t.exposeBoolean('isMain'),

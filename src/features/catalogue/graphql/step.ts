@@ -1,4 +1,5 @@
 import { builder } from '../../../platform/graphql/builder.ts';
+import { int32 } from '../../../platform/graphql/scalars.ts';
 import { notFound } from '../../../platform/errors.ts';
 import { localId } from '../../../platform/ids.ts';
 import { liveNodeOptions, NIL_UUID, ofLiveAccount } from '../../../platform/graphql/tenancy.ts';
@@ -10,7 +11,8 @@ export const StepRef = builder.prismaNode('Step', {
   // Select mode: a page of 50 pipelines × 30 steps reads only the columns asked for.
   select: { id: true },
   fields: (t) => ({
-    amoId: t.exposeInt('amoId'),
+    amoId: t.int({ select: { amoId: true }, resolve: (s) => int32(s.amoId, 'amoId') }),
+    fullAmoId: t.expose('amoId', { type: 'BigInt' }),
     name: t.exposeString('name'),
     color: t.exposeString('color', { nullable: true }),
     sort: t.exposeInt('sort'),

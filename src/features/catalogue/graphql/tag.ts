@@ -1,11 +1,13 @@
 import { builder } from '../../../platform/graphql/builder.ts';
+import { int32 } from '../../../platform/graphql/scalars.ts';
 import { EntityTypeEnum } from '../../../platform/graphql/enums.ts';
 import { liveCatalogue, liveNodeOptions } from '../../../platform/graphql/tenancy.ts';
 
 export const TagRef = builder.prismaNode('Tag', {
   ...liveNodeOptions,
   fields: (t) => ({
-    amoId: t.exposeInt('amoId'),
+    amoId: t.int({ resolve: (tag) => int32(tag.amoId, 'amoId') }),
+    fullAmoId: t.expose('amoId', { type: 'BigInt' }),
     name: t.exposeString('name'),
     color: t.exposeString('color', { nullable: true }),
     entity: t.expose('entity', { type: EntityTypeEnum }),
