@@ -19,7 +19,10 @@ let sockets: () => number;
 
 if (mode === 'gateway') {
   const url = process.env.DATABASE_URL!;
-  const app = await buildApp({ config: testConfig({ DATABASE_URL: url, GRAPHIQL: 'false' }), db: createDb(url), workers: false });
+  // 100 clients per tenant: above the default per-tenant connection limit (50), which the bench does not measure
+  const perTenant = process.env.BENCH_SUBS_PER_TENANT ?? '10000';
+  const config = testConfig({ DATABASE_URL: url, GRAPHIQL: 'false', WS_MAX_CONNECTIONS_PER_TENANT: perTenant });
+  const app = await buildApp({ config, db: createDb(url), workers: false });
   const base = await app.start(0, '127.0.0.1');
   publish = (tenant, event) => (app.services.pubsub.publish as (t: string, id: string, e: unknown) => void)('delivery.updated', tenant, event);
   sockets = () => -1;
@@ -71,8 +74,18 @@ onStdinLines((msg) => {
   } else if (msg.cmd === 'stats') {
     if (msg.gc && global.gc) global.gc();
     const u = process.cpuUsage(cpu0);
+    const m = process.memoryUsage();
+    const mib = (v: number) => Math.round(v / 2 ** 20);
     console.log(
-      `MSG ${JSON.stringify({ rssMiB: rssMiB(process.pid), heapMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20), cpuMs: (u.user + u.system) / 1000, sockets: sockets() })}`,
+      `MSG ${JSON.stringify({
+        rssMiB: rssMiB(process.pid),
+        heapMiB: mib(m.heapUsed),
+        heapTotalMiB: mib(m.heapTotal),
+        externalMiB: mib(m.external),
+        arrayBuffersMiB: mib(m.arrayBuffers),
+        cpuMs: (u.user + u.system) / 1000,
+        sockets: sockets(),
+      })}`,
     );
   }
 });

@@ -33,7 +33,7 @@ async function measure(mode: 'bare' | 'gateway') {
   const { url } = await child.ready;
   const stats = async (gc = false) => {
     child.send({ cmd: 'stats', gc });
-    return (await child.next()) as { rssMiB: number; heapMiB: number; cpuMs: number };
+    return (await child.next()) as { rssMiB: number; heapMiB: number; heapTotalMiB: number; externalMiB: number; arrayBuffersMiB: number; cpuMs: number };
   };
   const idle = await stats(true);
 
@@ -90,6 +90,8 @@ async function measure(mode: 'bare' | 'gateway') {
   const connectedStats = await stats(true);
 
   const rounds: { publishedAt: number; lastMs: number; latencies: number[]; cpuMs: number }[] = [];
+  // memory after each round (warm-up included, no forced GC): where RSS grows, if it does
+  const memory: { rssMiB: number; heapMiB: number; heapTotalMiB: number; externalMiB: number; arrayBuffersMiB: number }[] = [];
   for (let r = -1; r < ROUNDS; r++) {
     // r = -1: warm-up round (not measured)
     roundNo = r < 0 ? ROUNDS : r;
@@ -116,6 +118,8 @@ async function measure(mode: 'bare' | 'gateway') {
       rounds.push({ publishedAt, lastMs: Math.max(...latencies), latencies, cpuMs: after.cpuMs - before.cpuMs });
     }
     await sleep(500);
+    const { rssMiB, heapMiB, heapTotalMiB, externalMiB, arrayBuffersMiB } = await stats();
+    memory.push({ rssMiB, heapMiB, heapTotalMiB, externalMiB, arrayBuffersMiB });
   }
   const end = await stats(true);
   for (const c of clients) void c.dispose();
@@ -133,6 +137,7 @@ async function measure(mode: 'bare' | 'gateway') {
     rssMiB: { idle: idle.rssMiB, connected: connectedStats.rssMiB, afterRounds: end.rssMiB },
     heapMiB: { idle: idle.heapMiB, connected: connectedStats.heapMiB, afterRounds: end.heapMiB },
     rssKiBPerClient: round(((connectedStats.rssMiB - idle.rssMiB) * 1024) / CLIENTS, 1),
+    memoryAfterEachRound: memory,
   };
   console.log(`  ${mode}: ${JSON.stringify(result)}`);
   return result;
@@ -141,7 +146,20 @@ async function measure(mode: 'bare' | 'gateway') {
 try {
   const bare = await measure('bare');
   const gateway = await measure('gateway');
+  const p99Ratio = round(gateway.fanoutMs.p99 / bare.fanoutMs.p99, 2);
+  const cpuRatio = round(gateway.serverCpuUsPerMessage / bare.serverCpuUsPerMessage, 2);
+  const rssRounds = gateway.memoryAfterEachRound.map((m) => m.rssMiB);
+  const rssMax = Math.max(gateway.rssMiB.connected, ...rssRounds);
+  // flat: the last round's RSS within 10% of the first round's
+  const rssFlat = (rssRounds.at(-1) ?? 0) <= (rssRounds[0] ?? 0) * 1.1;
+  const summaryRow = {
+    figure: `fan-out p99 ${gateway.fanoutMs.p99} ms vs bare ${bare.fanoutMs.p99} ms (${p99Ratio}×); CPU/message ${gateway.serverCpuUsPerMessage} vs ${bare.serverCpuUsPerMessage} µs (${cpuRatio}×); RSS ${rssRounds.join(' → ')} MiB over the rounds (max ${rssMax})`,
+    goal: 'p99 ≤ 2× bare, CPU per message ≤ 3× bare, RSS flat across rounds (last ≤ first + 10%) and < 600 MiB',
+    met: p99Ratio <= 2 && cpuRatio <= 3 && rssFlat && rssMax < 600,
+  };
+  console.log(`\n  subscriptions: ${summaryRow.figure}\n    goal: ${summaryRow.goal} → ${summaryRow.met ? 'met' : 'NOT met'}`);
   report('subscriptions', {
+    summary: summaryRow,
     clients: CLIENTS,
     tenants: TENANTS,
     rounds: ROUNDS,

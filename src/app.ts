@@ -29,6 +29,8 @@ export interface App {
   services: Services;
   server: Server;
   yoga: GatewayYoga;
+  /** graphql-ws subscription executions running and the subscribers they serve (one per tenant and operation) */
+  subscriptionStats(): { executions: number; subscribers: number };
   start(port?: number, host?: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -73,6 +75,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     services,
     server,
     yoga,
+    subscriptionStats: () => ws.subscriptionStats(),
     async start(port = config.port, host = config.host) {
       eventBridge = await bridgeEvents(queue, pubsub);
       // Listen first: joining a Kafka group can wait out a dead member's session (after a crash),

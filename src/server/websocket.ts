@@ -1,11 +1,12 @@
 // GraphQL over graphql-ws on `ws /graphql`: the caller is authenticated once, when the
 // connection opens, and the connection ends when its token expires.
 import type { Server } from 'node:http';
-import { GraphQLError, type DocumentNode, type execute, type subscribe } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type execute, type subscribe } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Authenticator, Caller } from '../platform/auth.ts';
 import { MAX_BODY_BYTES } from './http.ts';
+import { createSharedSubscriptions } from './shared-subscriptions.ts';
 import type { GatewayYoga } from './yoga.ts';
 
 /** Node's timers top out at about 24.8 days. */
@@ -35,12 +36,22 @@ export interface GraphqlWs {
   terminate(): void;
   /** Ends the token-expiry timers still armed. */
   clearTimers(): void;
+  /** Subscription executions running, and the subscribers they serve (shared-subscriptions.ts). */
+  subscriptionStats(): { executions: number; subscribers: number };
+}
+
+/** What onSubscribe hands graphql-ws as the root: the enveloped execute/subscribe and, for a subscription, its sharing key. */
+interface OperationRoot {
+  execute: typeof execute;
+  subscribe: typeof subscribe;
+  shared?: { key: string; socket: WebSocket; id: string };
 }
 
 export function serveGraphqlWs(server: Server, yoga: GatewayYoga, authenticate: Authenticator, accepting: () => boolean, limits: WsLimits = DEFAULT_WS_LIMITS): GraphqlWs {
   const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_BODY_BYTES });
   const expiryTimers = new Map<WebSocket, NodeJS.Timeout>();
   const tenantSockets = new Map<string, Set<WebSocket>>();
+  const shared = createSharedSubscriptions();
 
   // Counted before graphql-ws reads a message: a flood is cut off whatever it carries.
   wsServer.on('connection', (socket) => {
@@ -111,9 +122,14 @@ export function serveGraphqlWs(server: Server, yoga: GatewayYoga, authenticate: 
         clearTimeout(expiryTimers.get(ctx.extra.socket));
         expiryTimers.delete(ctx.extra.socket);
       },
-      execute: (args) => (args.rootValue as { execute: typeof execute }).execute(args),
-      subscribe: (args) => (args.rootValue as { subscribe: typeof subscribe }).subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
+      execute: (args) => (args.rootValue as OperationRoot).execute(args),
+      subscribe: (args) => {
+        const root = args.rootValue as OperationRoot;
+        if (!root.shared) return root.subscribe(args);
+        // the first subscriber of the key starts the one execution, with its own context
+        return shared.join(root.shared.key, root.shared.socket, root.shared.id, () => root.subscribe(args));
+      },
+      onSubscribe: async (ctx, id, params) => {
         // graphql-ws has registered this operation already: it counts itself
         if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerConnection) {
           ctx.extra.socket.close(...WS_CLOSE.tooManyOperations);
@@ -139,13 +155,20 @@ export function serveGraphqlWs(server: Server, yoga: GatewayYoga, authenticate: 
           if (err instanceof GraphQLError) return [err];
           throw err;
         }
+        const root: OperationRoot = { execute, subscribe };
+        const caller = ctx.extra.caller;
+        if (caller && getOperationAST(document, params.operationName)?.operation === 'subscription') {
+          // one execution per tenant and operation: the tenant is part of the key, so is every variable
+          const key = JSON.stringify([caller.quizAccountId, params.operationName ?? null, params.query, params.variables ?? {}]);
+          root.shared = { key, socket: ctx.extra.socket, id };
+        }
         return {
           schema,
           operationName: params.operationName,
           document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: root,
         };
       },
     },
@@ -164,5 +187,6 @@ export function serveGraphqlWs(server: Server, yoga: GatewayYoga, authenticate: 
       for (const timer of expiryTimers.values()) clearTimeout(timer);
       expiryTimers.clear();
     },
+    subscriptionStats: () => shared.stats(),
   };
 }
