@@ -117,7 +117,7 @@ describe('rules', () => {
     assert.equal(task.key, 'rules-a');
   });
 
-  test('a second create is CONFLICT; update replaces; update of a missing rule is NOT_FOUND', async () => {
+  test('a second create is CONFLICT; update changes what it names and keeps the rest; update of a missing rule is NOT_FOUND', async () => {
     const again = await gw.gql(CREATE, { quizId: 'quiz-ok', input: validInput() }, token);
     assert.equal(again.errors?.[0]?.extensions?.code, 'CONFLICT');
     const updated = await gw.gql(
@@ -131,13 +131,13 @@ describe('rules', () => {
     assert.equal(updated.errors, undefined, JSON.stringify(updated.errors));
     const rule = updated.data.updateQuizRule;
     assert.equal(rule.pipeline.id, ids.pipeline2);
-    assert.equal(rule.performer, null);
+    assert.ok(rule.performer.name, 'an omitted performer is kept');
     assert.deepEqual(
       rule.fieldsRule.lead.map((m: any) => m.questionId),
       ['q-new'],
     );
-    assert.deepEqual(rule.fieldsRule.contact.properties, []);
-    assert.deepEqual(rule.tagsToAdd.lead, []);
+    assert.deepEqual(rule.fieldsRule.contact.properties, [{ property: 'company', field: { id: ids.contactText } }], 'omitted contact mappings are kept');
+    assert.deepEqual(rule.tagsToAdd.lead, [{ id: ids.leadTag }], 'omitted tags are kept');
     assert.equal(rule.toUnsorted, true);
     assert.equal(rule.mergeDuplicates, true);
     const missing = await gw.gql(UPDATE, { quizId: 'no-rule-here', input: validInput() }, token);
@@ -176,7 +176,7 @@ describe('rules', () => {
     const other = await tokenFor('rules-b');
     assert.equal((await gw.gql('{ rule(quizId: "quiz-ok") { id } }', {}, other)).data.rule, null);
     const update = await gw.gql(UPDATE, { quizId: 'quiz-ok', input: validInput() }, other);
-    assert.equal(update.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT'); // every id is foreign to B
+    assert.equal(update.errors?.[0]?.extensions?.code, 'NOT_FOUND'); // B has no rule of that quiz: A's is answered as missing
     const noAccount = await gw.gql(CREATE, { quizId: 'x', input: validInput() }, await tokenFor('nobody'));
     assert.equal(noAccount.errors?.[0]?.extensions?.code, 'ACCOUNT_NOT_CONNECTED');
   });

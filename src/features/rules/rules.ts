@@ -6,6 +6,8 @@ import { Prisma } from '../../platform/db.ts';
 import type { AmoAccount, EntityType, MappingSource } from '../../generated/prisma/client.ts';
 import { TOPICS, type Queue } from '../../platform/queue/index.ts';
 import { localId } from '../../platform/ids.ts';
+import { SUPPORTED_FIELD_TYPES } from '../delivery/index.ts';
+import { mergeRuleInput, namedByPatch, storedAsInput } from './patch.ts';
 
 export interface QuestionFieldInput {
   questionId: string | number;
@@ -17,8 +19,9 @@ export interface ContactPropertyInput {
 }
 export interface RuleInput {
   performerId?: string | number | null;
-  pipelineId: string | number;
-  stepId: string | number;
+  /** Required: a create without it, or an update clearing it, is refused. */
+  pipelineId?: string | number | null;
+  stepId?: string | number | null;
   fieldsRule?: {
     lead?: QuestionFieldInput[] | null;
     contact?: { properties?: ContactPropertyInput[] | null; questions?: QuestionFieldInput[] | null } | null;
@@ -62,16 +65,38 @@ const ENTITY_KEYS = { lead: 'LEAD', contact: 'CONTACT', company: 'COMPANY', cust
 const MAX_LIST = 100;
 const MAX_KEY = 255;
 
-/** One BAD_USER_INPUT naming every offending path (the first also as `field`). */
-function invalid(issues: Issue[]) {
+/**
+ * One BAD_USER_INPUT naming every offending path (the first also as `field`). With `patch` (an
+ * update), a path the caller did not send is said to be kept from the saved rule.
+ */
+function invalid(issues: Issue[], patch?: RuleInput) {
+  if (patch) {
+    issues = issues.map((i) => (namedByPatch(patch, i.path.slice(1)) ? i : { ...i, message: `${i.message} (kept from the saved rule: send it to change it)` }));
+  }
   const message = issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ');
   const error = badInput(message, issues[0]?.path);
   error.extensions.issues = issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
   return error;
 }
 
+/**
+ * Why a field of this amoCRM type cannot take a quiz answer (file, items, linked entity, chained
+ * list, or any type the converter does not know), or null when it can: such a mapping would only
+ * ever end in the lead's note, so it is refused when the rule is saved.
+ */
+export function unfillableType(rawType: string): string | null {
+  const type = rawType.toLowerCase();
+  return SUPPORTED_FIELD_TYPES.has(type) ? null : `is a field of type "${type}", which a quiz answer cannot fill`;
+}
+
 /** Checks a RuleInput against the account's cache; throws BAD_USER_INPUT naming every offending path. */
-export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleInput, base: Path = ['input']): Promise<ResolvedRule> {
+export async function resolveRuleInput(
+  db: Db | Prisma.TransactionClient,
+  account: AmoAccount,
+  input: RuleInput,
+  options: { base?: Path; patch?: RuleInput } = {},
+): Promise<ResolvedRule> {
+  const base = options.base ?? ['input'];
   const issues: Issue[] = [];
   const live = { accountId: account.id, deletedAt: null };
 
@@ -92,7 +117,7 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
       (m) => String(m.questionId).length > MAX_KEY,
     ) || (input.fieldsRule?.contact?.properties ?? []).some((m) => m.property.length > MAX_KEY);
   if (longKey) issues.push({ path: [...base, 'fieldsRule'], message: `names a question or property longer than ${MAX_KEY} characters` });
-  if (issues.length) throw invalid(issues);
+  if (issues.length) throw invalid(issues, options.patch);
 
   let performerId: string | null = null;
   if (input.performerId != null) {
@@ -102,14 +127,16 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
     else issues.push({ path: [...base, 'performerId'], message: 'is not a user of the connected amoCRM account' });
   }
 
-  const pipelineId = localId(input.pipelineId, 'Pipeline');
+  if (input.pipelineId == null) issues.push({ path: [...base, 'pipelineId'], message: 'is required: a rule needs a pipeline' });
+  if (input.stepId == null) issues.push({ path: [...base, 'stepId'], message: 'is required: a rule needs a step' });
+  const pipelineId = input.pipelineId == null ? null : localId(input.pipelineId, 'Pipeline');
   const pipeline = pipelineId ? await db.pipeline.findFirst({ where: { id: pipelineId, ...live }, select: { id: true } }) : null;
-  if (!pipeline) issues.push({ path: [...base, 'pipelineId'], message: 'is not a pipeline of the connected amoCRM account' });
+  if (!pipeline && input.pipelineId != null) issues.push({ path: [...base, 'pipelineId'], message: 'is not a pipeline of the connected amoCRM account' });
 
-  const stepId = localId(input.stepId, 'Step');
+  const stepId = input.stepId == null ? null : localId(input.stepId, 'Step');
   const step = stepId ? await db.step.findFirst({ where: { id: stepId, ...live }, select: { id: true, pipelineId: true } }) : null;
-  if (!step) issues.push({ path: [...base, 'stepId'], message: 'is not a step of the connected amoCRM account' });
-  else if (pipeline && step.pipelineId !== pipeline.id) issues.push({ path: [...base, 'stepId'], message: 'belongs to another pipeline' });
+  if (!step && input.stepId != null) issues.push({ path: [...base, 'stepId'], message: 'is not a step of the connected amoCRM account' });
+  else if (step && pipeline && step.pipelineId !== pipeline.id) issues.push({ path: [...base, 'stepId'], message: 'belongs to another pipeline' });
 
   // Field mappings: one lookup for every field id named anywhere.
   const wanted: { target: EntityType; source: MappingSource; key: string; fieldGlobalId: string | number; path: Path }[] = [];
@@ -131,7 +158,7 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
   );
 
   const fieldIds = wanted.map((w) => localId(w.fieldGlobalId, 'Field')).filter((id): id is string => !!id);
-  const fields = new Map((await db.customField.findMany({ where: { id: { in: fieldIds }, ...live }, select: { id: true, entity: true } })).map((f) => [f.id, f]));
+  const fields = new Map((await db.customField.findMany({ where: { id: { in: fieldIds }, ...live }, select: { id: true, entity: true, rawType: true } })).map((f) => [f.id, f]));
   const seen = new Set<string>();
   const mappings: PlannedMapping[] = [];
   wanted.forEach((w, position) => {
@@ -148,6 +175,8 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
     if (field.entity !== w.target) {
       return issues.push({ path: [...w.path, 'fieldId'], message: `is a ${field.entity.toLowerCase()} field, not a ${w.target.toLowerCase()} field` });
     }
+    const unfillable = unfillableType(field.rawType);
+    if (unfillable) return issues.push({ path: [...w.path, 'fieldId'], message: unfillable });
     mappings.push({ target: w.target, source: w.source, key: w.key, fieldId: field.id, position });
   });
 
@@ -169,7 +198,7 @@ export async function resolveRuleInput(db: Db, account: AmoAccount, input: RuleI
     tags.push({ entity: t.entity, tagId: tag.id, position });
   });
 
-  if (issues.length) throw invalid(issues);
+  if (issues.length) throw invalid(issues, options.patch);
   return {
     performerId,
     pipelineId: pipeline!.id,
@@ -223,11 +252,17 @@ export async function createRule(db: Db, account: AmoAccount, quizId: string, re
   }
 }
 
-export async function updateRule(db: Db, account: AmoAccount, quizId: string, resolved: ResolvedRule) {
+/**
+ * Changes only what `patch` names (patch.ts): the saved rule, locked so that two updates at once
+ * each keep the other's change, with the patch laid over it, checked as a whole.
+ */
+export async function updateRule(db: Db, account: AmoAccount, quizId: string, patch: RuleInput) {
   return db.$transaction(async (tx) => {
-    const existing = await tx.rule.findUnique({ where: { accountId_quizId: { accountId: account.id, quizId } }, select: { id: true } });
-    if (!existing) throw notFound(`Rule of quiz ${quizId}`);
-    const rule = await tx.rule.update({ where: { id: existing.id }, data: ruleColumns(resolved) });
+    const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM rule WHERE account_id = ${account.id}::uuid AND quiz_id = ${quizId} FOR UPDATE`;
+    if (!locked) throw notFound(`Rule of quiz ${quizId}`);
+    const saved = await tx.rule.findUniqueOrThrow({ where: { id: locked.id }, include: { mappings: true, tags: true } });
+    const resolved = await resolveRuleInput(tx, account, mergeRuleInput(storedAsInput(saved), patch), { patch });
+    const rule = await tx.rule.update({ where: { id: saved.id }, data: ruleColumns(resolved) });
     await writeChildren(tx, rule.id, resolved);
     return rule;
   });

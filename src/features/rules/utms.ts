@@ -3,6 +3,7 @@ import { badInput } from '../../platform/errors.ts';
 import type { Db } from '../../platform/db.ts';
 import type { AmoAccount } from '../../generated/prisma/client.ts';
 import { localId } from '../../platform/ids.ts';
+import { unfillableType } from './rules.ts';
 
 export interface UtmInput {
   name: string;
@@ -20,7 +21,10 @@ export async function addUtms(db: Db, account: AmoAccount, quizId: string, utms:
   const planned: { name: string; fieldId: string }[] = [];
   const fieldIds = utms.map((u) => localId(u.fieldId, 'Field')).filter((id): id is string => !!id);
   const fields = new Map(
-    (await db.customField.findMany({ where: { id: { in: fieldIds }, accountId: account.id, deletedAt: null }, select: { id: true, entity: true } })).map((f) => [f.id, f]),
+    (await db.customField.findMany({ where: { id: { in: fieldIds }, accountId: account.id, deletedAt: null }, select: { id: true, entity: true, rawType: true } })).map((f) => [
+      f.id,
+      f,
+    ]),
   );
   utms.forEach((utm, i) => {
     const name = utm.name.trim().toLowerCase();
@@ -31,6 +35,8 @@ export async function addUtms(db: Db, account: AmoAccount, quizId: string, utms:
     const field = id ? fields.get(id) : undefined;
     if (!field) throw badInput(`utms.${i}.fieldId is not a field of the connected amoCRM account`, ['utms', i, 'fieldId']);
     if (field.entity !== 'LEAD') throw badInput(`utms.${i}.fieldId is a ${field.entity.toLowerCase()} field; UTMs fill lead fields`, ['utms', i, 'fieldId']);
+    const unfillable = unfillableType(field.rawType);
+    if (unfillable) throw badInput(`utms.${i}.fieldId ${unfillable}`, ['utms', i, 'fieldId']);
     planned.push({ name, fieldId: field.id });
   });
   return db.utm.createManyAndReturn({

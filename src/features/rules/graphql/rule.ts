@@ -151,8 +151,8 @@ const TagsToAddInput = builder.inputType('TagsToAddInput', {
 const RuleInput = builder.inputType('RuleInput', {
   fields: (t) => ({
     performerId: t.id({ description: 'An AmoUser id.' }),
-    pipelineId: t.id({ required: true }),
-    stepId: t.id({ required: true, description: 'A Step of that pipeline.' }),
+    pipelineId: t.id({ description: 'Required by createQuizRule; updateQuizRule keeps the saved one when omitted.' }),
+    stepId: t.id({ description: 'A Step of that pipeline. Required by createQuizRule; updateQuizRule keeps the saved one when omitted.' }),
     fieldsRule: t.field({ type: FieldsRuleInput }),
     tagsToAdd: t.field({ type: TagsToAddInput }),
     toUnsorted: t.boolean({
@@ -165,11 +165,13 @@ const RuleInput = builder.inputType('RuleInput', {
   }),
 });
 
-/** Checks the input, saves the rule with `save` (create or update) and announces the change; the rule's id. */
-async function saveRule(ctx: Context, quizId: string | number, input: RuleInputData, save: typeof createRule | typeof updateRule): Promise<string> {
+/** Saves the rule (a create checks the whole input, an update merges it into the saved rule) and announces the change; the rule's id. */
+async function saveRule(ctx: Context, quizId: string | number, input: RuleInputData, mode: 'create' | 'update'): Promise<string> {
   const account = await requireLiveAccount(ctx);
-  const resolved = await resolveRuleInput(ctx.db, account, input);
-  const rule = await save(ctx.db, account, String(quizId), resolved);
+  const rule =
+    mode === 'create'
+      ? await createRule(ctx.db, account, String(quizId), await resolveRuleInput(ctx.db, account, input))
+      : await updateRule(ctx.db, account, String(quizId), input);
   await publishRuleChanged(ctx.services.queue, account, rule);
   return rule.id;
 }
@@ -181,13 +183,14 @@ builder.mutationFields((t) => {
       type: 'Rule',
       description: "SetQuizSettings: creates the quiz's rule; CONFLICT when it has one.",
       args: ruleArgs(),
-      resolve: async (query, _root, args, ctx) => ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: await saveRule(ctx, args.quizId, args.input, createRule) } }),
+      resolve: async (query, _root, args, ctx) => ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: await saveRule(ctx, args.quizId, args.input, 'create') } }),
     }),
     updateQuizRule: t.prismaField({
       type: 'Rule',
-      description: "ChangeQuizSettings: replaces the quiz's rule; NOT_FOUND when it has none.",
+      description:
+        'ChangeQuizSettings: changes what the input names and keeps the rest (an omitted field is kept; null clears the performer, a list or a flag; a list given replaces that list); NOT_FOUND when the quiz has no rule.',
       args: ruleArgs(),
-      resolve: async (query, _root, args, ctx) => ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: await saveRule(ctx, args.quizId, args.input, updateRule) } }),
+      resolve: async (query, _root, args, ctx) => ctx.db.rule.findUniqueOrThrow({ ...query, where: { id: await saveRule(ctx, args.quizId, args.input, 'update') } }),
     }),
   };
 });
