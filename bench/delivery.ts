@@ -210,12 +210,27 @@ try {
   for (let i = 0; i < ACCOUNTS; i++) many.push(await setupAccount());
   console.log(`  set up ${ACCOUNTS} accounts in ${Date.now() - t} ms`);
   const phaseB = await phase('many-accounts', many, PER);
+  // one row of the summary per phase (bench/run.sh prints them with the others)
+  const summaries = [
+    {
+      figure: `1 account × ${ONE}: ${phaseA.resultsPerSecond} results/s = ${phaseA.throughputOverBound}× the 7-rps bound (${phaseA.boundResultsPerSecond}/s; ${phaseA.throughputOverLimiterBound}× the limiter's ${phaseA.limiterBoundResultsPerSecond}/s), p99 produce→DELIVERED ${phaseA.produceToDeliveredMs.p99} ms`,
+      goal: '≥ 0.9× the 7-rps bound',
+      met: phaseA.delivered === phaseA.results && phaseA.throughputOverBound >= 0.9,
+    },
+    {
+      figure: `${ACCOUNTS} accounts × ${PER}: ${phaseB.resultsPerSecond} results/s, p99 produce→DELIVERED ${phaseB.produceToDeliveredMs.p99} ms, worker ${phaseB.workerCpuMsPerResult} ms CPU/result`,
+      goal: '≥ 1,000 results/s, p99 produce→DELIVERED < 5 s',
+      met: phaseB.delivered === phaseB.results && phaseB.resultsPerSecond >= 1000 && phaseB.produceToDeliveredMs.p99 < 5000,
+    },
+  ];
+  for (const r of summaries) console.log(`\n  delivery: ${r.figure}\n    goal: ${r.goal} → ${r.met ? 'met' : 'NOT met'}`);
   report('delivery', {
+    summaries,
     rps: RPS,
     limiterSpacingMs: slotSpacingMs(RPS),
     scaledDown: ONE < 5000 || ACCOUNTS * PER < 10_000 ? `phase A: ${ONE} results (issue: 5,000); phase B: ${ACCOUNTS} × ${PER} (issue: 100 × 100)` : false,
     workerDefaults:
-      'startDeliveryWorker(services) with production defaults: accountConcurrency 16, claimAccounts 16 (= accountConcurrency), batchSize 50 per account, claimLimit 800, consumeConcurrency 4, pollMs 2000, group DELIVERY_GROUP',
+      'startDeliveryWorker(services) with production defaults: accountConcurrency 16, claimAccounts 16 (= accountConcurrency), batchSize 50 per account, claimLimit 800, passesInFlight 2, consumeConcurrency 4, pollMs 2000, group DELIVERY_GROUP',
     phases: [phaseA, phaseB],
   });
 } finally {

@@ -70,6 +70,37 @@ export function fakeDb(initial: Delivery[], leaseUntil: Date) {
   const renewals: string[][] = [];
   const accountWrites: Record<string, unknown>[] = [];
   const fenced = (r: Row | undefined, until: Date | null | undefined) => !!r && r.lockedUntil?.getTime() === until?.getTime();
+  /** batch.ts' fenced commits of a chunk (SENDING, LEAD_CREATED, DONE): one statement, rows as JSON, the lease last */
+  const chunkCommit = (sql: string, values: unknown[]) => {
+    const until = values.at(-1) as string;
+    const list = JSON.parse(values.at(-2) as string) as Record<string, any>[];
+    const out: { id: string }[] = [];
+    for (const x of list) {
+      const r = rows.get(x.id);
+      if (!r || r.lockedUntil?.toISOString() !== until || r.status !== 'PENDING') continue;
+      if (sql.includes("stage = 'SENDING'")) {
+        if (!['QUEUED', 'SENDING'].includes(r.stage)) continue;
+        sending.push({ id: x.id, lead: x.lead, warnings: x.warnings });
+        Object.assign(r, { stage: 'SENDING', attempts: r.attempts + 1, warnings: x.warnings, sentLead: x.lead, firstSentAt: r.firstSentAt ?? new Date() });
+      } else {
+        const data: Record<string, unknown> = sql.includes("stage = 'LEAD_CREATED'")
+          ? { stage: 'LEAD_CREATED', amoLeadId: x.lead_id, amoContactId: x.contact_id, amoCompanyId: x.company_id, reason: 'ADDING_NOTE', lastError: null, warnings: x.warnings }
+          : {
+              stage: 'DONE',
+              status: 'DELIVERED',
+              reason: null,
+              deliveredAt: new Date(values[0] as string),
+              lastError: null,
+              ...(x.warnings !== null ? { warnings: x.warnings } : {}),
+              lockedUntil: null,
+            };
+        writes.push({ id: x.id, data });
+        Object.assign(r, data);
+      }
+      out.push({ id: x.id });
+    }
+    return out;
+  };
   const db = {
     delivery: {
       async updateMany({ where, data }: { where: Where; data: Record<string, unknown> }) {
@@ -105,9 +136,11 @@ export function fakeDb(initial: Delivery[], leaseUntil: Date) {
       Object.assign(r, { stage: 'SENDING', attempts: r.attempts + 1, warnings, sentLead: JSON.parse(lead), firstSentAt: r.firstSentAt ?? new Date() });
       return 1;
     },
-    /** the lease renewal of lease.ts (values: leaseMs, ids, lease); each renewal moves the lease on by 1 s */
+    /** the lease renewal of lease.ts (values: leaseMs, ids, lease; each renewal moves the lease on by 1 s), and batch.ts' chunk commits */
     async $queryRaw(strings: TemplateStringsArray, ...values: unknown[]) {
-      if (!strings.join('?').includes('SET locked_until')) throw new Error(`unexpected $queryRaw: ${strings.join('?')}`);
+      const sql = strings.join('?');
+      if (sql.includes('jsonb_to_recordset')) return chunkCommit(sql, values);
+      if (!sql.includes('SET locked_until')) throw new Error(`unexpected $queryRaw: ${sql}`);
       const [leaseMs, ids, until] = values as [number, string[], string];
       renewals.push(ids);
       const out: { id: string; locked_until: Date }[] = [];
@@ -201,7 +234,10 @@ export function world(rows: Delivery[], options: DeliveryWorkerOptions = {}, scr
   const until = new Date(NOW + rt0.leaseMs);
   const f = fakeDb(rows, until);
   const { client, calls } = fakeClient(script);
-  const queue = { publish: async (topic: string, key: string, value: never) => void published.push({ topic, key, value }) } as never;
+  const queue = {
+    publish: async (topic: string, key: string, value: never) => void published.push({ topic, key, value }),
+    publishBatch: async (topic: string, messages: { key: string; value: never }[]) => void messages.forEach(({ key, value }) => published.push({ topic, key, value })),
+  } as never;
   const logger = createLogger({ level: 'silent' });
   const rt: DeliveryRuntime = {
     services: {

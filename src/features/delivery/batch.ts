@@ -201,18 +201,22 @@ export class AccountRun {
     await this.lease.renew();
     const mine = chunk.filter((i) => this.lease.held.has(i.d.id));
     if (mine.length === 0) return [];
-    // commit SENDING (+1 attempt) with what is sent, for the whole chunk at once
+    // commit SENDING (+1 attempt) with what is sent, for the whole chunk at once: one statement
     const db = this.rt.services.db;
-    const counts = await db.$transaction(
-      mine.map(
-        (i) =>
-          db.$executeRaw`
-          UPDATE delivery SET stage = 'SENDING', attempts = attempts + 1, warnings = ${i.warnings ?? []}::text[],
-            first_sent_at = coalesce(first_sent_at, now()), sent_lead = ${JSON.stringify(i.lead)}::jsonb, updated_at = now()
-          WHERE id = ${i.d.id}::uuid AND locked_until = ${this.lease.until.toISOString()}::timestamptz AND status = 'PENDING' AND stage IN ('QUEUED', 'SENDING')`,
-      ),
+    const lease = this.lease.until.toISOString();
+    const toMark = mine.map((i) => ({ id: i.d.id, warnings: i.warnings ?? [], lead: i.lead }));
+    const marked = await db.$queryRaw<{ id: string }[]>`
+      UPDATE delivery d SET stage = 'SENDING', attempts = d.attempts + 1, warnings = r.warnings,
+        first_sent_at = coalesce(d.first_sent_at, now()), sent_lead = r.lead, updated_at = now()
+      FROM jsonb_to_recordset(${JSON.stringify(toMark)}::jsonb) AS r(id uuid, warnings text[], lead jsonb)
+      WHERE d.id = r.id AND d.locked_until = ${lease}::timestamptz AND d.status = 'PENDING' AND d.stage IN ('QUEUED', 'SENDING')
+      RETURNING d.id`;
+    const markedIds = new Set(marked.map((r) => r.id));
+    const sending = this.lease.keepWritten(
+      mine,
+      mine.map((i) => (markedIds.has(i.d.id) ? 1 : 0)),
+      (i) => i.d.id,
     );
-    const sending = this.lease.keepWritten(mine, counts, (i) => i.d.id);
     if (sending.length === 0) return [];
     if (this.rt.options.hooks.beforeSend) await this.rt.options.hooks.beforeSend(sending.map((i) => i.d.id));
 
@@ -249,29 +253,24 @@ export class AccountRun {
       if (!r || !Number.isFinite(Number(r.id))) missing.push(item);
       else created.push({ ...item, leadId: Number(r.id), contactId: r.contact_id ?? null, companyId: r.company_id ?? null });
     });
-    // commit LEAD_CREATED + ids
-    const done = await db.$transaction(
-      created.map((i) =>
-        db.delivery.updateMany({
-          where: { id: i.d.id, lockedUntil: this.lease.until, status: 'PENDING' },
-          data: {
-            stage: 'LEAD_CREATED',
-            amoLeadId: i.leadId,
-            amoContactId: i.contactId,
-            amoCompanyId: i.companyId,
-            reason: 'ADDING_NOTE',
-            lastError: null,
-            warnings: i.warnings ?? [],
-          },
-        }),
-      ),
-    );
+    // commit LEAD_CREATED + ids, one statement for the chunk
+    const toCreate = created.map((i) => ({ id: i.d.id, lead_id: i.leadId, contact_id: i.contactId, company_id: i.companyId, warnings: i.warnings ?? [] }));
+    const stored =
+      created.length === 0
+        ? []
+        : await db.$queryRaw<{ id: string }[]>`
+      UPDATE delivery d SET stage = 'LEAD_CREATED', amo_lead_id = r.lead_id, amo_contact_id = r.contact_id, amo_company_id = r.company_id,
+        reason = 'ADDING_NOTE', last_error = NULL, warnings = r.warnings, updated_at = now()
+      FROM jsonb_to_recordset(${JSON.stringify(toCreate)}::jsonb) AS r(id uuid, lead_id bigint, contact_id bigint, company_id bigint, warnings text[])
+      WHERE d.id = r.id AND d.locked_until = ${lease}::timestamptz AND d.status = 'PENDING'
+      RETURNING d.id`;
+    const storedIds = new Set(stored.map((r) => r.id));
     if (missing.length) {
       // amoCRM answered without these: they may exist; reconcile later
       await this.reschedule(missing, new AmoError("amoCRM's answer did not list this lead"), 'maybe', { stage: 'SENDING', attemptsSpent: true });
     }
-    return created.filter((i, k) => {
-      if (done[k]?.count) return true;
+    return created.filter((i) => {
+      if (storedIds.has(i.d.id)) return true;
       this.lease.held.delete(i.d.id);
       return false;
     });
@@ -285,5 +284,23 @@ export class AccountRun {
       true,
     );
     if (ok) await this.publish(item.d, 'DELIVERED');
+  }
+
+  /** `finish` for many items: one fenced statement (each item's own warnings, when it has them) and one publish. */
+  async finishAll(items: Item[]): Promise<void> {
+    const mine = items.filter((i) => this.lease.held.has(i.d.id));
+    if (mine.length === 0) return;
+    const rows = mine.map((i) => ({ id: i.d.id, warnings: i.warnings ?? null }));
+    const done = await this.rt.services.db.$queryRaw<{ id: string }[]>`
+      UPDATE delivery d SET stage = 'DONE', status = 'DELIVERED', reason = NULL, last_error = NULL, delivered_at = ${new Date().toISOString()}::timestamptz,
+        warnings = coalesce(r.warnings, d.warnings), locked_until = NULL, updated_at = now()
+      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(id uuid, warnings text[])
+      WHERE d.id = r.id AND d.locked_until = ${this.lease.until.toISOString()}::timestamptz AND d.status = 'PENDING'
+      RETURNING d.id`;
+    for (const i of mine) this.lease.held.delete(i.d.id);
+    const delivered = new Set(done.map((r) => r.id));
+    await this.rt.services.events.deliveriesUpdated(
+      mine.filter((i) => delivered.has(i.d.id)).map((i) => ({ id: i.d.id, quizAccountId: i.d.quizAccountId, quizId: i.d.quizId, status: 'DELIVERED' as const })),
+    );
   }
 }

@@ -79,7 +79,9 @@ async function postNotes(run: AccountRun, chunk: Item[]): Promise<void> {
     if (n && Number.isFinite(n.id) && (byRequest.has(item.d.id) || n.entity_id === item.leadId)) added.push(item);
     else missing.push(item);
   });
-  for (const item of added) await noteIn(run, item);
+  // the afterNote seam runs between each note and its DONE; without it, DONE is one statement for all
+  if (run.rt.options.hooks.afterNote) for (const item of added) await noteIn(run, item);
+  else await run.finishAll(added);
   if (missing.length) {
     // the note may be there or not: the next pass reads the lead's notes before posting again
     run.log.warn({ accountId: run.accountId, n: missing.length }, 'leads/notes answer did not list every note');

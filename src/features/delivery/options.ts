@@ -57,6 +57,11 @@ export interface DeliveryWorkerOptions {
    * what the database pool (10 connections) and the CPU take.
    */
   accountConcurrency?: number;
+  /**
+   * delivery passes running side by side (default 2): while one pass commits what amoCRM answered,
+   * the next one's calls already take the account's next slots
+   */
+  passesInFlight?: number;
   /** a result still not delivered this long after it came in ends FAILED (EXPIRED), ms (default 7 days) */
   maxWaitMs?: number;
   /** how often waiting deliveries' reasons are brought in line with their accounts, ms (default 5 000) */
@@ -94,6 +99,7 @@ export function resolveOptions(o: DeliveryWorkerOptions = {}): Resolved {
     maxWaitMs: o.maxWaitMs ?? 7 * 24 * 60 * 60_000,
     reasonSweepMs: o.reasonSweepMs ?? 5_000,
     accountConcurrency,
+    passesInFlight: Math.max(1, o.passesInFlight ?? 2),
     amoClient: o.amoClient ?? {},
     hooks: o.hooks ?? {},
   };

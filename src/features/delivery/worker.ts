@@ -108,17 +108,19 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
   }
 
   let stopped = false;
-  let wake: (() => void) | null = null;
-  const unregister = services.deliveryWaker.onWake(() => wake?.());
-  let nudged = false;
-  const unregisterFlag = services.deliveryWaker.onWake(() => {
-    nudged = true;
+  // `passesInFlight` loops claim and deliver side by side: while one pass writes its SQL, another's
+  // amoCRM calls use the account's next slots (rows are leased one by one, so no row is in two passes)
+  const wakers = new Set<() => void>();
+  const unregister = services.deliveryWaker.onWake(() => {
+    for (const w of [...wakers]) w();
   });
 
   let sweptAt = 0;
-  const loop = (async () => {
+  const loopOnce = async () => {
     while (!stopped) {
-      nudged = false;
+      let nudged = false;
+      const onNudge = () => void (nudged = true);
+      wakers.add(onNudge);
       let full = false;
       try {
         if (Date.now() - sweptAt >= rt.options.reasonSweepMs) {
@@ -128,6 +130,8 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
         ({ full } = await deliveryPass(rt));
       } catch (err) {
         log.error({ err: errMessage(err) }, 'delivery pass failed');
+      } finally {
+        wakers.delete(onNudge);
       }
       if (stopped) break;
       if (full || nudged) continue;
@@ -135,13 +139,14 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
         const t = setTimeout(done, rt.options.pollMs);
         function done() {
           clearTimeout(t);
-          wake = null;
+          wakers.delete(done);
           resolve();
         }
-        wake = done;
+        wakers.add(done);
       });
     }
-  })();
+  };
+  const loop = Promise.all(Array.from({ length: rt.options.passesInFlight }, loopOnce));
 
   return {
     async stop() {
@@ -149,10 +154,9 @@ export async function startDeliveryWorker(services: Services, options: DeliveryW
       stopped = true;
       await sub?.stop();
       abort.abort(new Error('delivery worker stopping'));
-      wake?.();
+      for (const w of [...wakers]) w();
       await loop;
       unregister();
-      unregisterFlag();
     },
   };
 }
