@@ -6,6 +6,7 @@ import '../features/accounts/graphql.ts';
 import '../features/catalogue/graphql/index.ts';
 import '../features/rules/graphql/index.ts';
 import '../features/delivery/graphql.ts';
+import '../features/delivery/graphql-extras.ts';
 import '../features/alerts/graphql.ts';
 
 builder.queryType({ authScopes: { tenant: true } });

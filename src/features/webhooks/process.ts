@@ -16,7 +16,8 @@
  * - Every Delivery that changed gets `delivery.updated` on amo.events (every replica's
  *   `deliveryUpdated` subscribers), after the commit. A crash between the commit and the publish
  *   loses that one live push; the Delivery itself is right.
- * - Other kinds (deleted leads, contacts, notes, unknown) are only marked processed for now.
+ * - `lead.deleted` sets `leadDeletedAt` on the Deliveries of that lead (once: the first report stays).
+ * - Other kinds (contacts, notes, unknown) are only marked processed for now.
  */
 import type { DeliveryStatus } from '../../generated/prisma/enums.ts';
 import type { Services } from '../../platform/services.ts';
@@ -53,6 +54,14 @@ export async function processWebhookEvent(services: Services, eventId: string): 
         WHERE account_id = ${accountId}::uuid AND amo_lead_id = ${ev.leadId}
           AND (lead_status_changed_at IS NULL OR lead_status_changed_at <= ${at}::timestamptz)
           AND (lead_status_amo_id IS DISTINCT FROM ${ev.statusId} OR lead_pipeline_amo_id IS DISTINCT FROM ${ev.pipelineId})
+        RETURNING id::text AS id, quiz_account_id AS "quizAccountId", quiz_id AS "quizId", status::text AS status`;
+      changed.push(...rows);
+    }
+    if (ev.kind === 'lead.deleted' && Number.isSafeInteger(ev.leadId)) {
+      const at = typeof ev.occurredAt === 'number' && ev.occurredAt > 0 ? new Date(ev.occurredAt * 1000) : receivedAt;
+      const rows = await tx.$queryRaw<Changed[]>`
+        UPDATE delivery SET lead_deleted_at = ${at}::timestamptz, updated_at = now()
+        WHERE account_id = ${accountId}::uuid AND amo_lead_id = ${ev.leadId} AND lead_deleted_at IS NULL
         RETURNING id::text AS id, quiz_account_id AS "quizAccountId", quiz_id AS "quizId", status::text AS status`;
       changed.push(...rows);
     }
