@@ -63,10 +63,13 @@ export function createFields(ctx: ApiContext, entity: EntityType): ApiResult {
 export function createTags(ctx: ApiContext, entity: EntityType): ApiResult {
   const list = requireArray(ctx.body);
   const errors: ValidationError[] = [];
+  // names are unique per entity in any case: one the account has, or one given twice, is refused
+  const named = new Set<string>();
   list.forEach((t, i) => {
     if (!isRecord(t) || typeof t.name !== 'string' || !t.name.trim()) errors.push({ code: 'FieldMissing', path: `${i}.name`, detail: 'This field is missing.' });
-    else if (ctx.acc.tags[entity].some((x) => x.name.toLowerCase() === String(t.name).trim().toLowerCase()))
+    else if (ctx.acc.tags[entity].some((x) => x.name.toLowerCase() === String(t.name).trim().toLowerCase()) || named.has(t.name.trim().toLowerCase()))
       errors.push({ code: 'NotUnique', path: `${i}.name`, detail: 'This value is already used.' });
+    else named.add(t.name.trim().toLowerCase());
   });
   if (errors.length) throw validationFailed([{ request_id: '0', errors }]);
   const created = list.map((raw) => {

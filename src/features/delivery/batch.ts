@@ -17,6 +17,7 @@ import { classify, errMessage, internalRetryText, isAmoSideError, ownerError, re
 import { ensureReconcileSetup, type ReconcileSetup } from './reconcile.ts';
 import { onRefused } from './refusals.ts';
 import { confirmSent } from './confirm.ts';
+import { resolveTagNames } from './tag-names.ts';
 
 export const NO_RULE_ERROR = 'Not delivered: the quiz has no rule in the gateway. Create the rule, then retry.';
 
@@ -52,6 +53,8 @@ const at = (ms: number) => new Date(Date.now() + ms);
 
 export class AccountRun {
   private readonly contexts = new Map<string, Promise<PayloadContext | null>>();
+  /** the contexts with their tag names resolved (created in amoCRM when missing), for the leads sent now */
+  private readonly sendContexts = new Map<string, Promise<PayloadContext | null>>();
   setup: ReconcileSetup = { mode: 'RESULT_FIELD', resultFieldId: null };
 
   constructor(
@@ -74,6 +77,17 @@ export class AccountRun {
     if (!p) {
       p = loadPayloadContext(this.rt.services.db, this.accountId, quizId).then((ctx) => (ctx ? { ...ctx, resultFieldId: this.setup.resultFieldId } : null));
       this.contexts.set(quizId, p);
+    }
+    return p;
+  }
+
+  /** `context(quizId)` with the rule's tag names resolved to ids (tag-names.ts): only for leads about to be sent. */
+  sendContext(quizId: string): Promise<PayloadContext | null> {
+    let p = this.sendContexts.get(quizId);
+    if (!p) {
+      const deps = { db: this.rt.services.db, client: this.client, accountId: this.accountId, signal: this.rt.signal, log: this.log };
+      p = this.context(quizId).then((ctx) => (ctx ? resolveTagNames(deps, ctx) : null));
+      this.sendContexts.set(quizId, p);
     }
     return p;
   }
@@ -173,7 +187,7 @@ export class AccountRun {
     // build the leads
     const ready: Item[] = [];
     for (const item of toSend) {
-      const ctx = await this.context(item.d.quizId);
+      const ctx = await this.sendContext(item.d.quizId);
       if (!ctx) {
         await this.fail(item, NO_RULE_ERROR, 'NO_RULE', 'QUEUED');
         continue;

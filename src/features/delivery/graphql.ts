@@ -151,11 +151,20 @@ const QuizContactInput = builder.inputType('QuizContactInput', {
   }),
 });
 
+const QuizFileInput = builder.inputType('QuizFileInput', {
+  description: 'A file uploaded as an answer: where it can be downloaded (absolute http(s) URL) and its name.',
+  fields: (t) => ({ url: t.string({ required: true }), name: t.string() }),
+});
+
 const QuizAnswerInput = builder.inputType('QuizAnswerInput', {
   fields: (t) => ({
     questionId: t.id({ required: true }),
     title: t.string(),
     values: t.stringList({ required: true, description: 'One value, or several for multi-choice questions.' }),
+    files: t.field({
+      type: [QuizFileInput],
+      description: 'Files uploaded as the answer (a file question): each URL goes into a url/text field mapped to the question and into the note.',
+    }),
   }),
 });
 
@@ -164,6 +173,7 @@ const QuizResultInput = builder.inputType('QuizResultInput', {
     resultId: t.id({ required: true, description: 'Unique per result: submitting the same resultId twice delivers once.' }),
     quizId: t.id({ required: true }),
     leadName: t.string(),
+    quizName: t.string({ description: "The quiz's name (the {quizName} of a rule's lead-name template; default: formName)." }),
     price: t.int(),
     contact: t.field({ type: QuizContactInput }),
     answers: t.field({ type: [QuizAnswerInput], required: true }),

@@ -3,4 +3,6 @@ export { acceptResult, acceptResults } from './accept.ts';
 export { retryDelivery, startDeliveryWorker } from './worker.ts';
 export type { DeliveryWorkerOptions } from './options.ts';
 export { deliveryHealth, type DeliveryHealth } from './health.ts';
+export { parseLeadNameTemplate } from './lead-name.ts';
+export { tagNamesOf } from './tag-names.ts';
 export { SUPPORTED_TYPES as SUPPORTED_FIELD_TYPES } from './convert.ts';

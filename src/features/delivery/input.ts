@@ -18,6 +18,8 @@ export const quizResultSchema = z.object({
   resultId: id,
   quizId: id,
   leadName: optText(255),
+  /** the quiz's name (a lead-name template's {quizName}) */
+  quizName: optText(255),
   price: z
     .number()
     .int('must be a whole number')
@@ -44,6 +46,21 @@ export const quizResultSchema = z.object({
         questionId: id,
         title: optText(1000),
         values: z.array(z.string().max(10_000)).max(200),
+        /** files uploaded as the answer (additive: a file question) */
+        files: z
+          .array(
+            z.object({
+              url: z
+                .string()
+                .trim()
+                .max(2000)
+                .refine((u) => /^https?:\/\/[^\s/]+/i.test(u), 'must be an absolute http(s) URL'),
+              name: optText(255),
+            }),
+          )
+          .max(50)
+          .nullish()
+          .transform((v) => (v?.length ? v : undefined)),
       }),
     )
     .max(500),

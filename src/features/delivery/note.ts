@@ -16,7 +16,9 @@ export function buildNote(result: QuizResult, extra: { problems: Problem[]; now?
   lines.push('Answers:');
   if (result.answers.length === 0) lines.push('(none)');
   result.answers.forEach((a, i) => {
-    lines.push(`${i + 1}. ${a.title ?? a.questionId}: ${a.values.length ? a.values.join(', ') : '(no answer)'}`);
+    // a file answer: each file's name (when given) and URL
+    const shown = [...a.values, ...(a.files ?? []).map((f) => (f.name ? `${f.name} (${f.url})` : f.url))];
+    lines.push(`${i + 1}. ${a.title ?? a.questionId}: ${shown.length ? shown.join(', ') : '(no answer)'}`);
   });
   const c = result.contact;
   const contactLines = [

@@ -5,6 +5,7 @@
 import type { Db } from '../../platform/db.ts';
 import type { FieldOption } from './convert.ts';
 import type { CatalogField, Entity, PayloadContext } from './payload-types.ts';
+import { tagNamesOf } from './tag-names.ts';
 
 interface FieldRow {
   amoId: number;
@@ -76,6 +77,9 @@ export async function loadPayloadContext(db: Db, accountId: string, quizId: stri
       mergeDuplicates: rule.mergeDuplicates,
       mappings: rule.mappings.map((m) => ({ target: m.target, source: m.source, key: m.key, field: toCatalogField(m.field) })),
       tags: rule.tags.map((t) => ({ entity: t.entity, amoId: t.tag.amoId, name: t.tag.name, deleted: t.tag.deletedAt !== null })),
+      leadNameTemplate: rule.leadNameTemplate,
+      priceQuestionId: rule.priceQuestionId,
+      tagNames: tagNamesOf(rule.tagNames),
     },
     utms: utms.map((u) => ({ name: u.name, field: toCatalogField(u.field) })),
     fields: fields.map(toCatalogField),

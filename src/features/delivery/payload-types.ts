@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { AmoComplexLeadInput, AmoCustomFieldValue } from '../../platform/amo/index.ts';
 import type { ConvertField } from './convert.ts';
+import type { RuleTagName } from './tag-names.ts';
 
 export type Entity = 'LEAD' | 'CONTACT' | 'COMPANY' | 'CUSTOMER';
 
@@ -50,6 +51,12 @@ export interface DeliveryRule {
   mergeDuplicates: boolean;
   mappings: RuleMapping[];
   tags: RuleTagRef[];
+  /** the lead's name template (lead-name.ts); none: the result's leadName, else the default name */
+  leadNameTemplate?: string | null;
+  /** the question whose answer sets the lead's price (price.ts) */
+  priceQuestionId?: string | null;
+  /** tags by name (tag-names.ts resolves them to ids on delivery) */
+  tagNames?: RuleTagName[];
 }
 
 export interface PayloadContext {
@@ -77,7 +84,7 @@ export interface CustomerInput {
   name: string;
   responsible_user_id?: number;
   custom_fields_values?: AmoCustomFieldValue[];
-  _embedded?: { tags?: { id: number }[] };
+  _embedded?: { tags?: ({ id: number } | { name: string })[] };
   request_id?: string;
 }
 

@@ -129,8 +129,10 @@ export function collectFieldValues(result: QuizResult, ctx: PayloadContext, onPr
   for (const m of rule.mappings) {
     if (m.source === 'QUESTION') {
       const a = answers.get(m.key);
-      if (!a || a.values.length === 0) continue;
-      fill(m.field, m.target, `question ${a.title ? `"${a.title}" (${a.questionId})` : a.questionId}`, a.values);
+      // a file answer's URLs come after its values (a url field then takes the one file's URL)
+      const raw = a ? [...a.values, ...(a.files ?? []).map((f) => f.url)] : [];
+      if (!a || raw.length === 0) continue;
+      fill(m.field, m.target, `question ${a.title ? `"${a.title}" (${a.questionId})` : a.questionId}`, raw);
     } else {
       const p = props.get(m.key.trim().toLowerCase());
       if (!p) continue;

@@ -29,6 +29,9 @@ import type { QuizResult } from './input.ts';
 import { buildNote } from './note.ts';
 import type { BuiltLead, CustomerInput, Entity, PayloadContext, Problem } from './payload-types.ts';
 import { collectFieldValues, ENTITY_WORD, problemLine } from './payload-values.ts';
+import { renderLeadName } from './lead-name.ts';
+import { priceFromAnswer } from './price.ts';
+import { nameTagsOf } from './tag-names.ts';
 
 export * from './payload-types.ts';
 export { contactProperties, problemLine } from './payload-values.ts';
@@ -55,8 +58,12 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
   const { rule } = ctx;
   const { values, answers, props } = collectFieldValues(result, ctx, onProblem);
 
-  // the entities, each with its values and tags
-  const leadName = result.leadName ?? defaultLeadName(result);
+  // the entities, each with its values and tags (the rule's template names the lead: lead-name.ts)
+  const leadName = renderLeadName(rule.leadNameTemplate, result, now) ?? result.leadName ?? defaultLeadName(result);
+  // the rule's price question, else the result's price (price.ts); an answer that is no price is reported
+  const fromAnswer = priceFromAnswer(result, rule.priceQuestionId);
+  if (fromAnswer.problem) onProblem(fromAnswer.problem);
+  const price = fromAnswer.price ?? result.price;
   const responsible = rule.performerAmoId ?? undefined;
   const owner = responsible !== undefined ? { responsible_user_id: responsible } : {};
   const fieldsOf = (list: AmoCustomFieldValue[]) => (list.length ? { custom_fields_values: list } : {});
@@ -66,7 +73,8 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
       if (t.deleted) warnings.push(`${ENTITY_WORD[entity]} tag "${t.name}" (#${t.amoId}) was deleted in amoCRM: not added`);
       else out.push({ id: t.amoId });
     }
-    return out;
+    // then the tags by name (tag-names.ts): an id when resolved, else the name for amoCRM to match or create
+    return [...out, ...nameTagsOf(ctx, entity, out)];
   };
   /** The entity's `_embedded.tags`, when it has any. */
   const tagged = (entity: Entity) => {
@@ -77,7 +85,7 @@ export function buildLead(result: QuizResult, ctx: PayloadContext, options: { re
   const leadValues = values.LEAD.take();
   const lead: AmoComplexLeadInput = {
     name: leadName,
-    ...(result.price !== undefined ? { price: result.price } : {}),
+    ...(price !== undefined ? { price } : {}),
     pipeline_id: rule.pipelineAmoId,
     ...(rule.toUnsorted ? {} : { status_id: rule.stepAmoId }),
     ...owner,

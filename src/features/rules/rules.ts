@@ -6,6 +6,7 @@ import { Prisma } from '../../platform/db.ts';
 import type { AmoAccount, EntityType, MappingSource } from '../../generated/prisma/client.ts';
 import { TOPICS, type Queue } from '../../platform/queue/index.ts';
 import { localId } from '../../platform/ids.ts';
+import { extrasColumns, resolveRuleExtras, type ResolvedExtras, type RuleExtrasInput } from './extras.ts';
 import { SUPPORTED_FIELD_TYPES } from '../delivery/index.ts';
 import { mergeRuleInput, namedByPatch, storedAsInput } from './patch.ts';
 
@@ -31,6 +32,10 @@ export interface RuleInput {
   tagsToAdd?: Partial<Record<'lead' | 'contact' | 'company' | 'customer', (string | number)[] | null>> | null;
   toUnsorted?: boolean | null;
   mergeDuplicates?: boolean | null;
+  /** the lead-name template, price question and tags by name (extras.ts) */
+  leadNameTemplate?: RuleExtrasInput['leadNameTemplate'];
+  priceQuestionId?: RuleExtrasInput['priceQuestionId'];
+  tagNamesToAdd?: RuleExtrasInput['tagNamesToAdd'];
 }
 
 type Path = (string | number)[];
@@ -59,6 +64,8 @@ export interface ResolvedRule {
   mergeDuplicates: boolean;
   mappings: PlannedMapping[];
   tags: PlannedTag[];
+  /** the extras given (extras.ts); left out: not written */
+  extras?: ResolvedExtras;
 }
 
 const ENTITY_KEYS = { lead: 'LEAD', contact: 'CONTACT', company: 'COMPANY', customer: 'CUSTOMER' } as const;
@@ -197,6 +204,7 @@ export async function resolveRuleInput(
     seenTags.add(tag.id);
     tags.push({ entity: t.entity, tagId: tag.id, position });
   });
+  const extras = resolveRuleExtras(input, base, issues);
 
   if (issues.length) throw invalid(issues, options.patch);
   return {
@@ -207,6 +215,7 @@ export async function resolveRuleInput(
     mergeDuplicates: input.mergeDuplicates ?? false,
     mappings,
     tags,
+    extras,
   };
 }
 
@@ -216,6 +225,7 @@ const ruleColumns = (r: ResolvedRule) => ({
   stepId: r.stepId,
   toUnsorted: r.toUnsorted,
   mergeDuplicates: r.mergeDuplicates,
+  ...extrasColumns(r.extras ?? {}),
   // A changed rule is checked against amoCRM again.
   problems: [],
   checkedAt: null,

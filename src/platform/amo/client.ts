@@ -135,6 +135,17 @@ export class AmoClient {
   }
 
   /**
+   * `POST /api/v4/{entity}/tags`: creates tags by name (amoCRM refuses a name the entity already
+   * has, in any case, with 400 `NotUnique`). Not idempotent: a timeout / 5xx throws with `maybeProcessed`.
+   */
+  async createTags(entity: AmoEntity, names: string[], options: CallOptions = {}): Promise<AmoTag[]> {
+    checkEntity(entity);
+    if (names.length === 0) return [];
+    const res = await this.http.request<HalPage<'tags', AmoTag>>('POST', `${entity}/tags`, { body: names.map((name) => ({ name })), signal: options.signal });
+    return res?._embedded?.tags ?? [];
+  }
+
+  /**
    * `POST /api/v4/leads/complex` (at most 50 leads). Not idempotent by default: amoCRM does not
    * deduplicate, so a timeout/5xx is not retried (the error has `maybeProcessed`). Pass
    * `idempotent: true` only when a repeat cannot create a duplicate.

@@ -5,6 +5,7 @@ import { quizIdSchema } from '../../../platform/graphql/args.ts';
 import { createRule, publishRuleChanged, resolveRuleInput, updateRule, type RuleInput as RuleInputData } from '../rules.ts';
 import type { Context } from '../../../platform/context.ts';
 import { ofLiveAccount, requireLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+import { LEAD_NAME_TEMPLATE_HELP, TagNamesInput } from './extras.ts';
 
 type MappingWithField = RuleFieldMapping & { field: CustomField };
 type RuleTagWithTag = RuleTag & { tag: Tag };
@@ -155,6 +156,12 @@ const RuleInput = builder.inputType('RuleInput', {
     stepId: t.id({ description: 'A Step of that pipeline. Required by createQuizRule; updateQuizRule keeps the saved one when omitted.' }),
     fieldsRule: t.field({ type: FieldsRuleInput }),
     tagsToAdd: t.field({ type: TagsToAddInput }),
+    tagNamesToAdd: t.field({ type: TagNamesInput, description: "Tags by name, per entity (replaces every entity's names; left out: kept)." }),
+    leadNameTemplate: t.string({ description: LEAD_NAME_TEMPLATE_HELP }),
+    priceQuestionId: t.id({
+      description:
+        "The question whose answer sets the lead's price (digits, spaces, one , or . as the decimal separator, a currency sign; rounded). Null clears it; left out: kept.",
+    }),
     toUnsorted: t.boolean({
       description: "Send leads to amoCRM's Unsorted (incoming leads) instead of straight into the step. Default false.",
     }),
