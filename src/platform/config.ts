@@ -77,11 +77,8 @@ const envSchema = z
     ADMIN_EMBED_ORIGINS: originList,
     ALERT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
     ALERT_BACKOFF_MS: z.coerce.number().int().min(1).default(10_000),
-    CATALOGUE_RESYNC_INTERVAL_MS: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .default(6 * 60 * 60_000),
+    // unset: 6 h, but off under NODE_ENV=test (a test's accounts are synced when it says so)
+    CATALOGUE_RESYNC_INTERVAL_MS: z.coerce.number().int().min(0).optional(),
   })
   .transform((env) => ({ ...env, NODE_ENV: modeOf(env) }))
   .superRefine((env, ctx) => {
@@ -282,6 +279,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME },
     adminEmbedOrigins: env.ADMIN_EMBED_ORIGINS,
     alerts: { maxAttempts: env.ALERT_MAX_ATTEMPTS, backoffMs: env.ALERT_BACKOFF_MS },
-    catalogueResyncIntervalMs: env.CATALOGUE_RESYNC_INTERVAL_MS,
+    catalogueResyncIntervalMs: env.CATALOGUE_RESYNC_INTERVAL_MS ?? (env.NODE_ENV === 'test' ? 0 : 6 * 60 * 60_000),
   };
 }

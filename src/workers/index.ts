@@ -4,7 +4,7 @@ import { refreshExpiring } from '../platform/amo/index.ts';
 import { startDeliveryWorker } from '../features/delivery/index.ts';
 import { checkRule } from '../features/rules/index.ts';
 import type { Services } from '../platform/services.ts';
-import { startSyncWorker } from '../features/catalogue/index.ts';
+import { startCatalogueResync, startSyncWorker } from '../features/catalogue/index.ts';
 import { startAlerts } from '../features/alerts/index.ts';
 import { startWebhookSweeper, WEBHOOK_TASK_TYPE, webhookEventTaskHandler } from '../features/webhooks/index.ts';
 
@@ -85,4 +85,5 @@ async function startEach(services: Services, stops: (() => Promise<void>)[]): Pr
   stops.push(startWebhookSweeper(services));
   stops.push(startHousekeeping(services));
   stops.push(startAlerts(services));
+  stops.push(startCatalogueResync(services));
 }

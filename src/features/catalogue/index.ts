@@ -4,6 +4,8 @@ export type { SyncCounts, SyncJob, SyncScope, SyncTask } from './jobs.ts';
 export { definitiveSyncError, runSyncJob, syncCatalogue } from './run.ts';
 export type { RunSyncOptions } from './run.ts';
 export { recoverStuckJobs } from './recover.ts';
+export { isDue, lastPhaseMoment, phaseOf, pickDue, startCatalogueResync, startResyncScheduler } from './resync.ts';
+export type { ResyncAccount, ResyncDeps } from './resync.ts';
 export type { RecoverOptions, RecoverReport } from './recover.ts';
 export { AMO_TASKS_GROUP, handleAmoTask, startSyncWorker, syncTaskHandler } from './worker.ts';
 export type { AmoTask, AmoTaskHandler, AmoTaskHandlers, AmoTaskOptions, SyncWorker, SyncWorkerOptions } from './worker.ts';
