@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { acceptResult } from '../src/features/delivery/accept.ts';
-import { createRule, resolveRuleInput } from '../src/features/rules/rules.ts';
+import { createRule, resolveRuleInput, updateRule } from '../src/features/rules/rules.ts';
 import { AppError } from '../src/platform/errors.ts';
 import { at, only } from './helpers/narrow.ts';
 import { connectDeliveryAccount, drainDeliveries, leadNote, startDeliveryKit, testDeliveryRuntime, type DeliveryKit } from './helpers/delivery.ts';
@@ -51,6 +51,26 @@ describe('rule extras against amoCRM', () => {
     const issues = (err.extensions.issues as { path: string }[]).map((i) => i.path);
     assert.deepEqual(issues, ['input.leadNameTemplate', 'input.priceQuestionId', 'input.tagNamesToAdd.lead.1', 'input.tagNamesToAdd.lead.2']);
     assert.match(err.message, /input\.leadNameTemplate has an unknown placeholder \{quizTitle\}/);
+  });
+
+  test('updateQuizRule: a left-out extra is kept, null clears it', async () => {
+    const s = await setup();
+    const db = suite.tdb.db;
+    const account = await db.amoAccount.findUniqueOrThrow({ where: { id: s.accountId } });
+    const base = { pipelineId: gid('Pipeline', s.cat.pipelineId(s.pipeline)), stepId: gid('Step', s.cat.stepId(s.pipeline, s.firstStatus)) };
+    await createRule(
+      db,
+      account,
+      'quiz-u',
+      await resolveRuleInput(db, account, { ...base, leadNameTemplate: '{quizName}', priceQuestionId: 'budget', tagNamesToAdd: { lead: ['A'] } }),
+    );
+    const read = () => db.rule.findFirstOrThrow({ where: { accountId: s.accountId, quizId: 'quiz-u' }, select: { leadNameTemplate: true, priceQuestionId: true, tagNames: true } });
+    await updateRule(db, account, 'quiz-u', { toUnsorted: true });
+    assert.deepEqual(await read(), { leadNameTemplate: '{quizName}', priceQuestionId: 'budget', tagNames: { lead: ['A'] } });
+    await updateRule(db, account, 'quiz-u', { leadNameTemplate: null, tagNamesToAdd: { contact: ['B'] } });
+    assert.deepEqual(await read(), { leadNameTemplate: null, priceQuestionId: 'budget', tagNames: { contact: ['B'] } });
+    await updateRule(db, account, 'quiz-u', { priceQuestionId: null, tagNamesToAdd: null });
+    assert.deepEqual(await read(), { leadNameTemplate: null, priceQuestionId: null, tagNames: {} });
   });
 
   test('name, price, tags (existing in another case, new created once), file URL in the field and the note; a retry creates no second tag', async () => {

@@ -204,7 +204,8 @@ export async function resolveRuleInput(
     seenTags.add(tag.id);
     tags.push({ entity: t.entity, tagId: tag.id, position });
   });
-  const extras = resolveRuleExtras(input, base, issues);
+  // the extras as the caller sent them (an update: its patch, so that null clears)
+  const extras = resolveRuleExtras(options.patch ?? input, base, issues);
 
   if (issues.length) throw invalid(issues, options.patch);
   return {
