@@ -54,6 +54,8 @@ function harness() {
   }) as Db;
   const limiter = createRateLimiter(db, {
     rps: 7,
+    // well above a loaded machine's statement round trip, well under the stalls tested
+    lateMs: 100,
     now: () => Date.now() + h.stall,
     sleep: async (ms) => {
       h.sleeps.push(ms);
@@ -68,11 +70,13 @@ describe('late wake-ups', () => {
   test('a request woken 150 ms after its slot does not fire: it takes a new slot and fires on time there', async () => {
     const { h, limiter } = harness();
     const amoId = nextAmoId++;
-    await limiter.acquire(amoId); // the first slot is now: no sleep
-    assert.equal(h.reservations, 1);
-    h.wakeStalls.push(150);
+    for (let i = 0; i < 7; i++) await limiter.acquire(amoId); // the window's 7 slots are now: no sleep
+    assert.equal(h.reservations, 7);
+    assert.deepEqual(h.sleeps, []);
+    h.wakeStalls.push(150); // the 8th sleeps a window, wakes 150 ms late
     await limiter.acquire(amoId);
-    assert.equal(h.reservations, 3, 'the late request reserved a second slot');
+    assert.equal(h.reservations, 9, 'the late request reserved a second slot');
+    assert.equal(h.sleeps.length, 2);
     assert.equal(h.lates.length, 1);
     assert.ok(h.lates[0]! > 140, `late by ${h.lates[0]}`);
   });
@@ -80,10 +84,11 @@ describe('late wake-ups', () => {
   test('lateness within the margin fires in its slot', async () => {
     const { h, limiter } = harness();
     const amoId = nextAmoId++;
-    await limiter.acquire(amoId);
+    for (let i = 0; i < 7; i++) await limiter.acquire(amoId);
     h.wakeStalls.push(5);
     await limiter.acquire(amoId);
-    assert.equal(h.reservations, 2);
+    assert.equal(h.sleeps.length, 1);
+    assert.equal(h.reservations, 8);
     assert.deepEqual(h.lates, []);
   });
 
@@ -131,13 +136,13 @@ describe('429', () => {
           signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
         }),
     });
-    await limiter.acquire(amoId);
+    for (let i = 0; i < 7; i++) await limiter.acquire(amoId); // the window is full: the next two sleep
     const waiting = [limiter.acquire(amoId), limiter.acquire(amoId)];
     await until('two sleepers', async () => sleeps.length === 2);
-    assert.equal(reservations, 3);
+    assert.equal(reservations, 9);
     await limiter.penalize(amoId, 5_000);
     await until('both reserved again', async () => sleeps.length === 4);
-    assert.equal(reservations, 5);
+    assert.equal(reservations, 11);
     for (const s of sleeps.slice(2)) assert.ok(s.ms >= 5_000 - 100, `a new slot ${s.ms} ms away lies inside Retry-After`);
     for (const s of sleeps.slice(2)) s.resolve();
     await Promise.all(waiting);
