@@ -5,7 +5,7 @@ import type { Services } from '../../platform/services.ts';
 import type { AmoClientOverrides } from '../../platform/amo/clients.ts';
 import { SYNC_ENTITIES, fetchFields, fetchPipelines, fetchTags, fetchUsers } from './fetch.ts';
 import { DEFAULT_SYNC_MAX_ATTEMPTS, NO_COUNTS, SYNC_ERRORS, finishJob, normalizeScopes, type SyncCounts, type SyncJob, type SyncScope } from './jobs.ts';
-import { writeFields, writePipelines, writeTags, writeUsers, type FieldRow, type PipelineRow, type TagRow, type UserRow } from './store.ts';
+import { writeFields, writePipelines, writeTags, writeUsers } from './store.ts';
 
 export interface RunSyncOptions {
   /** tries before a retryable failure (429/5xx/network after the client's own retries) is final (default 5) */
@@ -16,7 +16,13 @@ export interface RunSyncOptions {
   signal?: AbortSignal;
 }
 
-/** Fetches the scopes from amoCRM (all of them first), then writes each kind in its transaction. */
+/**
+ * Fetches the scopes from amoCRM and writes each kind (fields and tags: each entity's) in its
+ * transaction as soon as it has arrived, while the next kind is fetched: the writes run in the
+ * limiter's waits, and only the last entity's tags are written after amoCRM's last answer. Each
+ * write is a whole kind (or entity), so a fetch failing halfway leaves every kind either as it was
+ * or as amoCRM has it now; the retry syncs all of them again. Writes run one after another.
+ */
 export async function syncCatalogue(
   services: Pick<Services, 'db'>,
   client: Parameters<typeof fetchUsers>[0],
@@ -25,21 +31,39 @@ export async function syncCatalogue(
   signal?: AbortSignal,
 ): Promise<SyncCounts> {
   const has = (s: SyncScope) => scopes.includes(s);
-  let users: UserRow[] | undefined;
-  let pipelines: PipelineRow[] | undefined;
-  let fields: FieldRow[] | undefined;
-  let tags: TagRow[] | undefined;
-  if (has('USERS')) users = await fetchUsers(client, signal);
-  if (has('PIPELINES')) pipelines = await fetchPipelines(client, signal);
-  if (has('FIELDS')) fields = await fetchFields(client, signal);
-  if (has('TAGS')) tags = await fetchTags(client, signal);
-
+  const { db } = services;
   const counts: SyncCounts = { ...NO_COUNTS };
-  const entities = SYNC_ENTITIES.map((e) => e.entity);
-  if (users) counts.users = await writeUsers(services.db, accountId, users);
-  if (pipelines) Object.assign(counts, await writePipelines(services.db, accountId, pipelines));
-  if (fields) counts.fields = await writeFields(services.db, accountId, entities, fields);
-  if (tags) counts.tags = await writeTags(services.db, accountId, entities, tags);
+  let writes: Promise<void> = Promise.resolve();
+  const write = (fn: () => Promise<void>) => {
+    writes = writes.then(fn);
+    writes.catch(() => {}); // awaited below; a failure is not unhandled meanwhile
+  };
+  try {
+    if (has('USERS')) {
+      const users = await fetchUsers(client, signal);
+      write(async () => void (counts.users = await writeUsers(db, accountId, users)));
+    }
+    if (has('PIPELINES')) {
+      const pipelines = await fetchPipelines(client, signal);
+      write(async () => void Object.assign(counts, await writePipelines(db, accountId, pipelines)));
+    }
+    if (has('FIELDS')) {
+      for (const e of SYNC_ENTITIES) {
+        const fields = await fetchFields(client, signal, [e]);
+        write(async () => void (counts.fields += await writeFields(db, accountId, [e.entity], fields)));
+      }
+    }
+    if (has('TAGS')) {
+      for (const e of SYNC_ENTITIES) {
+        const tags = await fetchTags(client, signal, [e]);
+        write(async () => void (counts.tags += await writeTags(db, accountId, [e.entity], tags)));
+      }
+    }
+  } catch (err) {
+    await writes.catch(() => {}); // no write left running behind the failure
+    throw err;
+  }
+  await writes;
   return counts;
 }
 
