@@ -66,6 +66,17 @@ export const en = {
   'health.oldest': 'Oldest waiting since {when}',
   'health.open': 'Open the deliveries',
 
+  'alerts.title': 'Alerts',
+  'alerts.hint':
+    'When no page is open, the gateway posts to your URL when a delivery fails, the account needs reconnecting, is blocked or disconnected, or a rule lost a pipeline, step or field. Each post is signed with the secret (see the README).',
+  'alerts.url': 'Webhook URL',
+  'alerts.secret': 'Secret (16+ characters; not shown again)',
+  'alerts.save': 'Save',
+  'alerts.saved': 'The alert webhook is saved.',
+  'alerts.test': 'Send a test alert',
+  'alerts.testSent': 'A test alert is on its way.',
+  'alerts.current': 'Alerts go to {url}',
+
   'catalogue.notConnected': 'Connect amoCRM first: this comes from its account.',
   'catalogue.pipelines': 'Pipelines and steps',
   'catalogue.fields': 'Fields',
@@ -132,6 +143,8 @@ export const en = {
 
   'deliveries.title': 'Deliveries',
   'deliveries.none': 'No deliveries.',
+  'deliveries.retryAll': 'Retry every failed one',
+  'deliveries.retriedAll': '{count} failed deliveries sent again.',
   'deliveries.filters': 'Filters',
   'deliveries.filter.status': 'Status',
   'deliveries.filter.reason': 'Reason',

@@ -67,6 +67,17 @@ export const ru: Record<MessageKey, string> = {
   'health.oldest': 'Самая старая ждёт с {when}',
   'health.open': 'Открыть заявки',
 
+  'alerts.title': 'Оповещения',
+  'alerts.hint':
+    'Когда страница закрыта, шлюз отправляет запрос на ваш URL, если заявка не доставлена, аккаунт нужно переподключить, он заблокирован или отключён, или в правиле пропала воронка, этап или поле. Каждый запрос подписан секретом (см. README).',
+  'alerts.url': 'URL вебхука',
+  'alerts.secret': 'Секрет (от 16 символов; больше не показывается)',
+  'alerts.save': 'Сохранить',
+  'alerts.saved': 'Вебхук оповещений сохранён.',
+  'alerts.test': 'Отправить тестовое оповещение',
+  'alerts.testSent': 'Тестовое оповещение отправлено.',
+  'alerts.current': 'Оповещения уходят на {url}',
+
   'catalogue.notConnected': 'Сначала подключите amoCRM: эти данные берутся из аккаунта.',
   'catalogue.pipelines': 'Воронки и этапы',
   'catalogue.fields': 'Поля',
@@ -133,6 +144,8 @@ export const ru: Record<MessageKey, string> = {
 
   'deliveries.title': 'Заявки',
   'deliveries.none': 'Заявок нет.',
+  'deliveries.retryAll': 'Повторить все недоставленные',
+  'deliveries.retriedAll': 'Отправлено повторно: {count}.',
   'deliveries.filters': 'Фильтры',
   'deliveries.filter.status': 'Статус',
   'deliveries.filter.reason': 'Причина',

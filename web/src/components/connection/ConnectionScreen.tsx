@@ -11,6 +11,7 @@ import { useNotice } from '../notices.tsx';
 import { useConnectPopup } from './useConnectPopup.ts';
 import { SyncPanel } from './SyncPanel.tsx';
 import { HealthPanel } from './HealthPanel.tsx';
+import { AlertsPanel } from './AlertsPanel.tsx';
 
 export type Account = NonNullable<AdminAccountQuery['account']>;
 
@@ -92,6 +93,7 @@ export function ConnectionScreen({ account, loading }: { account: Account | null
       </section>
       {account && <SyncPanel account={account} />}
       {account && <HealthPanel account={account} />}
+      <AlertsPanel />
       <ConfirmDialog
         open={confirming}
         title={t('connection.disconnectTitle')}

@@ -9,6 +9,7 @@ import { PagedFoot } from '../catalogue/Paged.tsx';
 import { QuizPicker } from '../rules/RulesScreen.tsx';
 import { DeliveryCard } from './DeliveryCard.tsx';
 import { TestLeadForm } from './TestLeadForm.tsx';
+import { RetryFailedButton } from './RetryFailedButton.tsx';
 import { DeliveryFilters, matchesFilters, type Filters } from './DeliveryFilters.tsx';
 
 const PAGE = 20;
@@ -59,6 +60,7 @@ export function DeliveriesScreen({ quizId, subdomain }: { quizId: string; subdom
       <section className="card stack" aria-labelledby="deliveries-title">
         <h2 id="deliveries-title">{t('deliveries.title')}</h2>
         <DeliveryFilters value={filters} onChange={setFilters} />
+        <RetryFailedButton quizId={quizId} />
         {query.error && <p className="banner error">{query.error.message}</p>}
         {shown.length === 0 && !query.loading && <p className="hint">{t('deliveries.none')}</p>}
         <ul className="deliveries" data-testid="deliveries" aria-live="polite">
