@@ -15,6 +15,14 @@ export const RuleFields = graphql(`
     quizId
     toUnsorted
     mergeDuplicates
+    leadNameTemplate
+    priceQuestionId
+    tagNamesToAdd {
+      lead
+      contact
+      company
+      customer
+    }
     problems
     checkedAt
     updatedAt

@@ -13,6 +13,7 @@ import { MappingList } from './MappingList.tsx';
 import { TagPicker } from './TagPicker.tsx';
 import { UtmEditor } from './UtmEditor.tsx';
 import { FieldError, invalidProps } from './FieldError.tsx';
+import { RuleExtrasFields } from './RuleExtrasFields.tsx';
 
 const CHECK_POLL_MS = 1500;
 
@@ -173,6 +174,7 @@ export function RuleEditor({ quizId }: { quizId: string }) {
             />
           ))}
         </fieldset>
+        <RuleExtrasFields form={form} issues={issues} onChange={set} />
         {saveError != null && (
           <div className="banner error" role="alert" data-testid="save-error">
             <p>{issues.size ? t('rule.fixInputs') : errorText(saveError)}</p>

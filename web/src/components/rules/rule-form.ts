@@ -23,6 +23,10 @@ export interface RuleForm {
   tags: Record<TagEntity, string[]>;
   toUnsorted: boolean;
   mergeDuplicates: boolean;
+  /** the lead-name template ('' = none), the price question id ('' = none), tag names per entity as typed (comma-separated) */
+  leadNameTemplate: string;
+  priceQuestionId: string;
+  tagNames: Record<TagEntity, string>;
 }
 
 let nextKey = 1;
@@ -37,8 +41,18 @@ export function emptyForm(): RuleForm {
     tags: { lead: [], contact: [], company: [], customer: [] },
     toUnsorted: false,
     mergeDuplicates: false,
+    leadNameTemplate: '',
+    priceQuestionId: '',
+    tagNames: { lead: '', contact: '', company: '', customer: '' },
   };
 }
+
+/** Comma-separated names → the list sent (empty entries dropped, so the server's index is the n-th name typed). */
+export const namesOf = (text: string) =>
+  text
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
 
 export function formFromRule(rule: RuleFieldsFragment): RuleForm {
   const q = (list: { questionId: string; field: { id: string } }[]) => list.map((m) => newRow(m.questionId, m.field.id));
@@ -62,6 +76,14 @@ export function formFromRule(rule: RuleFieldsFragment): RuleForm {
     },
     toUnsorted: rule.toUnsorted,
     mergeDuplicates: rule.mergeDuplicates,
+    leadNameTemplate: rule.leadNameTemplate ?? '',
+    priceQuestionId: rule.priceQuestionId ?? '',
+    tagNames: {
+      lead: rule.tagNamesToAdd.lead.join(', '),
+      contact: rule.tagNamesToAdd.contact.join(', '),
+      company: rule.tagNamesToAdd.company.join(', '),
+      customer: rule.tagNamesToAdd.customer.join(', '),
+    },
   };
 }
 
@@ -80,6 +102,14 @@ export function inputFromForm(form: RuleForm): RuleInput {
       customer: q(form.lists.customer),
     },
     tagsToAdd: { ...form.tags },
+    leadNameTemplate: form.leadNameTemplate.trim() || null,
+    priceQuestionId: form.priceQuestionId.trim() || null,
+    tagNamesToAdd: {
+      lead: namesOf(form.tagNames.lead),
+      contact: namesOf(form.tagNames.contact),
+      company: namesOf(form.tagNames.company),
+      customer: namesOf(form.tagNames.customer),
+    },
   };
 }
 
