@@ -1,11 +1,11 @@
 // Shared set-up of the amoCRM client suites (test/amo-client*.test.ts): the simulator (7 requests/s,
 // refused requests counted), a database, and clients with short backoffs.
-import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
+import type { AmoSimulator } from '@quiz-gateway/amo-sim';
 import { createDb, type Db } from '../src/platform/db.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createAmoClient, type AmoClient, type AmoClientOptions } from '../src/platform/amo/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { startSimAndDatabase, testAmoConfig } from './helpers/amo.ts';
 
 export const config = testAmoConfig();
 export const logger = createLogger({ level: 'silent' });
@@ -22,19 +22,7 @@ export interface AmoClientKit {
 }
 
 export async function startAmoClientKit(): Promise<AmoClientKit> {
-  const sim = createAmoSimulator({
-    clientId: TEST_AMO_CLIENT_ID,
-    clientSecret: TEST_AMO_CLIENT_SECRET,
-    redirectUri: TEST_AMO_REDIRECT,
-    rateLimitRps: 7,
-    rateLimitCountsRejected: true,
-  });
-  await sim.start();
-  const tdb = await createTestDatabase().catch(async (err) => {
-    await sim.stop();
-    throw err;
-  });
-  const db = tdb.db;
+  const { sim, tdb, db } = await startSimAndDatabase();
   const extraDbs: Db[] = [];
   return {
     sim,

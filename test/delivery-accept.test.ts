@@ -1,97 +1,73 @@
 // Taking quiz results in (acceptResult, acceptResults, the quiz.results consumer): what is refused,
 // what waits for an account or a rule, and that one result makes one Delivery and one lead.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AmoSimulator } from '@quiz-gateway/amo-sim';
-import type { Services } from '../src/platform/services.ts';
 import { TOPICS } from '../src/platform/queue/index.ts';
 import { acceptResult, acceptResults, NO_ACCOUNT_ERROR } from '../src/features/delivery/accept.ts';
-import { createDeliveryRuntime, NO_RULE_ERROR, runDeliveryPass, startDeliveryWorker, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
+import { NO_RULE_ERROR, runDeliveryPass, startDeliveryWorker } from '../src/features/delivery/worker.ts';
 import { connectSimAccount, testAmoConfig } from './helpers/amo.ts';
 import { at } from './helpers/narrow.ts';
 import { watchQueue } from './helpers/queue-watch.ts';
-import type { TestDatabase } from './helpers/db.ts';
-import {
-  connectDeliveryAccount,
-  copyCatalogue,
-  createRule,
-  type DeliveryKit,
-  drainDeliveries,
-  recordEvents,
-  simpleResult,
-  startDeliveryKit,
-  testDeliveryRuntime,
-} from './helpers/delivery.ts';
+import { copyCatalogue, createRule, recordEvents, simpleResult } from './helpers/delivery.ts';
+import { deliverySuite } from './helpers/delivery-suite.ts';
 
-let sim: AmoSimulator;
-let tdb: TestDatabase;
-let services: Services;
-let kit: DeliveryKit | undefined;
-before(async () => {
-  kit = await startDeliveryKit({ rateLimitCountsRejected: true });
-  ({ sim, tdb, services } = kit);
-});
-after(() => kit?.stop());
-
-const runtime = (hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime => testDeliveryRuntime(services, hooks, extra);
-const drain = (rt: DeliveryRuntime, quizAccountId: string, timeoutMs?: number) => drainDeliveries(rt, tdb.db, quizAccountId, timeoutMs);
-/** an account with two pipelines, its catalogue copied */
-const setup = () => connectDeliveryAccount(kit!, 2);
+const suite = deliverySuite({ sim: { rateLimitCountsRejected: true } });
+const { runtime, drain, setup } = suite;
 
 describe('taking results in', () => {
   test('a bad input is refused with BAD_USER_INPUT and writes nothing', async () => {
-    const before = await tdb.db.delivery.count();
-    await assert.rejects(acceptResult(services, 'quiz-x', { quizId: 'q', answers: [] }), (e: any) => e.extensions?.code === 'BAD_USER_INPUT' && /resultId/.test(e.message));
-    await assert.rejects(acceptResult(services, 'quiz-x', { resultId: 'r', quizId: 'q', answers: [], price: 1.5 }), (e: any) => /price/.test(e.message));
-    await assert.rejects(acceptResult(services, 'quiz-x', { resultId: 'r', quizId: 'q', answers: [{ questionId: 'a', values: 'x' }] }), (e: any) =>
+    const before = await suite.tdb.db.delivery.count();
+    await assert.rejects(acceptResult(suite.services, 'quiz-x', { quizId: 'q', answers: [] }), (e: any) => e.extensions?.code === 'BAD_USER_INPUT' && /resultId/.test(e.message));
+    await assert.rejects(acceptResult(suite.services, 'quiz-x', { resultId: 'r', quizId: 'q', answers: [], price: 1.5 }), (e: any) => /price/.test(e.message));
+    await assert.rejects(acceptResult(suite.services, 'quiz-x', { resultId: 'r', quizId: 'q', answers: [{ questionId: 'a', values: 'x' }] }), (e: any) =>
       /answers\.0\.values/.test(e.message),
     );
-    assert.equal(await tdb.db.delivery.count(), before);
+    assert.equal(await suite.tdb.db.delivery.count(), before);
   });
 
   test('no account connected: PENDING with the reason; it goes out once one is connected', async () => {
     const quizAccountId = 'quiz-later';
-    const d = await acceptResult(services, quizAccountId, simpleResult('later-1'));
+    const d = await acceptResult(suite.services, quizAccountId, simpleResult('later-1'));
     assert.equal(d.status, 'PENDING');
     assert.equal(d.accountId, null);
     assert.equal(d.lastError, NO_ACCOUNT_ERROR);
     const rt = runtime();
     assert.equal(await runDeliveryPass(rt), 0);
-    const conn = await connectSimAccount(tdb.db, sim, testAmoConfig(), { quizAccountId });
-    const cat = await copyCatalogue(tdb.db, sim, conn.accountId, conn.amoId);
-    const p = at(sim.account(conn.amoId).pipelines, 0, 'pipeline');
-    await createRule(tdb.db, cat, conn.accountId, { quizId: 'quiz-1', pipelineAmoId: p.id, statusAmoId: at(p.statuses, 1, 'status').id });
+    const conn = await connectSimAccount(suite.tdb.db, suite.sim, testAmoConfig(), { quizAccountId });
+    const cat = await copyCatalogue(suite.tdb.db, suite.sim, conn.accountId, conn.amoId);
+    const p = at(suite.sim.account(conn.amoId).pipelines, 0, 'pipeline');
+    await createRule(suite.tdb.db, cat, conn.accountId, { quizId: 'quiz-1', pipelineAmoId: p.id, statusAmoId: at(p.statuses, 1, 'status').id });
     await drain(rt, quizAccountId);
-    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED');
     assert.equal(row.accountId, conn.accountId);
     assert.equal(row.lastError, null);
-    assert.equal(sim.leads(conn.amoId).length, 1);
+    assert.equal(suite.sim.leads(conn.amoId).length, 1);
   });
 
   test('a quiz without a rule: FAILED "quiz has no rule"', async () => {
     const s = await setup();
-    const d = await acceptResult(services, s.quizAccountId, simpleResult('norule-1', 'quiz-without-rule'));
+    const d = await acceptResult(suite.services, s.quizAccountId, simpleResult('norule-1', 'quiz-without-rule'));
     await drain(runtime(), s.quizAccountId);
-    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'FAILED');
     assert.equal(row.lastError, NO_RULE_ERROR);
-    assert.equal(sim.leads(s.amoId).length, 0);
+    assert.equal(suite.sim.leads(s.amoId).length, 0);
   });
 
   test('the same result three times (topic twice + acceptResult): one Delivery, one lead', async () => {
     const s = await setup();
-    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
-    const watched = watchQueue(services.queue);
-    const worker = await startDeliveryWorker({ ...services, queue: watched.queue }, { pollMs: 50, backoffMs: 20, reconcileDelayMs: 0, amoClient: { backoffMs: 20 } });
+    await createRule(suite.tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    const watched = watchQueue(suite.services.queue);
+    const worker = await startDeliveryWorker({ ...suite.services, queue: watched.queue }, { pollMs: 50, backoffMs: 20, reconcileDelayMs: 0, amoClient: { backoffMs: 20 } });
     try {
       const value = { ...simpleResult('dup-1'), quizAccountId: s.quizAccountId };
-      await services.queue.publish(TOPICS.quizResults, s.quizAccountId, value);
-      const direct = await acceptResult(services, s.quizAccountId, simpleResult('dup-1'));
-      await services.queue.publish(TOPICS.quizResults, s.quizAccountId, value);
+      await suite.services.queue.publish(TOPICS.quizResults, s.quizAccountId, value);
+      const direct = await acceptResult(suite.services, s.quizAccountId, simpleResult('dup-1'));
+      await suite.services.queue.publish(TOPICS.quizResults, s.quizAccountId, value);
       const until = Date.now() + 20_000;
       for (;;) {
-        const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: direct.id } });
+        const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: direct.id } });
         if (row.status === 'DELIVERED') break;
         assert.ok(Date.now() < until, 'delivered in time');
         await new Promise((r) => setTimeout(r, 50));
@@ -106,9 +82,9 @@ describe('taking results in', () => {
     } finally {
       await worker.stop();
     }
-    assert.equal(await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId } }), 1);
-    assert.equal(sim.leads(s.amoId).length, 1);
-    assert.equal(sim.leads(s.amoId)[0]!.notes.length, 1);
+    assert.equal(await suite.tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId } }), 1);
+    assert.equal(suite.sim.leads(s.amoId).length, 1);
+    assert.equal(suite.sim.leads(s.amoId)[0]!.notes.length, 1);
   });
 });
 
@@ -116,10 +92,10 @@ describe('taking results in batches (acceptResults)', () => {
   test('duplicates, a bad item and two tenants in one batch: one Delivery per (tenant, result id), events for the new ones', async () => {
     const s = await setup(); // a tenant with a live account
     const other = 'quiz-batch-no-account';
-    await acceptResult(services, s.quizAccountId, simpleResult('b-0', 'quiz-old')); // exists before the batch
-    const events = await recordEvents(services.queue);
+    await acceptResult(suite.services, s.quizAccountId, simpleResult('b-0', 'quiz-old')); // exists before the batch
+    const events = await recordEvents(suite.services.queue);
     try {
-      const outcomes = await acceptResults(services, [
+      const outcomes = await acceptResults(suite.services, [
         { quizAccountId: s.quizAccountId, input: simpleResult('b-1', 'quiz-first') },
         { quizAccountId: other, input: simpleResult('b-1', 'quiz-other') }, // same result id, other tenant
         { quizAccountId: s.quizAccountId, input: { quizId: 'q', answers: [] } }, // bad: no resultId
@@ -135,7 +111,7 @@ describe('taking results in batches (acceptResults)', () => {
       const bad = at(outcomes, 2, 'outcome');
       assert.ok(!bad.ok && bad.error.extensions?.code === 'BAD_USER_INPUT' && /resultId/.test(bad.error.message));
 
-      const mine = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId }, orderBy: { resultId: 'asc' } });
+      const mine = await suite.tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId }, orderBy: { resultId: 'asc' } });
       assert.deepEqual(
         mine.map((d) => [d.resultId, d.quizId]),
         [
@@ -146,7 +122,7 @@ describe('taking results in batches (acceptResults)', () => {
         'the first payload wins',
       );
       assert.ok(mine.every((d) => d.accountId === s.accountId && d.lastError === null && d.status === 'PENDING'));
-      const theirs = await tdb.db.delivery.findMany({ where: { quizAccountId: other } });
+      const theirs = await suite.tdb.db.delivery.findMany({ where: { quizAccountId: other } });
       assert.equal(theirs.length, 1);
       assert.equal(theirs[0]!.accountId, null);
       assert.equal(theirs[0]!.lastError, NO_ACCOUNT_ERROR);
@@ -168,7 +144,7 @@ describe('taking results in batches (acceptResults)', () => {
       assert.deepEqual(theirsEvent, { type: 'delivery.updated', quizAccountId: other, deliveryId: theirs[0]!.id, quizId: 'quiz-other', status: 'PENDING' });
 
       // Again: all duplicates, nothing written, nothing published.
-      const again = await acceptResults(services, [
+      const again = await acceptResults(suite.services, [
         { quizAccountId: s.quizAccountId, input: simpleResult('b-2') },
         { quizAccountId: other, input: simpleResult('b-1') },
       ]);
@@ -176,7 +152,7 @@ describe('taking results in batches (acceptResults)', () => {
         { ok: true, inserted: false },
         { ok: true, inserted: false },
       ]);
-      assert.deepEqual(await acceptResults(services, []), []);
+      assert.deepEqual(await acceptResults(suite.services, []), []);
     } finally {
       await events.stop();
     }
@@ -184,25 +160,25 @@ describe('taking results in batches (acceptResults)', () => {
 
   test('the quiz.results consumer takes a batch with a bad result in: the good ones delivered, only the bad one parked', async () => {
     const s = await setup();
-    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
-    const parkedBefore = (services.queue as { deadLetters?: () => unknown[] }).deadLetters?.().length ?? 0;
-    const worker = await startDeliveryWorker(services, { pollMs: 50, backoffMs: 20, reconcileDelayMs: 0, amoClient: { backoffMs: 20 } });
+    await createRule(suite.tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    const parkedBefore = (suite.services.queue as { deadLetters?: () => unknown[] }).deadLetters?.().length ?? 0;
+    const worker = await startDeliveryWorker(suite.services, { pollMs: 50, backoffMs: 20, reconcileDelayMs: 0, amoClient: { backoffMs: 20 } });
     try {
-      await services.queue.publishBatch(TOPICS.quizResults, [
+      await suite.services.queue.publishBatch(TOPICS.quizResults, [
         ...['w-1', 'w-2', 'w-1'].map((id) => ({ key: s.quizAccountId, value: { ...simpleResult(id), quizAccountId: s.quizAccountId } })),
         { key: s.quizAccountId, value: { quizAccountId: s.quizAccountId, quizId: 'quiz-1', answers: [] } },
         { key: s.quizAccountId, value: { ...simpleResult('w-3'), quizAccountId: s.quizAccountId } },
       ]);
       const until = Date.now() + 30_000;
       for (;;) {
-        const delivered = await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId, status: 'DELIVERED' } });
+        const delivered = await suite.tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId, status: 'DELIVERED' } });
         if (delivered === 3) break;
         assert.ok(Date.now() < until, `delivered in time (${delivered})`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      if (services.queue.kind === 'memory') {
+      if (suite.services.queue.kind === 'memory') {
         const until2 = Date.now() + 30_000;
-        while (((services.queue as unknown as { deadLetters(): unknown[] }).deadLetters().length ?? 0) < parkedBefore + 1) {
+        while (((suite.services.queue as unknown as { deadLetters(): unknown[] }).deadLetters().length ?? 0) < parkedBefore + 1) {
           assert.ok(Date.now() < until2, 'the bad result parked');
           await new Promise((r) => setTimeout(r, 50));
         }
@@ -210,7 +186,7 @@ describe('taking results in batches (acceptResults)', () => {
     } finally {
       await worker.stop();
     }
-    assert.equal(await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId } }), 3);
-    assert.equal(sim.leads(s.amoId).length, 3);
+    assert.equal(await suite.tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId } }), 3);
+    assert.equal(suite.sim.leads(s.amoId).length, 3);
   });
 });

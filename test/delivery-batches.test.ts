@@ -1,44 +1,20 @@
 // Batches: notes posted in one leads/notes call per batch of leads (and what a deleted lead, a 502,
 // a timeout or a crash does to it), and claims that take each account's oldest due results.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AmoSimulator } from '@quiz-gateway/amo-sim';
-import type { Services } from '../src/platform/services.ts';
 import { acceptResult } from '../src/features/delivery/accept.ts';
-import { claimDueDeliveries, createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
+import { claimDueDeliveries, runDeliveryPass, type DeliveryHooks } from '../src/features/delivery/worker.ts';
 import { noteMarker } from '../src/features/delivery/payload.ts';
 import { at } from './helpers/narrow.ts';
-import type { TestDatabase } from './helpers/db.ts';
-import {
-  connectDeliveryAccount,
-  createRule,
-  type DeliveryAccount,
-  type DeliveryKit,
-  drainDeliveries,
-  expireLeases,
-  simpleResult,
-  startDeliveryKit,
-  testDeliveryRuntime,
-} from './helpers/delivery.ts';
+import { createRule, type DeliveryAccount, expireLeases, simpleResult } from './helpers/delivery.ts';
+import { deliverySuite } from './helpers/delivery-suite.ts';
 
-let sim: AmoSimulator;
-let tdb: TestDatabase;
-let services: Services;
-let kit: DeliveryKit | undefined;
-before(async () => {
-  kit = await startDeliveryKit({ rateLimitCountsRejected: true });
-  ({ sim, tdb, services } = kit);
-});
-after(() => kit?.stop());
-
-const runtime = (hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime => testDeliveryRuntime(services, hooks, extra);
-const drain = (rt: DeliveryRuntime, quizAccountId: string, timeoutMs?: number) => drainDeliveries(rt, tdb.db, quizAccountId, timeoutMs);
-/** an account with two pipelines, its catalogue copied */
-const setup = () => connectDeliveryAccount(kit!, 2);
+const suite = deliverySuite({ sim: { rateLimitCountsRejected: true } });
+const { runtime, drain, setup } = suite;
 
 describe('notes in batches', () => {
   const calls = (amoId: number) => {
-    const log = sim.requestLog(amoId);
+    const log = suite.sim.requestLog(amoId);
     // a 429 is refused before amoCRM does anything (the client waits and sends it again): not counted
     const of = (method: string, re: RegExp) => log.filter((r) => r.method === method && r.status !== 429 && re.test(r.path.split('?')[0]!)).map((r) => r.status);
     return {
@@ -51,7 +27,7 @@ describe('notes in batches', () => {
 
   /** Every lead of the account has exactly one note, and it names its result. */
   const oneNoteEach = (amoId: number, expectedLeads: number) => {
-    const leads = sim.leads(amoId).filter((l) => !l.is_deleted);
+    const leads = suite.sim.leads(amoId).filter((l) => !l.is_deleted);
     assert.equal(leads.length, expectedLeads);
     for (const l of leads) {
       assert.equal(l.notes.length, 1, `lead ${l.id}: ${l.notes.length} notes`);
@@ -65,9 +41,9 @@ describe('notes in batches', () => {
 
   async function withResults(n: number, prefix: string) {
     const s = await setup();
-    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+    await createRule(suite.tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
     const ds = [];
-    for (let i = 0; i < n; i++) ds.push(await acceptResult(services, s.quizAccountId, simpleResult(`nb-${prefix}-${i}`)));
+    for (let i = 0; i < n; i++) ds.push(await acceptResult(suite.services, s.quizAccountId, simpleResult(`nb-${prefix}-${i}`)));
     return { s, ds };
   }
 
@@ -82,7 +58,7 @@ describe('notes in batches', () => {
     await drain(runtime({}, { batchSize: 2 }), small.s.quizAccountId);
     oneNoteEach(small.s.amoId, 5);
     assert.deepEqual(calls(small.s.amoId), { complex: [200, 200, 200], batchNotes: [200, 200, 200], leadNotes: [], readNotes: [] });
-    const rows = await tdb.db.delivery.findMany({ where: { quizAccountId: small.s.quizAccountId } });
+    const rows = await suite.tdb.db.delivery.findMany({ where: { quizAccountId: small.s.quizAccountId } });
     assert.ok(rows.every((r) => r.status === 'DELIVERED' && r.stage === 'DONE' && r.attempts === 1 && r.warnings.length === 0));
   });
 
@@ -93,12 +69,12 @@ describe('notes in batches', () => {
       async afterLeadCreated() {
         if (fired) return;
         fired = true;
-        const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: at(ds, 1).id } });
-        await sim.deleteLead(s.amoId, row.amoLeadId as number);
+        const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: at(ds, 1).id } });
+        await suite.sim.deleteLead(s.amoId, Number(row.amoLeadId));
       },
     };
     await drain(runtime(hooks), s.quizAccountId);
-    const rows = new Map((await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } })).map((r) => [r.id, r]));
+    const rows = new Map((await suite.tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } })).map((r) => [r.id, r]));
     assert.ok([...rows.values()].every((r) => r.status === 'DELIVERED' && r.stage === 'DONE'));
     const warned = rows.get(at(ds, 1).id)!;
     assert.ok(
@@ -107,17 +83,17 @@ describe('notes in batches', () => {
     );
     for (const d of [at(ds, 0), at(ds, 2)]) assert.ok(!rows.get(d.id)!.warnings.some((w) => /note/.test(w)));
     oneNoteEach(s.amoId, 2);
-    assert.equal(sim.leads(s.amoId).find((l) => l.id === warned.amoLeadId)?.notes.length, 0);
+    assert.equal(suite.sim.leads(s.amoId).find((l) => l.id === Number(warned.amoLeadId))?.notes.length, 0);
     // the whole request was refused once, then sent again without the deleted lead
     assert.deepEqual(calls(s.amoId), { complex: [200], batchNotes: [400, 200], leadNotes: [], readNotes: [] });
   });
 
   test('a 502 on leads/notes: back to LEAD_CREATED, the marker is checked, one note each', async () => {
     const { s, ds } = await withResults(3, '502');
-    sim.injectFault(s.amoId, { kind: '5xx', status: 502, count: 1, path: 'leads/notes' });
+    suite.sim.injectFault(s.amoId, { kind: '5xx', status: 502, count: 1, path: 'leads/notes' });
     const rt = runtime();
     await runDeliveryPass(rt);
-    const mid = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } });
+    const mid = await suite.tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId } });
     assert.ok(
       mid.every((r) => r.status === 'PENDING' && r.stage === 'LEAD_CREATED' && r.amoLeadId && /502/.test(r.lastError ?? '')),
       JSON.stringify(mid.map((r) => [r.stage, r.lastError])),
@@ -130,7 +106,7 @@ describe('notes in batches', () => {
     assert.ok(c.batchNotes.length >= 2 && c.batchNotes.slice(1).every((x) => x === 200), c.batchNotes.join());
     assert.equal(c.readNotes.length, 3, "each lead's notes read before posting again");
     assert.deepEqual(c.leadNotes, []);
-    const rows = await tdb.db.delivery.findMany({ where: { id: { in: ds.map((d) => d.id) } } });
+    const rows = await suite.tdb.db.delivery.findMany({ where: { id: { in: ds.map((d) => d.id) } } });
     assert.ok(rows.every((r) => r.status === 'DELIVERED' && r.warnings.length === 0));
   });
 
@@ -138,11 +114,11 @@ describe('notes in batches', () => {
     const { s } = await withResults(1, 'warm');
     const rt = runtime({}, { amoClient: { backoffMs: 20, timeoutMs: 400 } });
     await drain(rt, s.quizAccountId); // the result-id field exists before the fault is armed
-    sim.clearRequestLog(s.amoId);
-    sim.injectFault(s.amoId, { kind: 'slow', delayMs: 1000, count: 1, path: 'leads/notes' });
-    for (let i = 0; i < 3; i++) await acceptResult(services, s.quizAccountId, simpleResult(`nb-slow-${i}`));
+    suite.sim.clearRequestLog(s.amoId);
+    suite.sim.injectFault(s.amoId, { kind: 'slow', delayMs: 1000, count: 1, path: 'leads/notes' });
+    for (let i = 0; i < 3; i++) await acceptResult(suite.services, s.quizAccountId, simpleResult(`nb-slow-${i}`));
     await runDeliveryPass(rt);
-    const mid = await tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId, status: 'PENDING' } });
+    const mid = await suite.tdb.db.delivery.findMany({ where: { quizAccountId: s.quizAccountId, status: 'PENDING' } });
     assert.equal(mid.length, 3);
     assert.ok(
       mid.every(
@@ -166,10 +142,10 @@ describe('notes in batches', () => {
       },
     });
     await assert.rejects(runDeliveryPass(crashing), /simulated crash/);
-    const mid = await tdb.db.delivery.findMany({ where: { id: { in: ds.map((d) => d.id) } } });
+    const mid = await suite.tdb.db.delivery.findMany({ where: { id: { in: ds.map((d) => d.id) } } });
     assert.equal(mid.filter((r) => r.status === 'DELIVERED').length, 1, 'the first one was committed before the crash');
     assert.equal(mid.filter((r) => r.status === 'PENDING' && r.stage === 'LEAD_CREATED').length, 2);
-    await expireLeases(tdb.db);
+    await expireLeases(suite.tdb.db);
     await drain(runtime(), s.quizAccountId);
     oneNoteEach(s.amoId, 3);
     assert.deepEqual(calls(s.amoId), { complex: [200], batchNotes: [200], leadNotes: [], readNotes: [200, 200] });
@@ -182,15 +158,15 @@ describe('claiming per account', () => {
     const setups: DeliveryAccount[] = [];
     for (let k = 0; k < accounts; k++) {
       const s = await setup();
-      await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
+      await createRule(suite.tdb.db, s.cat, s.accountId, { quizId: 'quiz-1', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus });
       setups.push(s);
     }
     const ids: string[][] = setups.map(() => []);
     for (let i = 0; i < perAccount; i++) {
-      for (let k = 0; k < accounts; k++) ids[k]!.push((await acceptResult(services, setups[k]!.quizAccountId, simpleResult(`${prefix}-${k}-${i}`))).id);
+      for (let k = 0; k < accounts; k++) ids[k]!.push((await acceptResult(suite.services, setups[k]!.quizAccountId, simpleResult(`${prefix}-${k}-${i}`))).id);
     }
     // due an hour ago, one millisecond apart in the interleaved order: older than anything else here
-    await tdb.db.$executeRaw`
+    await suite.tdb.db.$executeRaw`
       UPDATE delivery SET next_attempt_at = now() - interval '1 hour'
         + ((split_part(result_id, '-', 3)::int * ${accounts} + split_part(result_id, '-', 2)::int) * interval '1 millisecond')
       WHERE quiz_account_id = ANY(${setups.map((s) => s.quizAccountId)}::text[])`;
@@ -198,15 +174,16 @@ describe('claiming per account', () => {
   }
 
   const complexCalls = (amoId: number) =>
-    sim
+    suite.sim
       .requestLog(amoId)
       .filter((r) => r.method === 'POST' && r.status === 200 && r.path.split('?')[0] === '/api/v4/leads/complex')
       .map((r) => (r.body as unknown[]).length);
-  const batchNoteCalls = (amoId: number) => sim.requestLog(amoId).filter((r) => r.method === 'POST' && r.status === 200 && r.path.split('?')[0] === '/api/v4/leads/notes').length;
+  const batchNoteCalls = (amoId: number) =>
+    suite.sim.requestLog(amoId).filter((r) => r.method === 'POST' && r.status === 200 && r.path.split('?')[0] === '/api/v4/leads/notes').length;
 
   test("3 accounts × 60 results interleaved: one claim takes each account's 50 oldest", async () => {
     const { setups, ids } = await interleaved(3, 60, 'pc');
-    const batches = await claimDueDeliveries(services, { accounts: 3, batchSize: 50, leaseMs: 20_000 });
+    const batches = await claimDueDeliveries(suite.services, { accounts: 3, batchSize: 50, leaseMs: 20_000 });
     try {
       assert.deepEqual(
         batches.map((b) => b.accountId),
@@ -222,20 +199,20 @@ describe('claiming per account', () => {
         assert.ok(b.deliveries.every((d) => d.accountId === b.accountId && d.lockedUntil?.getTime() === b.lease.getTime()));
       }
       // all leased: a second claim meanwhile gets only the rest, still per account
-      const rest = await claimDueDeliveries(services, { accounts: 3, batchSize: 50, leaseMs: 20_000 });
+      const rest = await claimDueDeliveries(suite.services, { accounts: 3, batchSize: 50, leaseMs: 20_000 });
       try {
         assert.deepEqual(
           rest.map((b) => [b.accountId, b.deliveries.map((d) => d.id)]),
           setups.map((s, k) => [s.accountId, ids[k]!.slice(50)]),
         );
       } finally {
-        await tdb.db.delivery.updateMany({ where: { id: { in: rest.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
+        await suite.tdb.db.delivery.updateMany({ where: { id: { in: rest.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
       }
     } finally {
-      await tdb.db.delivery.updateMany({ where: { id: { in: batches.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
+      await suite.tdb.db.delivery.updateMany({ where: { id: { in: batches.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
     }
-    const limited = await claimDueDeliveries(services, { accounts: 2, batchSize: 50, leaseMs: 20_000 });
-    await tdb.db.delivery.updateMany({ where: { id: { in: limited.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
+    const limited = await claimDueDeliveries(suite.services, { accounts: 2, batchSize: 50, leaseMs: 20_000 });
+    await suite.tdb.db.delivery.updateMany({ where: { id: { in: limited.flatMap((b) => b.deliveries.map((d) => d.id)) } }, data: { lockedUntil: null } });
     assert.deepEqual(
       limited.map((b) => [b.accountId, b.deliveries.length]),
       [
@@ -253,14 +230,14 @@ describe('claiming per account', () => {
     for (const s of setups) {
       assert.deepEqual(complexCalls(s.amoId), [50], 'one leads/complex call of 50 leads');
       assert.equal(batchNoteCalls(s.amoId), 1);
-      assert.equal(await tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId, status: 'DELIVERED' } }), 50);
+      assert.equal(await suite.tdb.db.delivery.count({ where: { quizAccountId: s.quizAccountId, status: 'DELIVERED' } }), 50);
     }
     for (const s of setups) await drain(rt, s.quizAccountId);
     for (const s of setups) {
       assert.deepEqual(complexCalls(s.amoId), [50, 10]);
       assert.equal(batchNoteCalls(s.amoId), 2);
-      assert.equal(sim.leads(s.amoId).length, 60);
-      assert.ok(sim.leads(s.amoId).every((l) => l.notes.length === 1));
+      assert.equal(suite.sim.leads(s.amoId).length, 60);
+      assert.ok(suite.sim.leads(s.amoId).every((l) => l.notes.length === 1));
     }
   });
 });

@@ -1,31 +1,18 @@
 // mergeDuplicates: on, the lead is attached to the contact or company amoCRM already has (same
 // phone, email or name, however written); off, or when the search fails or the contact is gone,
 // it goes with a new one. Checked against the simulator's stored entities.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AmoSimulator } from '@quiz-gateway/amo-sim';
-import type { Services } from '../src/platform/services.ts';
 import { acceptResult } from '../src/features/delivery/accept.ts';
-import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
-import type { TestDatabase } from './helpers/db.ts';
+import { runDeliveryPass } from '../src/features/delivery/worker.ts';
 import { only } from './helpers/narrow.ts';
-import { connectDeliveryAccount, drainDeliveries, leadNote, startDeliveryKit, testDeliveryRuntime, type DeliveryKit } from './helpers/delivery.ts';
+import { leadNote } from './helpers/delivery.ts';
+import { deliverySuite } from './helpers/delivery-suite.ts';
 
-let sim: AmoSimulator;
-let tdb: TestDatabase;
-let services: Services;
-let kit: DeliveryKit | undefined;
-before(async () => {
-  kit = await startDeliveryKit();
-  ({ sim, tdb, services } = kit);
-});
-after(() => kit?.stop());
+const suite = deliverySuite({ pipelines: 1 });
+const { runtime, drain, setup } = suite;
 
-const runtime = (hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime => testDeliveryRuntime(services, hooks, extra);
-const drain = (rt: DeliveryRuntime, quizAccountId: string, timeoutMs?: number) => drainDeliveries(rt, tdb.db, quizAccountId, timeoutMs);
-const noteOf = (amoId: number, leadId: number) => leadNote(sim, amoId, leadId);
-/** an account with one pipeline */
-const setup = () => connectDeliveryAccount(kit!, 1);
+const noteOf = (amoId: number, leadId: number) => leadNote(suite.sim, amoId, leadId);
 
 describe('mergeDuplicates', () => {
   const plain = (resultId: string, quizId: string, contact: { name?: string; phone?: string; email?: string; extra?: { key: string; value: string }[] }) => ({
@@ -40,21 +27,21 @@ describe('mergeDuplicates', () => {
     await s.rule('quiz-old');
     await s.rule('quiz-merge', { mergeDuplicates: true });
     // a decoy the full-text query finds (the number in its name) but whose phone differs
-    await acceptResult(services, s.quizAccountId, plain('old-0', 'quiz-old', { name: 'Звонить 8 (900) 555 44 33', phone: '+7 911 000-00-01' }));
+    await acceptResult(suite.services, s.quizAccountId, plain('old-0', 'quiz-old', { name: 'Звонить 8 (900) 555 44 33', phone: '+7 911 000-00-01' }));
     await drain(runtime(), s.quizAccountId);
-    await acceptResult(services, s.quizAccountId, plain('old-1', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
+    await acceptResult(suite.services, s.quizAccountId, plain('old-1', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
     await drain(runtime(), s.quizAccountId);
-    await acceptResult(services, s.quizAccountId, plain('old-2', 'quiz-old', { name: 'Анна 2', phone: '89005554433' }));
+    await acceptResult(suite.services, s.quizAccountId, plain('old-2', 'quiz-old', { name: 'Анна 2', phone: '89005554433' }));
     await drain(runtime(), s.quizAccountId);
-    const contacts = sim.contacts(s.amoId);
+    const contacts = suite.sim.contacts(s.amoId);
     assert.equal(contacts.length, 3);
-    const d = await acceptResult(services, s.quizAccountId, plain('new-1', 'quiz-merge', { name: 'Анна С.', phone: '8 (900) 555 44 33', email: 'anna@new.example' }));
+    const d = await acceptResult(suite.services, s.quizAccountId, plain('new-1', 'quiz-merge', { name: 'Анна С.', phone: '8 (900) 555 44 33', email: 'anna@new.example' }));
     await drain(runtime(), s.quizAccountId);
-    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED');
-    assert.equal(sim.contacts(s.amoId).length, 3, 'no new contact');
+    assert.equal(suite.sim.contacts(s.amoId).length, 3, 'no new contact');
     assert.equal(row.amoContactId, contacts[1]!.id);
-    const lead = sim.leads(s.amoId).find((l) => l.id === row.amoLeadId)!;
+    const lead = suite.sim.leads(s.amoId).find((l) => l.id === Number(row.amoLeadId))!;
     assert.equal(lead.contact_id, contacts[1]!.id);
     assert.ok(row.warnings.includes(`attached to the existing contact #${contacts[1]!.id} (same phone); the result's contact details are in the note`), row.warnings.join('\n'));
     assert.match(noteOf(s.amoId, lead.id), /Phone: 8 \(900\) 555 44 33/);
@@ -64,13 +51,13 @@ describe('mergeDuplicates', () => {
     const s = await setup();
     await s.rule('quiz-old');
     await s.rule('quiz-merge', { mergeDuplicates: true });
-    await acceptResult(services, s.quizAccountId, plain('e-old', 'quiz-old', { name: 'Ольга', email: 'Olga@Example.com' }));
+    await acceptResult(suite.services, s.quizAccountId, plain('e-old', 'quiz-old', { name: 'Ольга', email: 'Olga@Example.com' }));
     await drain(runtime(), s.quizAccountId);
-    const existing = only(sim.contacts(s.amoId), 'contact');
-    const d = await acceptResult(services, s.quizAccountId, plain('e-new', 'quiz-merge', { name: 'Ольга', phone: '+7 999 000-11-22', email: ' olga@example.COM' }));
+    const existing = only(suite.sim.contacts(s.amoId), 'contact');
+    const d = await acceptResult(suite.services, s.quizAccountId, plain('e-new', 'quiz-merge', { name: 'Ольга', phone: '+7 999 000-11-22', email: ' olga@example.COM' }));
     await drain(runtime(), s.quizAccountId);
-    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
-    assert.equal(sim.contacts(s.amoId).length, 1);
+    const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    assert.equal(suite.sim.contacts(s.amoId).length, 1);
     assert.equal(row.amoContactId, existing.id);
     assert.ok(
       row.warnings.some((w) => w.startsWith(`attached to the existing contact #${existing.id} (same email)`)),
@@ -82,16 +69,16 @@ describe('mergeDuplicates', () => {
     const s = await setup();
     await s.rule('quiz-old');
     await s.rule('quiz-merge', { mergeDuplicates: true });
-    await acceptResult(services, s.quizAccountId, plain('co-old', 'quiz-old', { name: 'Иван', extra: [{ key: 'company', value: 'ООО Вектор' }] }));
-    await acceptResult(services, s.quizAccountId, plain('co-other', 'quiz-old', { name: 'Пётр', extra: [{ key: 'company', value: 'ООО Вектор Плюс' }] }));
+    await acceptResult(suite.services, s.quizAccountId, plain('co-old', 'quiz-old', { name: 'Иван', extra: [{ key: 'company', value: 'ООО Вектор' }] }));
+    await acceptResult(suite.services, s.quizAccountId, plain('co-other', 'quiz-old', { name: 'Пётр', extra: [{ key: 'company', value: 'ООО Вектор Плюс' }] }));
     await drain(runtime(), s.quizAccountId);
-    const companies = sim.companies(s.amoId);
+    const companies = suite.sim.companies(s.amoId);
     assert.equal(companies.length, 2);
     const vector = companies.find((c) => c.name === 'ООО Вектор')!;
-    const d = await acceptResult(services, s.quizAccountId, plain('co-new', 'quiz-merge', { name: 'Иван', extra: [{ key: 'company', value: '  ооо вектор ' }] }));
+    const d = await acceptResult(suite.services, s.quizAccountId, plain('co-new', 'quiz-merge', { name: 'Иван', extra: [{ key: 'company', value: '  ооо вектор ' }] }));
     await drain(runtime(), s.quizAccountId);
-    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
-    assert.equal(sim.companies(s.amoId).length, 2, 'no new company');
+    const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    assert.equal(suite.sim.companies(s.amoId).length, 2, 'no new company');
     assert.equal(row.amoCompanyId, vector.id);
     assert.ok(row.warnings.includes(`attached to the existing company #${vector.id} (same name)`), row.warnings.join('\n'));
   });
@@ -99,32 +86,32 @@ describe('mergeDuplicates', () => {
   test('off: the same phone makes a second contact', async () => {
     const s = await setup();
     await s.rule('quiz-old');
-    await acceptResult(services, s.quizAccountId, plain('off-1', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
-    await acceptResult(services, s.quizAccountId, plain('off-2', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
+    await acceptResult(suite.services, s.quizAccountId, plain('off-1', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
+    await acceptResult(suite.services, s.quizAccountId, plain('off-2', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
     await drain(runtime(), s.quizAccountId);
-    assert.equal(sim.contacts(s.amoId).length, 2);
-    assert.ok(!sim.requestLog(s.amoId).some((r) => r.path.startsWith('/api/v4/contacts?')), 'no search');
+    assert.equal(suite.sim.contacts(s.amoId).length, 2);
+    assert.ok(!suite.sim.requestLog(s.amoId).some((r) => r.path.startsWith('/api/v4/contacts?')), 'no search');
   });
 
   test('the attached contact is deleted before the send: amoCRM refuses its id, the lead goes with a new contact', async () => {
     const s = await setup();
     await s.rule('quiz-old');
     await s.rule('quiz-merge', { mergeDuplicates: true });
-    await acceptResult(services, s.quizAccountId, plain('del-old', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
+    await acceptResult(suite.services, s.quizAccountId, plain('del-old', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
     await drain(runtime(), s.quizAccountId);
-    const existing = only(sim.contacts(s.amoId), 'contact');
+    const existing = only(suite.sim.contacts(s.amoId), 'contact');
     const rt = runtime({
       beforeSend: () => {
-        sim.mutate(s.amoId, (acc) => {
+        suite.sim.mutate(s.amoId, (acc) => {
           acc.contacts = acc.contacts.filter((c) => c.id !== existing.id);
         });
       },
     });
-    const d = await acceptResult(services, s.quizAccountId, plain('del-new', 'quiz-merge', { name: 'Анна', phone: '+7 900 555-44-33' }));
+    const d = await acceptResult(suite.services, s.quizAccountId, plain('del-new', 'quiz-merge', { name: 'Анна', phone: '+7 900 555-44-33' }));
     await drain(rt, s.quizAccountId);
-    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED');
-    const contacts = sim.contacts(s.amoId);
+    const contacts = suite.sim.contacts(s.amoId);
     assert.equal(contacts.length, 1);
     assert.notEqual(contacts[0]!.id, existing.id);
     assert.equal(row.amoContactId, contacts[0]!.id);
@@ -139,15 +126,15 @@ describe('mergeDuplicates', () => {
     const s = await setup();
     await s.rule('quiz-old');
     await s.rule('quiz-merge', { mergeDuplicates: true });
-    await acceptResult(services, s.quizAccountId, plain('f-old', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
+    await acceptResult(suite.services, s.quizAccountId, plain('f-old', 'quiz-old', { name: 'Анна', phone: '+7 900 555-44-33' }));
     await drain(runtime(), s.quizAccountId);
-    sim.injectFault(s.amoId, { kind: '5xx', status: 502, count: 1, path: 'contacts\\?query' });
-    const d = await acceptResult(services, s.quizAccountId, plain('f-new', 'quiz-merge', { name: 'Анна', phone: '+7 900 555-44-33' }));
+    suite.sim.injectFault(s.amoId, { kind: '5xx', status: 502, count: 1, path: 'contacts\\?query' });
+    const d = await acceptResult(suite.services, s.quizAccountId, plain('f-new', 'quiz-merge', { name: 'Анна', phone: '+7 900 555-44-33' }));
     await runDeliveryPass(runtime());
-    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED', 'delivered in the same pass');
     assert.equal(row.attempts, 1);
-    assert.equal(sim.contacts(s.amoId).length, 2);
+    assert.equal(suite.sim.contacts(s.amoId).length, 2);
     assert.ok(
       row.warnings.some((w) => /^duplicates not looked for \(amoCRM answered 502\)/.test(w)),
       row.warnings.join('\n'),

@@ -1,36 +1,22 @@
 // The lead amoCRM gets from a quiz result, end to end against the simulator: every field type,
 // values that do not convert, an Unsorted rule. Taking results in: delivery-accept.test.ts; crashes
 // and amoCRM errors: delivery-recovery.test.ts; batches of notes and claims: delivery-batches.test.ts.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AmoSimulator, CustomField as SimField } from '@quiz-gateway/amo-sim';
-import type { Services } from '../src/platform/services.ts';
+import type { CustomField as SimField } from '@quiz-gateway/amo-sim';
 import { acceptResult } from '../src/features/delivery/accept.ts';
-import { createDeliveryRuntime, type DeliveryHooks, type DeliveryRuntime } from '../src/features/delivery/worker.ts';
 import { RESULT_FIELD_CODE, resultMarker } from '../src/features/delivery/payload.ts';
 import { at, only } from './helpers/narrow.ts';
-import type { TestDatabase } from './helpers/db.ts';
-import { connectDeliveryAccount, createRule, type DeliveryKit, drainDeliveries, simpleResult, startDeliveryKit, testDeliveryRuntime } from './helpers/delivery.ts';
+import { createRule, simpleResult } from './helpers/delivery.ts';
+import { deliverySuite } from './helpers/delivery-suite.ts';
 
-let sim: AmoSimulator;
-let tdb: TestDatabase;
-let services: Services;
-let kit: DeliveryKit | undefined;
-before(async () => {
-  kit = await startDeliveryKit({ rateLimitCountsRejected: true });
-  ({ sim, tdb, services } = kit);
-});
-after(() => kit?.stop());
-
-const runtime = (hooks: DeliveryHooks = {}, extra: Parameters<typeof createDeliveryRuntime>[1] = {}): DeliveryRuntime => testDeliveryRuntime(services, hooks, extra);
-const drain = (rt: DeliveryRuntime, quizAccountId: string, timeoutMs?: number) => drainDeliveries(rt, tdb.db, quizAccountId, timeoutMs);
-/** an account with two pipelines, its catalogue copied */
-const setup = () => connectDeliveryAccount(kit!, 2);
+const suite = deliverySuite({ sim: { rateLimitCountsRejected: true } });
+const { runtime, drain, setup } = suite;
 
 describe('the lead amoCRM gets', () => {
   test('answers for fields of every type land exactly as the rule says', async () => {
     const s = await setup();
-    const acc = sim.account(s.amoId);
+    const acc = suite.sim.account(s.amoId);
     const lf = (type: string): SimField => acc.fields.leads.find((f) => f.type === type && !f.code)!;
     const cf = (pred: (f: SimField) => boolean) => acc.fields.contacts.find(pred)!;
     const co = (pred: (f: SimField) => boolean) => acc.fields.companies.find(pred)!;
@@ -83,7 +69,7 @@ describe('the lead amoCRM gets', () => {
     const customerText = acc.fields.customers.find((f) => f.type === 'text')!;
     const utmCampaignField = lf('text');
     const performer = at(acc.users, 1, 'user');
-    await createRule(tdb.db, s.cat, s.accountId, {
+    await createRule(suite.tdb.db, s.cat, s.accountId, {
       quizId: 'quiz-all',
       pipelineAmoId: s.pipeline,
       statusAmoId: s.firstStatus,
@@ -129,18 +115,18 @@ describe('the lead amoCRM gets', () => {
         { key: 'utm_nothing', value: 'zzz' },
       ],
     };
-    const d = await acceptResult(services, s.quizAccountId, input);
+    const d = await acceptResult(suite.services, s.quizAccountId, input);
     assert.equal(d.status, 'PENDING');
     await drain(runtime(), s.quizAccountId);
 
-    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
-    const account = await tdb.db.amoAccount.findUniqueOrThrow({ where: { id: s.accountId } });
-    const resultField = sim.account(s.amoId).fields.leads.find((f) => f.code === RESULT_FIELD_CODE);
+    const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    const account = await suite.tdb.db.amoAccount.findUniqueOrThrow({ where: { id: s.accountId } });
+    const resultField = suite.sim.account(s.amoId).fields.leads.find((f) => f.code === RESULT_FIELD_CODE);
     assert.ok(resultField, 'the result-id field was created');
     assert.equal(resultField.is_api_only, true);
     assert.equal(account.resultFieldId, resultField.id);
 
-    const leads = sim.leads(s.amoId);
+    const leads = suite.sim.leads(s.amoId);
     assert.equal(leads.length, 1);
     const lead = leads[0]!;
     assert.equal(row.status, 'DELIVERED');
@@ -243,11 +229,11 @@ describe('the lead amoCRM gets', () => {
 
   test('a value that does not convert: the lead is created without it, warned on the Delivery, listed in the note', async () => {
     const s = await setup();
-    const acc = sim.account(s.amoId);
+    const acc = suite.sim.account(s.amoId);
     const num = acc.fields.leads.find((f) => f.type === 'numeric' && !f.code)!;
     const sel = acc.fields.leads.find((f) => f.type === 'select')!;
     const chk = acc.fields.leads.find((f) => f.type === 'checkbox')!;
-    await createRule(tdb.db, s.cat, s.accountId, {
+    await createRule(suite.tdb.db, s.cat, s.accountId, {
       quizId: 'quiz-bad',
       pipelineAmoId: s.pipeline,
       statusAmoId: s.firstStatus,
@@ -257,7 +243,7 @@ describe('the lead amoCRM gets', () => {
         { target: 'LEAD', source: 'QUESTION', key: 'agree', fieldAmoId: chk.id },
       ],
     });
-    const d = await acceptResult(services, s.quizAccountId, {
+    const d = await acceptResult(suite.services, s.quizAccountId, {
       resultId: 'bad-1',
       quizId: 'quiz-bad',
       answers: [
@@ -267,9 +253,9 @@ describe('the lead amoCRM gets', () => {
       ],
     });
     await drain(runtime(), s.quizAccountId);
-    const row = await tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.status, 'DELIVERED');
-    const lead = only(sim.leads(s.amoId), 'lead');
+    const lead = only(suite.sim.leads(s.amoId), 'lead');
     const ids = (lead.custom_fields_values ?? []).map((v) => v.field_id);
     assert.ok(!ids.includes(num.id) && !ids.includes(sel.id));
     assert.ok(ids.includes(chk.id));
@@ -284,8 +270,8 @@ describe('the lead amoCRM gets', () => {
 
   test("an Unsorted rule: metadata, the lead in the pipeline's unsorted status", async () => {
     const s = await setup();
-    await createRule(tdb.db, s.cat, s.accountId, { quizId: 'quiz-u', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus, toUnsorted: true });
-    await acceptResult(services, s.quizAccountId, {
+    await createRule(suite.tdb.db, s.cat, s.accountId, { quizId: 'quiz-u', pipelineAmoId: s.pipeline, statusAmoId: s.firstStatus, toUnsorted: true });
+    await acceptResult(suite.services, s.quizAccountId, {
       ...simpleResult('u-1', 'quiz-u'),
       leadName: 'Заявка с лендинга',
       submittedAt: '2026-11-21T10:00:00Z',
@@ -293,9 +279,9 @@ describe('the lead amoCRM gets', () => {
       ip: '203.0.113.7',
       referer: 'https://ya.ru/',
     });
-    await acceptResult(services, s.quizAccountId, simpleResult('u-2', 'quiz-u'));
+    await acceptResult(suite.services, s.quizAccountId, simpleResult('u-2', 'quiz-u'));
     await drain(runtime(), s.quizAccountId);
-    const leads = sim.leads(s.amoId).sort((a, b) => a.id - b.id);
+    const leads = suite.sim.leads(s.amoId).sort((a, b) => a.id - b.id);
     assert.equal(leads.length, 2);
     const [first, second] = [at(leads, 0), at(leads, 1)];
     assert.equal(first.status_id, s.unsortedStatus);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
-import { createAmoSimulator, type AmoSimulator } from '@quiz-gateway/amo-sim';
+import type { AmoSimulator } from '@quiz-gateway/amo-sim';
 import type { Config } from '../src/platform/config.ts';
 import type { Db } from '../src/platform/db.ts';
 import type { AmoEvent } from '../src/platform/events.ts';
@@ -13,8 +13,8 @@ import { createLogger } from '../src/platform/logger.ts';
 import { createQueue, TOPICS, type Queue, type QueueOptions } from '../src/platform/queue/index.ts';
 import { createServices, type Services } from '../src/platform/services.ts';
 import type { RunSyncOptions, SyncJob } from '../src/features/catalogue/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { testAmoConfig, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT } from './helpers/amo.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { startSimAndDatabase, testAmoConfig } from './helpers/amo.ts';
 
 export const amoConfig = testAmoConfig();
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'silent', name: 'sync-test' });
@@ -72,19 +72,7 @@ export interface SyncKit {
 
 /** Starts the simulator (7 requests/s, refused requests counted) and creates the database. */
 export async function startSyncKit(): Promise<SyncKit> {
-  const sim = createAmoSimulator({
-    clientId: TEST_AMO_CLIENT_ID,
-    clientSecret: TEST_AMO_CLIENT_SECRET,
-    redirectUri: TEST_AMO_REDIRECT,
-    rateLimitRps: 7,
-    rateLimitCountsRejected: true,
-  });
-  await sim.start();
-  const tdb = await createTestDatabase().catch(async (err) => {
-    await sim.stop();
-    throw err;
-  });
-  const db = tdb.db;
+  const { sim, tdb, db } = await startSimAndDatabase();
 
   return {
     sim,

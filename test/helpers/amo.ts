@@ -2,9 +2,10 @@
 // AmoToken rows (tokens from `sim.issueTokens`, encrypted as the product stores them).
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../src/platform/db.ts';
-import type { AmoSimulator, SeedAccountOptions } from '@quiz-gateway/amo-sim';
+import { createAmoSimulator, type AmoSimulator, type SeedAccountOptions, type SimulatorOptions } from '@quiz-gateway/amo-sim';
 import { saveTokens } from '../../src/platform/amo/index.ts';
 import type { AmoClientConfig } from '../../src/platform/amo/index.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
 
 export const TEST_AMO_CLIENT_ID = 'amo-test-client';
 export const TEST_AMO_CLIENT_SECRET = 'amo-test-secret';
@@ -60,4 +61,25 @@ export async function connectSimAccount(
     accessExpiresAt: options.accessExpiresAt ?? new Date(Date.now() + pair.expires_in * 1000),
   });
   return { accountId: row.id, amoId: acc.id, quizAccountId };
+}
+
+/**
+ * A simulator over HTTP with the TEST_AMO_* credentials and amoCRM's 7 requests per second (refused
+ * requests counted), and a throwaway database; the caller stops both (`tdb.drop()`, `sim.stop()`).
+ */
+export async function startSimAndDatabase(simOptions: Partial<SimulatorOptions> = {}): Promise<{ sim: AmoSimulator; tdb: TestDatabase; db: Db }> {
+  const sim = createAmoSimulator({
+    clientId: TEST_AMO_CLIENT_ID,
+    clientSecret: TEST_AMO_CLIENT_SECRET,
+    redirectUri: TEST_AMO_REDIRECT,
+    rateLimitRps: 7,
+    rateLimitCountsRejected: true,
+    ...simOptions,
+  });
+  await sim.start();
+  const tdb = await createTestDatabase().catch(async (err) => {
+    await sim.stop();
+    throw err;
+  });
+  return { sim, tdb, db: tdb.db };
 }
