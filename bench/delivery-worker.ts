@@ -16,7 +16,9 @@ const queue = await createQueue({
 });
 const db = createDb(process.env.DATABASE_URL!);
 const services = await deliveryServices(db, queue, { logger });
-const worker = await startDeliveryWorker(services);
+// BENCH_DELIVERY_PASSES: passesInFlight other than the default (to compare)
+const passes = process.env.BENCH_DELIVERY_PASSES ? { passesInFlight: Number(process.env.BENCH_DELIVERY_PASSES) } : {};
+const worker = await startDeliveryWorker(services, passes);
 const cpu0 = process.cpuUsage();
 console.log(`READY ${JSON.stringify({ pid: process.pid })}`);
 

@@ -8,6 +8,7 @@
 //   BENCH_DELIVERY_ACCOUNTS   accounts of phase B (100)
 //   BENCH_DELIVERY_PER        results per account in phase B (100)
 //   BENCH_DELIVERY_DEADLINE   seconds a phase may run before it is cut short and reported (200)
+//   BENCH_DELIVERY_PASSES     the worker's passesInFlight (default: the production default, 4)
 //   BENCH_CPU_PROF=1          the worker writes a CPU profile to bench/prof/
 import { randomBytes } from 'node:crypto';
 import { createAmoSimulator } from '@quiz-gateway/amo-sim';
@@ -230,7 +231,7 @@ try {
     limiterSpacingMs: slotSpacingMs(RPS),
     scaledDown: ONE < 5000 || ACCOUNTS * PER < 10_000 ? `phase A: ${ONE} results (issue: 5,000); phase B: ${ACCOUNTS} × ${PER} (issue: 100 × 100)` : false,
     workerDefaults:
-      'startDeliveryWorker(services) with production defaults: accountConcurrency 16, claimAccounts 16 (= accountConcurrency), batchSize 50 per account, claimLimit 800, passesInFlight 2, consumeConcurrency 4, pollMs 2000, group DELIVERY_GROUP',
+      'startDeliveryWorker(services) with production defaults: accountConcurrency 16, claimAccounts 16 (= accountConcurrency), batchSize 50 per account, claimLimit 800, passesInFlight 4, consumeConcurrency 4, pollMs 2000, group DELIVERY_GROUP',
     phases: [phaseA, phaseB],
   });
 } finally {

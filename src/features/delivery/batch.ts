@@ -51,6 +51,29 @@ export function backoff(rt: DeliveryRuntime, attempts: number, atLeastMs = 0): n
 
 const at = (ms: number) => new Date(Date.now() + ms);
 
+/** Setups in flight per runtime and account: the passes of one worker run them one after another. */
+const setups = new WeakMap<DeliveryRuntime, Map<string, Promise<unknown>>>();
+
+/**
+ * `ensureReconcileSetup` of the account, one at a time within this worker: passes side by side
+ * (passesInFlight) would otherwise both create the result-id field of a new account, and the
+ * one amoCRM refuses as a duplicate would fall back to LEAD_CONTENT. The next one reads the field stored.
+ */
+export function reconcileSetupOf(rt: DeliveryRuntime, client: AmoClient, accountId: string): Promise<ReconcileSetup> {
+  let inFlight = setups.get(rt);
+  if (!inFlight) setups.set(rt, (inFlight = new Map()));
+  const map = inFlight;
+  const before = map.get(accountId) ?? Promise.resolve();
+  const mine = before.catch(() => {}).then(() => ensureReconcileSetup(rt.services, client, accountId, rt.signal));
+  map.set(accountId, mine);
+  void mine
+    .catch(() => {})
+    .then(() => {
+      if (map.get(accountId) === mine) map.delete(accountId);
+    });
+  return mine;
+}
+
 export class AccountRun {
   private readonly contexts = new Map<string, Promise<PayloadContext | null>>();
   /** the contexts with their tag names resolved (created in amoCRM when missing), for the leads sent now */
@@ -161,7 +184,7 @@ export class AccountRun {
   async run(rows: Delivery[]): Promise<void> {
     const items: Item[] = rows.map((d) => ({ d, result: d.payload as unknown as QuizResult }));
     try {
-      this.setup = await ensureReconcileSetup(this.rt.services, this.client, this.accountId, this.rt.signal);
+      this.setup = await reconcileSetupOf(this.rt, this.client, this.accountId);
     } catch (err) {
       await this.pauseAll(items, err);
       return;

@@ -58,8 +58,8 @@ export interface DeliveryWorkerOptions {
    */
   accountConcurrency?: number;
   /**
-   * delivery passes running side by side (default 2): while one pass commits what amoCRM answered,
-   * the next one's calls already take the account's next slots
+   * delivery passes running side by side (default 4): while one pass commits what amoCRM answered,
+   * the others' calls already take the account's next slots (rows are leased one by one: none is in two passes)
    */
   passesInFlight?: number;
   /** a result still not delivered this long after it came in ends FAILED (EXPIRED), ms (default 7 days) */
@@ -99,7 +99,7 @@ export function resolveOptions(o: DeliveryWorkerOptions = {}): Resolved {
     maxWaitMs: o.maxWaitMs ?? 7 * 24 * 60 * 60_000,
     reasonSweepMs: o.reasonSweepMs ?? 5_000,
     accountConcurrency,
-    passesInFlight: Math.max(1, o.passesInFlight ?? 2),
+    passesInFlight: Math.max(1, o.passesInFlight ?? 4),
     amoClient: o.amoClient ?? {},
     hooks: o.hooks ?? {},
   };
