@@ -69,9 +69,10 @@ test("the same amoCRM account connected again takes over the old row's deliverie
   });
 
   const fresh = await connect(tenant, amo.id);
-  assert.notEqual(fresh.id, old.id, 'a disconnected account comes back as a new row');
+  // issue 17: the disconnected row itself comes back, with its cache, rules and deliveries
+  assert.equal(fresh.id, old.id, 'a disconnected account comes back as its own row');
   const carried = await testDb.db.delivery.findUniqueOrThrow({ where: { id: waiting.id } });
-  assert.equal(carried.accountId, fresh.id, 'the waiting delivery still points at the disconnected row');
+  assert.equal(carried.accountId, fresh.id, 'the waiting delivery points at the live row');
   const claimed = await claimDueDeliveries(stack.gw.app.services, { accounts: 10, batchSize: 10, leaseMs: 1 });
   assert.ok(
     claimed.some((b) => b.accountId === fresh.id && b.deliveries.some((d) => d.id === waiting.id)),

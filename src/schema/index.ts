@@ -7,6 +7,7 @@ import '../features/catalogue/graphql/index.ts';
 import '../features/rules/graphql/index.ts';
 import '../features/delivery/graphql.ts';
 import '../features/delivery/graphql-extras.ts';
+import '../features/delivery/graphql-preview.ts';
 import '../features/alerts/graphql.ts';
 
 builder.queryType({ authScopes: { tenant: true } });

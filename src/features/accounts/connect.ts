@@ -125,6 +125,18 @@ export async function completeAuthorization(
         await tx.amoAccount.update({ where: { id: live.id }, data: { deletedAt: new Date() } });
         await tx.amoToken.deleteMany({ where: { accountId: live.id } });
       }
+      // The same amoCRM account connected again after a disconnect: its latest row comes back, and
+      // with it its cache, rules, UTM mappings and waiting deliveries (all keyed by the row).
+      const gone = await tx.amoAccount.findFirst({ where: { quizAccountId, amoId: info.id, deletedAt: { not: null } }, orderBy: { deletedAt: 'desc' } });
+      if (gone) {
+        const account = await tx.amoAccount.update({
+          where: { id: gone.id },
+          data: { ...accountData, deletedAt: null, stale: false, staleAt: null, blockedAt: null, connectedAt: new Date(), webhookSecret: randomBytes(24).toString('hex') },
+        });
+        await tx.amoToken.upsert({ where: { accountId: gone.id }, create: { accountId: gone.id, ...tokenData(gone.id) }, update: { ...tokenData(gone.id), version: { increment: 1 } } });
+        await carryDeliveries(tx, quizAccountId, info.id, account.id);
+        return { account, reconnected: true };
+      }
       const account = await tx.amoAccount.create({
         data: { id: randomUUID(), quizAccountId, ...accountData, webhookSecret: randomBytes(24).toString('hex') },
       });

@@ -17,6 +17,7 @@ import { classify, errMessage, internalRetryText, isAmoSideError, ownerError, re
 import { ensureReconcileSetup, type ReconcileSetup } from './reconcile.ts';
 import { onRefused } from './refusals.ts';
 import { confirmSent } from './confirm.ts';
+import { applyRuleState } from './rule-state.ts';
 import { resolveTagNames } from './tag-names.ts';
 
 export const NO_RULE_ERROR = 'Not delivered: the quiz has no rule in the gateway. Create the rule, then retry.';
@@ -207,6 +208,7 @@ export class AccountRun {
     toSend.push(...confirmed.resend);
     toNote.push(...confirmed.found);
 
+    toSend.splice(0, toSend.length, ...(await applyRuleState(this, toSend))); // a paused rule's wait, a deleted rule's are refused
     // build the leads
     const ready: Item[] = [];
     for (const item of toSend) {

@@ -168,7 +168,7 @@ const QuizAnswerInput = builder.inputType('QuizAnswerInput', {
   }),
 });
 
-const QuizResultInput = builder.inputType('QuizResultInput', {
+export const QuizResultInput = builder.inputType('QuizResultInput', {
   fields: (t) => ({
     resultId: t.id({ required: true, description: 'Unique per result: submitting the same resultId twice delivers once.' }),
     quizId: t.id({ required: true }),

@@ -6,3 +6,4 @@ export { deliveryHealth, type DeliveryHealth } from './health.ts';
 export { parseLeadNameTemplate } from './lead-name.ts';
 export { tagNamesOf } from './tag-names.ts';
 export { SUPPORTED_TYPES as SUPPORTED_FIELD_TYPES } from './convert.ts';
+export { PAUSED_RECHECK_MS, RULE_PAUSED_TEXT } from './rule-state.ts';

@@ -9,6 +9,7 @@ import { localId } from '../../platform/ids.ts';
 import { extrasColumns, resolveRuleExtras, type ResolvedExtras, type RuleExtrasInput } from './extras.ts';
 import { SUPPORTED_FIELD_TYPES } from '../delivery/index.ts';
 import { mergeRuleInput, namedByPatch, storedAsInput } from './patch.ts';
+import { forgetDeletion } from './manage.ts';
 
 export interface QuestionFieldInput {
   questionId: string | number;
@@ -253,6 +254,7 @@ export async function createRule(db: Db, account: AmoAccount, quizId: string, re
     return await db.$transaction(async (tx) => {
       const rule = await tx.rule.create({ data: { accountId: account.id, quizId, ...ruleColumns(resolved) } });
       await writeChildren(tx, rule.id, resolved);
+      await forgetDeletion(tx, account, quizId);
       return rule;
     });
   } catch (err) {

@@ -19,6 +19,8 @@ export const DeliveryReasonEnum = builder.enumType('DeliveryReason', {
     ADDING_NOTE: { value: DeliveryReason.ADDING_NOTE, description: 'The lead is in amoCRM; its note with the answers is being added.' },
     AMO_REJECTED: { value: DeliveryReason.AMO_REJECTED, description: 'FAILED: amoCRM refused the lead (lastError says what); fix it, then retry.' },
     NO_RULE: { value: DeliveryReason.NO_RULE, description: 'FAILED: the quiz has no rule; create one, then retry.' },
+    RULE_PAUSED: { value: DeliveryReason.RULE_PAUSED, description: "Waiting: the quiz's rule is paused; it is sent when the rule is resumed." },
+    RULE_DELETED: { value: DeliveryReason.RULE_DELETED, description: "FAILED: the quiz's rule was deleted; create a rule, then retry." },
     RETRIES_EXHAUSTED: { value: DeliveryReason.RETRIES_EXHAUSTED, description: 'FAILED: amoCRM kept failing through every retry; retry later.' },
     EXPIRED: { value: DeliveryReason.EXPIRED, description: 'FAILED: it waited longer than results are kept (e.g. the account was never reconnected).' },
   } as const,

@@ -1,3 +1,4 @@
 // Rules and UTM mappings: their GraphQL types, queries and mutations.
 import './rule.ts';
+import './manage.ts';
 import './utm.ts';
