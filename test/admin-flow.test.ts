@@ -167,7 +167,14 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     const secondField = rows.nth(1).getByLabel('amoCRM field');
     await secondField.selectOption(await optionValue(secondField, text.name));
     await page.getByTestId('tags-lead').getByLabel(tag.name).check();
+    // an unknown placeholder in the lead name is refused at its input too
+    const template = page.getByLabel('Lead name', { exact: true });
+    await template.fill('Quiz {quizTitle}');
     await page.getByRole('button', { name: 'Save the rule' }).click();
+    await until('the template marked invalid', async () => (await template.getAttribute('aria-invalid')) === 'true', 10_000);
+    assert.equal(await template.getAttribute('data-issue-path'), 'input.leadNameTemplate');
+    // {leadName} renders the result's own name, else the default: the lead below is named as before
+    await template.fill('{leadName}');
 
     const duplicate = rows.nth(1).getByLabel('Question id');
     await until('the duplicate question marked invalid', async () => (await duplicate.getAttribute('aria-invalid')) === 'true', 10_000);
@@ -188,10 +195,11 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await page.getByTestId('utms').getByText('utm_source', { exact: true }).waitFor();
 
     const saved = await gql(
-      `{ rule(quizId: "${QUIZ}") { step { name } fieldsRule { lead { questionId field { name } } } tagsToAdd { lead { name } } } utms(quizId: "${QUIZ}") { edges { node { name field { name } } } } }`,
+      `{ rule(quizId: "${QUIZ}") { leadNameTemplate step { name } fieldsRule { lead { questionId field { name } } } tagsToAdd { lead { name } } } utms(quizId: "${QUIZ}") { edges { node { name field { name } } } } }`,
       token,
     );
     assert.equal(saved.rule.step.name, step.name);
+    assert.equal(saved.rule.leadNameTemplate, '{leadName}');
     assert.deepEqual(
       saved.rule.fieldsRule.lead.map((m: { questionId: string; field: { name: string } }) => [m.questionId, m.field.name]),
       [
