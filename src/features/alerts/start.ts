@@ -15,5 +15,15 @@ export function startAlerts(services: Services, options: { post?: PostAlert; pol
     pollMs: options.pollMs,
     logger: services.logger.child({ part: 'alerts' }),
   });
-  return () => sender.stop();
+  // alerts done with (delivered or given up) are kept 30 days for alertWebhook.recentAlerts
+  const prune = () =>
+    services.db.alertOutbox
+      .deleteMany({ where: { status: { in: ['DELIVERED', 'FAILED'] }, createdAt: { lt: new Date(Date.now() - 30 * 24 * 60 * 60_000) } } })
+      .catch((err) => services.logger.warn({ err }, 'alert outbox pruning failed'));
+  const pruning = setInterval(() => void prune(), 60 * 60_000);
+  pruning.unref();
+  return async () => {
+    clearInterval(pruning);
+    await sender.stop();
+  };
 }
