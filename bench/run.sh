@@ -43,11 +43,17 @@ fi
 # 10,000 websocket clients and their server sockets live in this shell's children.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
+run_started=$(date +%s)
+failed=0
 for s in "${scenarios[@]}"; do
   echo
-  echo "### bench: $s ($(date -u +%H:%M:%S))"
+  echo "### bench: $s ($(date -u +%H:%M:%S), load average $(cut -d' ' -f1-3 /proc/loadavg))"
   start=$(date +%s)
-  # every scenario is bounded: 10 minutes at most
-  timeout --signal=TERM --kill-after=30 600 node --import tsx "bench/$s.ts"
+  # every scenario is bounded: 10 minutes at most; one failing does not stop the others
+  timeout --signal=TERM --kill-after=30 600 node --import tsx "bench/$s.ts" || { failed=1; echo "### bench: $s failed" >&2; }
   echo "### bench: $s took $(( $(date +%s) - start )) s"
 done
+
+# one line per scenario: figure, goal, met / not met (from bench/out/*.json of this run)
+node --import tsx bench/summary.ts "$run_started" "${scenarios[@]}"
+exit "$failed"
