@@ -150,8 +150,8 @@ describe('429', () => {
 
   test("a caller's abort still rejects with its own reason", async () => {
     const amoId = nextAmoId++;
-    const limiter = createRateLimiter(tdb.db, { rps: 7 });
-    await limiter.acquire(amoId);
+    const limiter = createRateLimiter(tdb.db, { rps: 7, lateMs: Infinity });
+    for (let i = 0; i < 7; i++) await limiter.acquire(amoId); // the window is full: the next one sleeps
     const ac = new AbortController();
     const waiting = limiter.acquire(amoId, ac.signal);
     ac.abort(new Error('stopping'));
