@@ -11,6 +11,7 @@ import type { Metrics } from '../platform/http/metrics.ts';
 import type { Services } from '../platform/services.ts';
 import { schema } from '../schema/index.ts';
 import { costLimit, type CostLimits } from './cost.ts';
+import { createResponseCache } from '../features/catalogue/index.ts';
 
 export type GatewayYoga = YogaServerInstance<Record<string, unknown>, Context>;
 
@@ -70,6 +71,8 @@ export function createGatewayYoga(services: Services, metrics: Metrics, authenti
     }
   }
 
+  // catalogue answers per tenant and catalogue version (src/features/catalogue/response-cache.ts)
+  const responseCache = createResponseCache();
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -78,7 +81,14 @@ export function createGatewayYoga(services: Services, metrics: Metrics, authenti
     cors: corsOptions(config),
     logging: false,
     maskedErrors: { maskError: createMaskError(logger) },
-    plugins: [EnvelopArmorPlugin(ARMOR_LIMITS), costLimit(COST_LIMITS), metrics.plugin, subscriptionsOverWebsocketOnly(), ...(config.isProduction ? [disableIntrospection()] : [])],
+    plugins: [
+      EnvelopArmorPlugin(ARMOR_LIMITS),
+      costLimit(COST_LIMITS),
+      metrics.plugin,
+      subscriptionsOverWebsocketOnly(),
+      ...(config.isProduction ? [disableIntrospection()] : []),
+      responseCache.plugin,
+    ],
     context: async (initial) => {
       // over the websocket the caller comes from the connection and there is no fetch Request
       const { caller: known, request } = initial as { caller?: Caller; request?: Request };

@@ -4,6 +4,8 @@ export type { SyncCounts, SyncJob, SyncScope, SyncTask } from './jobs.ts';
 export { definitiveSyncError, runSyncJob, syncCatalogue } from './run.ts';
 export type { RunSyncOptions } from './run.ts';
 export { recoverStuckJobs } from './recover.ts';
+export { CATALOGUE_ROOT_FIELDS, createResponseCache } from './response-cache.ts';
+export type { ResponseCache, ResponseCacheOptions } from './response-cache.ts';
 export { isDue, lastPhaseMoment, phaseOf, pickDue, startCatalogueResync, startResyncScheduler } from './resync.ts';
 export type { ResyncAccount, ResyncDeps } from './resync.ts';
 export type { RecoverOptions, RecoverReport } from './recover.ts';
