@@ -60,7 +60,7 @@ test('src/main.ts at LOG_LEVEL=debug logs no token or secret over refresh, sync,
 
     // webhooks: amoCRM's status change of that lead, and one to a forged secret
     const { webhookSecret } = await c.tdb.db.amoAccount.findUniqueOrThrow({ where: { id: c.accountId } });
-    const lead = sim.leads(c.amoId).find((l) => l.id === delivered.amoLeadId)!;
+    const lead = sim.leads(c.amoId).find((l) => l.id === Number(delivered.amoLeadId))!;
     const body = new URLSearchParams({
       'leads[status][0][id]': String(lead.id),
       'leads[status][0][status_id]': '142',

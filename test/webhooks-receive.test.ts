@@ -112,7 +112,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
       assert.equal(published, 0, 'the answer came before the publish resolved');
       const unprocessed = await testDb.db.webhookEvent.count({ where: { accountId: conn.accountId, processedAt: null } });
       assert.equal(unprocessed, 2);
-      assert.equal((await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } })).leadStatusAmoId === target, false);
+      assert.equal(Number((await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } })).leadStatusAmoId) === target, false);
 
       assert.equal(await sweepUnprocessedEvents(services, { olderThanMs: 60_000 }), 0, 'too young for the sweep');
       assert.equal(await sweepUnprocessedEvents(services, { olderThanMs: 0 }), 2);

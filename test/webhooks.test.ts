@@ -112,7 +112,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
 
       // Won: the outcome and the step filter follow.
       await stack.sim.changeLeadStatus(conn.amoId, leadId, 142);
-      await until('won', async () => (await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } })).leadStatusAmoId === 142);
+      await until('won', async () => Number((await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } })).leadStatusAmoId) === 142);
       const won = await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } });
       assert.equal(leadOutcome(won), 'won');
       const pipeline = await testDb.db.pipeline.create({ data: { accountId: conn.accountId, amoId: lead.pipeline_id, name: 'P' } });
@@ -158,7 +158,7 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
     await stack.sim.changeLeadStatus(conn.amoId, leadId, target);
     const row = await until('status', async () => {
       const d = await testDb.db.delivery.findUniqueOrThrow({ where: { id: delivery.id } });
-      return d.leadStatusAmoId === target && d;
+      return Number(d.leadStatusAmoId) === target && d;
     });
     const newerAt = row.leadStatusChangedAt!.getTime() / 1000;
     const old = form({

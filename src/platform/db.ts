@@ -1,5 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import { amoIdOrNull } from './amo-ids.ts';
 
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client.ts';
@@ -11,6 +12,32 @@ export interface DbOptions {
   onQuery?: (sql: string) => void;
 }
 
+/**
+ * The BIGINT columns holding amoCRM ids (migration 20261203152700_amo_ids_bigint). They are read as
+ * numbers, as amoCRM's JSON and the amoCRM client carry them: every id amoCRM issues is below 2^53,
+ * where a number is exact. Prisma's generated types still say bigint; code converts through
+ * `amoId()` (src/platform/amo-ids.ts), which takes either. Raw SQL ($queryRaw) still gives bigint.
+ */
+const AMO_ID_COLUMNS = {
+  amoAccount: ['amoId', 'resultFieldId'],
+  amoUser: ['amoId', 'role', 'group'],
+  pipeline: ['amoId'],
+  step: ['amoId'],
+  customField: ['amoId'],
+  tag: ['amoId'],
+  delivery: ['amoLeadId', 'amoContactId', 'amoCompanyId', 'amoCustomerId', 'leadPipelineAmoId', 'leadStatusAmoId'],
+  amoRateLimit: ['amoId'],
+} as const;
+
+const asNumber = (value: unknown) => (typeof value === 'bigint' ? amoIdOrNull(value) : value);
+
+const amoIdsAsNumbers = Object.fromEntries(
+  Object.entries(AMO_ID_COLUMNS).map(([model, fields]) => [
+    model,
+    Object.fromEntries(fields.map((f) => [f, { needs: { [f]: true }, compute: (row: Record<string, unknown>) => asNumber(row[f]) }])),
+  ]),
+);
+
 export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   const adapter = new PrismaPg({ connectionString: databaseUrl, max: options.max ?? 10 });
   const db = new PrismaClient({
@@ -21,5 +48,5 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
     const onQuery = options.onQuery;
     (db as unknown as { $on(event: 'query', cb: (e: { query: string }) => void): void }).$on('query', (e) => onQuery(e.query));
   }
-  return db;
+  return db.$extends({ result: amoIdsAsNumbers as never }) as unknown as Db;
 }

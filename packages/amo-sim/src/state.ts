@@ -107,9 +107,12 @@ export class SimState {
   private readonly counters = new Map<IdKind, number>();
   private readonly idRandom = prng(20240601);
   private readonly userNow: (() => number) | undefined;
+  private readonly idOffset: number;
 
   constructor(options: SimulatorOptions) {
     this.userNow = options.now;
+    this.idOffset = options.idOffset ?? 0;
+    if (!Number.isSafeInteger(this.idOffset) || this.idOffset < 0) throw new Error('amo-sim: idOffset must be a non-negative safe integer');
     this.opts = {
       rateLimitRps: options.rateLimitRps ?? 7,
       rateLimitCountsRejected: options.rateLimitCountsRejected ?? false,
@@ -148,7 +151,7 @@ export class SimState {
 
   /** A fresh amoCRM-like id (increasing, small random gaps). */
   nextId(kind: IdKind): number {
-    const prev = this.counters.get(kind) ?? ID_BASES[kind];
+    const prev = this.counters.get(kind) ?? this.idBase(kind);
     const next = prev + 1 + Math.floor(this.idRandom() * (kind === 'delivery' ? 1 : 7));
     this.counters.set(kind, next);
     return next;
@@ -156,7 +159,11 @@ export class SimState {
 
   /** Reserve an explicit id (so later generated ids do not collide with it). */
   reserveId(kind: IdKind, id: number): void {
-    if (id > (this.counters.get(kind) ?? ID_BASES[kind])) this.counters.set(kind, id);
+    if (id > (this.counters.get(kind) ?? this.idBase(kind))) this.counters.set(kind, id);
+  }
+
+  private idBase(kind: IdKind): number {
+    return kind === 'delivery' ? ID_BASES.delivery : ID_BASES[kind] + this.idOffset;
   }
 
   mainIntegration(): Integration {

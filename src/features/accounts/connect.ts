@@ -3,6 +3,7 @@
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { acceptableAmoHost, amoIdOfToken, encryptSecret, exchangeCode, isAmoStaleError, tokenAad, tokenKeysOf, AmoError, type AmoAccountInfo } from '../../platform/amo/index.ts';
 import { conflict } from '../../platform/errors.ts';
+import { amoIdOrNull } from '../../platform/amo-ids.ts';
 import type { AmoAccount } from '../../generated/prisma/client.ts';
 import { Prisma } from '../../platform/db.ts';
 import type { Services } from '../../platform/services.ts';
@@ -76,8 +77,8 @@ export async function completeAuthorization(
     // A reconnect: the account's sync and deliveries may be running, so these calls take slots
     // of its limiter like every other call (amoCRM counts them all against the same 7 per second).
     const known = await db.amoAccount.findFirst({ where: { quizAccountId, host: referer, deletedAt: null }, select: { amoId: true } });
-    tokens = await exchangeCode({ config }, referer, code, { db, amoId: known?.amoId });
-    const amoId = amoIdOfToken(tokens.accessToken) ?? known?.amoId ?? null;
+    tokens = await exchangeCode({ config }, referer, code, { db, amoId: amoIdOrNull(known?.amoId) });
+    const amoId = amoIdOfToken(tokens.accessToken) ?? amoIdOrNull(known?.amoId);
     const client = services.amo.session({ host: referer, accessToken: tokens.accessToken, amoId }, { timeoutMs: 15_000, maxRetries: 2 });
     info = await client.getAccount(['drive_url'], { signal: options.signal });
   } catch (err) {
@@ -108,7 +109,7 @@ export async function completeAuthorization(
   try {
     outcome = await db.$transaction(async (tx) => {
       const live = await tx.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
-      if (live && live.amoId === info.id) {
+      if (live && amoIdOrNull(live.amoId) === info.id) {
         // Reconnecting the same amoCRM account keeps its cache, rules and waiting deliveries.
         const account = await tx.amoAccount.update({
           where: { id: live.id },

@@ -93,7 +93,7 @@ export async function writeUsers(db: Db, accountId: string, input: UserRow[]): P
       await tx.$executeRaw`
         INSERT INTO amo_user AS t (account_id, amo_id, name, email, role, "group", is_admin, is_active, deleted_at, updated_at)
         SELECT ${accountId}::uuid, x.amo_id, x.name, x.email, x.role, x.grp, x.is_admin, x.is_active, NULL, now()
-        FROM jsonb_to_recordset(${json}::jsonb) AS x(amo_id int, name text, email text, role int, grp int, is_admin boolean, is_active boolean)
+        FROM jsonb_to_recordset(${json}::jsonb) AS x(amo_id bigint, name text, email text, role bigint, grp bigint, is_admin boolean, is_active boolean)
         ON CONFLICT (account_id, amo_id) DO UPDATE
           SET name = EXCLUDED.name, email = EXCLUDED.email, role = EXCLUDED.role, "group" = EXCLUDED."group",
               is_admin = EXCLUDED.is_admin, is_active = EXCLUDED.is_active, deleted_at = NULL, updated_at = now()
@@ -104,7 +104,7 @@ export async function writeUsers(db: Db, accountId: string, input: UserRow[]): P
     await tx.$executeRaw`
       UPDATE amo_user AS t SET deleted_at = now(), updated_at = now()
       WHERE t.account_id = ${accountId}::uuid AND t.deleted_at IS NULL
-        AND NOT EXISTS (SELECT 1 FROM unnest(${ids}::int[]) AS k(id) WHERE k.id = t.amo_id)`;
+        AND NOT EXISTS (SELECT 1 FROM unnest(${ids}::bigint[]) AS k(id) WHERE k.id = t.amo_id)`;
   });
   return rows.length;
 }
@@ -124,7 +124,7 @@ export async function writePipelines(db: Db, accountId: string, input: PipelineR
       const returned = await tx.$queryRaw<Array<{ id: string; amo_id: number }>>`
         INSERT INTO pipeline AS t (account_id, amo_id, name, sort, is_main, is_archive, is_unsorted_on, deleted_at, updated_at)
         SELECT ${accountId}::uuid, x.amo_id, x.name, x.sort, x.is_main, x.is_archive, x.is_unsorted_on, NULL, now()
-        FROM jsonb_to_recordset(${json}::jsonb) AS x(amo_id int, name text, sort int, is_main boolean, is_archive boolean, is_unsorted_on boolean)
+        FROM jsonb_to_recordset(${json}::jsonb) AS x(amo_id bigint, name text, sort int, is_main boolean, is_archive boolean, is_unsorted_on boolean)
         ON CONFLICT (account_id, amo_id) DO UPDATE
           SET name = EXCLUDED.name, sort = EXCLUDED.sort, is_main = EXCLUDED.is_main, is_archive = EXCLUDED.is_archive,
               is_unsorted_on = EXCLUDED.is_unsorted_on, deleted_at = NULL,
@@ -149,7 +149,7 @@ export async function writePipelines(db: Db, accountId: string, input: PipelineR
       await tx.$executeRaw`
         INSERT INTO step AS t (account_id, pipeline_id, amo_id, name, color, sort, type, is_editable, deleted_at, updated_at)
         SELECT ${accountId}::uuid, x.pipeline_id, x.amo_id, x.name, x.color, x.sort, x.type, x.is_editable, NULL, now()
-        FROM jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb) AS x(pipeline_id uuid, amo_id int, name text, color text, sort int, type int, is_editable boolean)
+        FROM jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb) AS x(pipeline_id uuid, amo_id bigint, name text, color text, sort int, type int, is_editable boolean)
         ON CONFLICT (pipeline_id, amo_id) DO UPDATE
           SET name = EXCLUDED.name, color = EXCLUDED.color, sort = EXCLUDED.sort, type = EXCLUDED.type,
               is_editable = EXCLUDED.is_editable, deleted_at = NULL, updated_at = now()
@@ -161,14 +161,14 @@ export async function writePipelines(db: Db, accountId: string, input: PipelineR
     await tx.$executeRaw`
       UPDATE pipeline AS t SET deleted_at = now(), updated_at = now()
       WHERE t.account_id = ${accountId}::uuid AND t.deleted_at IS NULL
-        AND NOT EXISTS (SELECT 1 FROM unnest(${pipelineIds}::int[]) AS k(id) WHERE k.id = t.amo_id)`;
+        AND NOT EXISTS (SELECT 1 FROM unnest(${pipelineIds}::bigint[]) AS k(id) WHERE k.id = t.amo_id)`;
     const stepPipelines = steps.map((s) => s.pipeline_id);
     const stepIds = steps.map((s) => s.amo_id);
     await tx.$executeRaw`
       UPDATE step AS t SET deleted_at = now(), updated_at = now()
       WHERE t.account_id = ${accountId}::uuid AND t.deleted_at IS NULL
         AND NOT EXISTS (
-          SELECT 1 FROM unnest(${stepPipelines}::uuid[], ${stepIds}::int[]) AS k(pipeline_id, id)
+          SELECT 1 FROM unnest(${stepPipelines}::uuid[], ${stepIds}::bigint[]) AS k(pipeline_id, id)
           WHERE k.pipeline_id = t.pipeline_id AND k.id = t.amo_id)`;
   });
   return { pipelines: pipelines.length, steps: stepCount };
@@ -198,7 +198,7 @@ export async function writeFields(db: Db, accountId: string, entities: EntityTyp
         INSERT INTO custom_field AS t (account_id, entity, amo_id, name, code, raw_type, sort, is_api_only, options, deleted_at, updated_at)
         SELECT ${accountId}::uuid, x.entity::"EntityType", x.amo_id, x.name, x.code, x.raw_type, x.sort, x.is_api_only, x.options, NULL, now()
         FROM jsonb_to_recordset(${json}::jsonb)
-          AS x(entity text, amo_id int, name text, code text, raw_type text, sort int, is_api_only boolean, options jsonb)
+          AS x(entity text, amo_id bigint, name text, code text, raw_type text, sort int, is_api_only boolean, options jsonb)
         ON CONFLICT (account_id, entity, amo_id) DO UPDATE
           SET name = EXCLUDED.name, code = EXCLUDED.code, raw_type = EXCLUDED.raw_type, sort = EXCLUDED.sort,
               is_api_only = EXCLUDED.is_api_only, options = EXCLUDED.options, deleted_at = NULL, updated_at = now()
@@ -220,7 +220,7 @@ async function softDeleteVanished(tx: Sql, table: 'custom_field' | 'tag', accoun
     WHERE t.account_id = ${accountId}::uuid AND t.deleted_at IS NULL
       AND t.entity::text = ANY(${scope}::text[])
       AND NOT EXISTS (
-        SELECT 1 FROM unnest(${keyEntities}::text[], ${keyIds}::int[]) AS k(entity, id)
+        SELECT 1 FROM unnest(${keyEntities}::text[], ${keyIds}::bigint[]) AS k(entity, id)
         WHERE k.entity = t.entity::text AND k.id = t.amo_id)`;
 }
 
@@ -233,7 +233,7 @@ export async function writeTags(db: Db, accountId: string, entities: EntityType[
       await tx.$executeRaw`
         INSERT INTO tag AS t (account_id, entity, amo_id, name, color, deleted_at, updated_at)
         SELECT ${accountId}::uuid, x.entity::"EntityType", x.amo_id, x.name, x.color, NULL, now()
-        FROM jsonb_to_recordset(${json}::jsonb) AS x(entity text, amo_id int, name text, color text)
+        FROM jsonb_to_recordset(${json}::jsonb) AS x(entity text, amo_id bigint, name text, color text)
         ON CONFLICT (account_id, entity, amo_id) DO UPDATE
           SET name = EXCLUDED.name, color = EXCLUDED.color, deleted_at = NULL, updated_at = now()
           WHERE (t.name, t.color, t.deleted_at) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.color, NULL::timestamptz)`;

@@ -6,6 +6,7 @@
 import type { Delivery } from '../../generated/prisma/client.ts';
 import type { DeliveryReason, DeliveryStage, DeliveryStatus } from '../../generated/prisma/enums.ts';
 import { AmoError, AmoRateLimitedError, AmoValidationError, type AmoClient, type AmoComplexLeadInput, type AmoComplexLeadResult } from '../../platform/amo/index.ts';
+import { amoId } from '../../platform/amo-ids.ts';
 import type { QuizResult } from './input.ts';
 import type { Lease } from './lease.ts';
 import { addNotes } from './notes.ts';
@@ -196,7 +197,7 @@ export class AccountRun {
     const toConfirm: Item[] = [];
     for (const item of items) {
       if (item.d.stage === 'QUEUED') toSend.push(item);
-      else if (item.d.stage === 'LEAD_CREATED' && item.d.amoLeadId) toNote.push({ ...item, leadId: item.d.amoLeadId, checkNote: true });
+      else if (item.d.stage === 'LEAD_CREATED' && item.d.amoLeadId) toNote.push({ ...item, leadId: amoId(item.d.amoLeadId), checkNote: true });
       else if (item.d.stage === 'SENDING' || item.d.stage === 'LEAD_CREATED') toConfirm.push(item);
       else {
         // DONE but still PENDING cannot normally happen: finish it

@@ -23,6 +23,7 @@ import {
   type AmoCustomerInput,
   type AmoCustomerLink,
 } from '../../platform/amo/index.ts';
+import { amoIdOrNull } from '../../platform/amo-ids.ts';
 import type { AccountRun, Item } from './batch.ts';
 import { buildLead, type CustomerInput } from './payload.ts';
 import { carriesValues, createdWindow } from './reconcile.ts';
@@ -91,7 +92,7 @@ async function prepare(run: AccountRun, item: Item): Promise<Step | null> {
     }
   }
   if (!input) return null;
-  return { item, input, answers, note, id: d.amoCustomerId, sentAt: d.customerSentAt, linked: d.customerLinkedAt !== null };
+  return { item, input, answers, note, id: amoIdOrNull(d.amoCustomerId), sentAt: d.customerSentAt, linked: d.customerLinkedAt !== null };
 }
 
 function finished(s: Step): Item {
@@ -115,7 +116,7 @@ async function reconcile(run: AccountRun, steps: Step[]): Promise<void> {
           select: { amoCustomerId: true },
         })
       : [];
-    const taken = new Set(owned.map((o) => o.amoCustomerId as number));
+    const taken = new Set(owned.map((o) => amoIdOrNull(o.amoCustomerId)));
     const candidates = found.filter((c) => !taken.has(c.id)).sort((a, b) => a.id - b.id);
     for (const s of mine) {
       const sent = (s.item.d.sentCustomer as CustomerInput | null) ?? s.input;
@@ -178,8 +179,8 @@ async function link(run: AccountRun, chunk: Step[]): Promise<void> {
   const mine = chunk.filter((s) => live(run, s));
   if (mine.length === 0) return;
   const body = mine.flatMap((s): AmoCustomerLink[] => {
-    const contactId = s.item.contactId !== undefined ? s.item.contactId : s.item.d.amoContactId;
-    const leadId = s.item.leadId ?? s.item.d.amoLeadId;
+    const contactId = s.item.contactId !== undefined ? s.item.contactId : amoIdOrNull(s.item.d.amoContactId);
+    const leadId = s.item.leadId ?? amoIdOrNull(s.item.d.amoLeadId);
     return [
       ...(contactId ? [{ entity_id: s.id as number, to_entity_id: contactId, to_entity_type: 'contacts' as const }] : []),
       ...(leadId ? [{ entity_id: s.id as number, to_entity_id: leadId, to_entity_type: 'leads' as const }] : []),

@@ -7,12 +7,13 @@ import { loadOncePerEvent } from '../../platform/graphql/per-event.ts';
 import { DeliveryReasonEnum, DeliveryStatusEnum } from '../../platform/graphql/enums.ts';
 import { localId } from '../../platform/ids.ts';
 import { NIL_UUID, uuidOrNil } from '../../platform/graphql/tenancy.ts';
+import { int32OrNull } from '../../platform/graphql/scalars.ts';
 import DataLoader from 'dataloader';
 import type { Context } from '../../platform/context.ts';
 import type { Step } from '../../generated/prisma/client.ts';
 import type { DeliveryReason, DeliveryStatus } from '../../generated/prisma/enums.ts';
 
-const stepKey = (accountId: string, pipelineAmoId: number, statusAmoId: number) => `${accountId}|${pipelineAmoId}|${statusAmoId}`;
+const stepKey = (accountId: string, pipelineAmoId: bigint | number, statusAmoId: bigint | number) => `${accountId}|${pipelineAmoId}|${statusAmoId}`;
 const stepLoaders = new WeakMap<Context, DataLoader<string, Step | null>>();
 
 /** The request's loader of steps by (account, pipeline amoId, status amoId). */
@@ -22,7 +23,7 @@ function stepsOf(ctx: Context): DataLoader<string, Step | null> {
     loader = new DataLoader(async (keys: readonly string[]) => {
       const wanted = keys
         .map((k) => k.split('|'))
-        .map(([accountId, pipeline, status]) => ({ accountId: accountId!, amoId: Number(status), pipeline: { amoId: Number(pipeline) } }));
+        .map(([accountId, pipeline, status]) => ({ accountId: accountId!, amoId: BigInt(status!), pipeline: { amoId: BigInt(pipeline!) } }));
       // the whole pipeline: `leadStep { pipeline { … } }` reads it from here
       const rows = await ctx.db.step.findMany({ where: { OR: wanted }, include: { pipeline: true } });
       const found = new Map(rows.map((r) => [stepKey(r.accountId, r.pipeline.amoId, r.amoId), r]));
@@ -48,11 +49,16 @@ export const DeliveryRef = builder.prismaNode('Delivery', {
     quizId: t.exposeID('quizId'),
     status: t.expose('status', { type: DeliveryStatusEnum }),
     attempts: t.exposeInt('attempts'),
-    amoLeadId: t.exposeInt('amoLeadId', { nullable: true }),
-    amoContactId: t.exposeInt('amoContactId', { nullable: true }),
-    amoCompanyId: t.exposeInt('amoCompanyId', { nullable: true }),
-    amoCustomerId: t.exposeInt('amoCustomerId', {
+    amoLeadId: t.int({ nullable: true, resolve: (d) => int32OrNull(d.amoLeadId, 'amoLeadId') }),
+    fullAmoLeadId: t.expose('amoLeadId', { type: 'BigInt', nullable: true }),
+    amoContactId: t.int({ nullable: true, resolve: (d) => int32OrNull(d.amoContactId, 'amoContactId') }),
+    fullAmoContactId: t.expose('amoContactId', { type: 'BigInt', nullable: true }),
+    amoCompanyId: t.int({ nullable: true, resolve: (d) => int32OrNull(d.amoCompanyId, 'amoCompanyId') }),
+    fullAmoCompanyId: t.expose('amoCompanyId', { type: 'BigInt', nullable: true }),
+    fullAmoCustomerId: t.expose('amoCustomerId', { type: 'BigInt', nullable: true }),
+    amoCustomerId: t.int({
       nullable: true,
+      resolve: (d) => int32OrNull(d.amoCustomerId, 'amoCustomerId'),
       description:
         "The amoCRM customer created from the rule's customer fields and linked to the lead's contact; null when the rule maps none or amoCRM took none (then a warning says why).",
     }),
@@ -74,8 +80,18 @@ export const DeliveryRef = builder.prismaNode('Delivery', {
     warnings: t.exposeStringList('warnings', {
       description: 'Answers that did not convert to their amoCRM field and were left out (the lead note lists them too).',
     }),
-    leadPipelineAmoId: t.exposeInt('leadPipelineAmoId', { nullable: true, description: "The lead's pipeline in amoCRM as last reported." }),
-    leadStatusAmoId: t.exposeInt('leadStatusAmoId', { nullable: true, description: "The lead's step in amoCRM as last reported (142 won, 143 lost)." }),
+    leadPipelineAmoId: t.int({
+      nullable: true,
+      description: "The lead's pipeline in amoCRM as last reported.",
+      resolve: (d) => int32OrNull(d.leadPipelineAmoId, 'leadPipelineAmoId'),
+    }),
+    fullLeadPipelineAmoId: t.expose('leadPipelineAmoId', { type: 'BigInt', nullable: true }),
+    leadStatusAmoId: t.int({
+      nullable: true,
+      description: "The lead's step in amoCRM as last reported (142 won, 143 lost).",
+      resolve: (d) => int32OrNull(d.leadStatusAmoId, 'leadStatusAmoId'),
+    }),
+    fullLeadStatusAmoId: t.expose('leadStatusAmoId', { type: 'BigInt', nullable: true }),
     leadStatusChangedAt: t.expose('leadStatusChangedAt', { type: 'DateTime', nullable: true }),
     leadStep: t.prismaField({
       type: 'Step',

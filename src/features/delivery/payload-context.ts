@@ -3,12 +3,13 @@
  * catalogue, read from the database in one go per quiz (payload.ts builds the lead from it).
  */
 import type { Db } from '../../platform/db.ts';
+import { amoId, amoIdOrNull } from '../../platform/amo-ids.ts';
 import type { FieldOption } from './convert.ts';
 import type { CatalogField, Entity, PayloadContext } from './payload-types.ts';
 import { tagNamesOf } from './tag-names.ts';
 
 interface FieldRow {
-  amoId: number;
+  amoId: bigint | number;
   entity: Entity;
   name: string;
   code: string | null;
@@ -27,7 +28,7 @@ function toOptions(v: unknown): FieldOption[] {
 
 export function toCatalogField(row: FieldRow): CatalogField {
   return {
-    amoId: row.amoId,
+    amoId: amoId(row.amoId),
     entity: row.entity,
     name: row.name,
     code: row.code,
@@ -70,20 +71,20 @@ export async function loadPayloadContext(db: Db, accountId: string, quizId: stri
   return {
     rule: {
       quizId,
-      pipelineAmoId: rule.pipeline.amoId,
-      stepAmoId: rule.step.amoId,
-      performerAmoId: rule.performer && !rule.performer.deletedAt ? rule.performer.amoId : null,
+      pipelineAmoId: amoId(rule.pipeline.amoId),
+      stepAmoId: amoId(rule.step.amoId),
+      performerAmoId: rule.performer && !rule.performer.deletedAt ? amoId(rule.performer.amoId) : null,
       toUnsorted: rule.toUnsorted,
       mergeDuplicates: rule.mergeDuplicates,
       mappings: rule.mappings.map((m) => ({ target: m.target, source: m.source, key: m.key, field: toCatalogField(m.field) })),
-      tags: rule.tags.map((t) => ({ entity: t.entity, amoId: t.tag.amoId, name: t.tag.name, deleted: t.tag.deletedAt !== null })),
+      tags: rule.tags.map((t) => ({ entity: t.entity, amoId: amoId(t.tag.amoId), name: t.tag.name, deleted: t.tag.deletedAt !== null })),
       leadNameTemplate: rule.leadNameTemplate,
       priceQuestionId: rule.priceQuestionId,
       tagNames: tagNamesOf(rule.tagNames),
     },
     utms: utms.map((u) => ({ name: u.name, field: toCatalogField(u.field) })),
     fields: fields.map(toCatalogField),
-    resultFieldId: account?.resultFieldId ?? null,
+    resultFieldId: amoIdOrNull(account?.resultFieldId),
     ...(account ? { quizAccountId: account.quizAccountId } : {}),
   };
 }

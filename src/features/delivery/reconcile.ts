@@ -16,6 +16,7 @@
  * Delivery of a claimed batch.
  */
 import type { Services } from '../../platform/services.ts';
+import { amoId } from '../../platform/amo-ids.ts';
 import type { ReconcileMode } from '../../generated/prisma/enums.ts';
 import {
   AmoError,
@@ -78,7 +79,7 @@ export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logg
   if (row?.resultFieldId) {
     if (row.reconcileMode !== 'RESULT_FIELD')
       await db.amoAccount.update({ where: { id: accountId }, data: { reconcileMode: 'RESULT_FIELD', reconcileNote: null, reconcileCheckedAt: new Date() } });
-    return { mode: 'RESULT_FIELD', resultFieldId: row.resultFieldId };
+    return { mode: 'RESULT_FIELD', resultFieldId: amoId(row.resultFieldId) };
   }
   if (row?.reconcileMode === 'LEAD_CONTENT' && row.reconcileCheckedAt && Date.now() - row.reconcileCheckedAt.getTime() < RECHECK_MS) {
     return { mode: 'LEAD_CONTENT', resultFieldId: null };
@@ -101,7 +102,7 @@ export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logg
   const winner = (await db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true } }))?.resultFieldId;
   if (!winner) throw new AmoError('the result-id field could not be stored', { accountId });
   await db.amoAccount.update({ where: { id: accountId }, data: { reconcileMode: 'RESULT_FIELD', reconcileNote: null, reconcileCheckedAt: new Date() } });
-  return { mode: 'RESULT_FIELD', resultFieldId: winner };
+  return { mode: 'RESULT_FIELD', resultFieldId: amoId(winner) };
 }
 
 /** The list filter of the reconcile read: created from the earliest send to now, widened by the margin. */

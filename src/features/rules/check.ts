@@ -3,6 +3,7 @@
 import type { AmoEntity } from '../../platform/amo/index.ts';
 import type { EntityType } from '../../generated/prisma/enums.ts';
 import type { Services } from '../../platform/services.ts';
+import { amoId } from '../../platform/amo-ids.ts';
 
 const AMO_ENTITY: Record<EntityType, AmoEntity> = { LEAD: 'leads', CONTACT: 'contacts', COMPANY: 'companies', CUSTOMER: 'customers' };
 
@@ -29,12 +30,12 @@ export async function checkRule(services: Services, ruleId: string, options: { s
   const client = services.amo.client(rule.accountId);
   const problems: string[] = [];
 
-  const pipeline = (await client.listPipelines({ signal })).find((p) => p.id === rule.pipeline.amoId);
+  const pipeline = (await client.listPipelines({ signal })).find((p) => p.id === amoId(rule.pipeline.amoId));
   if (!pipeline) problems.push(`pipeline «${rule.pipeline.name}» (${rule.pipeline.amoId}) no longer exists in amoCRM`);
-  else if (!(pipeline._embedded?.statuses ?? []).some((s) => s.id === rule.step.amoId)) {
+  else if (!(pipeline._embedded?.statuses ?? []).some((s) => s.id === amoId(rule.step.amoId))) {
     problems.push(`step «${rule.step.name}» (${rule.step.amoId}) no longer exists in pipeline «${pipeline.name}»`);
   }
-  if (rule.performer && !(await client.listUsers({ signal })).some((u) => u.id === rule.performer!.amoId)) {
+  if (rule.performer && !(await client.listUsers({ signal })).some((u) => u.id === amoId(rule.performer!.amoId))) {
     problems.push(`responsible user «${rule.performer.name}» (${rule.performer.amoId}) no longer exists in amoCRM`);
   }
 
@@ -42,14 +43,14 @@ export async function checkRule(services: Services, ruleId: string, options: { s
   for (const entity of fieldEntities) {
     const live = new Set((await client.listCustomFields(AMO_ENTITY[entity], { signal })).map((f) => f.id));
     for (const { field, key } of rule.mappings.filter((m) => m.field.entity === entity)) {
-      if (!live.has(field.amoId)) problems.push(`${entity.toLowerCase()} field «${field.name}» (${field.amoId}) for «${key}» no longer exists in amoCRM`);
+      if (!live.has(amoId(field.amoId))) problems.push(`${entity.toLowerCase()} field «${field.name}» (${field.amoId}) for «${key}» no longer exists in amoCRM`);
     }
   }
   const tagEntities = new Set(rule.tags.map((t) => t.entity));
   for (const entity of tagEntities) {
     const live = new Set((await client.listTags(AMO_ENTITY[entity], { signal })).map((t) => t.id));
     for (const { tag } of rule.tags.filter((t) => t.entity === entity)) {
-      if (!live.has(tag.amoId)) problems.push(`${entity.toLowerCase()} tag «${tag.name}» (${tag.amoId}) no longer exists in amoCRM`);
+      if (!live.has(amoId(tag.amoId))) problems.push(`${entity.toLowerCase()} tag «${tag.name}» (${tag.amoId}) no longer exists in amoCRM`);
     }
   }
 

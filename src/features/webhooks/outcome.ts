@@ -12,14 +12,14 @@ export type LeadOutcome = 'won' | 'lost' | 'open';
  * `won` (status 142) / `lost` (143) / `open` (any other status); null while no webhook has told
  * the lead's status (no lead yet, or nothing happened to it since it was created).
  */
-export function leadOutcome(delivery: { leadStatusAmoId: number | null }): LeadOutcome | null {
-  const s = delivery.leadStatusAmoId;
-  if (s === null || s === undefined) return null;
+export function leadOutcome(delivery: { leadStatusAmoId: bigint | number | null }): LeadOutcome | null {
+  if (delivery.leadStatusAmoId === null || delivery.leadStatusAmoId === undefined) return null;
+  const s = Number(delivery.leadStatusAmoId);
   return s === WON_STATUS_ID ? 'won' : s === LOST_STATUS_ID ? 'lost' : 'open';
 }
 
 /** Deliveries whose lead is at that step now: a Step row's account, its pipeline's amoId and its own amoId. */
-export function leadAtStepWhere(step: { accountId: string; pipelineAmoId: number; statusAmoId: number }): Prisma.DeliveryWhereInput {
+export function leadAtStepWhere(step: { accountId: string; pipelineAmoId: bigint | number; statusAmoId: bigint | number }): Prisma.DeliveryWhereInput {
   return { accountId: step.accountId, leadPipelineAmoId: step.pipelineAmoId, leadStatusAmoId: step.statusAmoId };
 }
 

@@ -17,6 +17,7 @@
  *   see `startWebhookSweeper`) processes it.
  */
 import { Prisma } from '../../platform/db.ts';
+import { amoId } from '../../platform/amo-ids.ts';
 import { TOPICS } from '../../platform/queue/index.ts';
 import type { Services } from '../../platform/services.ts';
 import { eventHash, parseAmoWebhook, WebhookParseError, type ParsedWebhook } from './parse.ts';
@@ -55,10 +56,11 @@ export const UNKNOWN_WEBHOOK: WebhookAnswer = { status: 404, body: { error: 'unk
 /** The live account of a webhook secret (an indexed lookup), else null. */
 export async function webhookAccount(services: Services, secret: string): Promise<WebhookAccount | null> {
   if (!SECRET_RE.test(secret)) return null;
-  return services.db.amoAccount.findFirst({
+  const account = await services.db.amoAccount.findFirst({
     where: { webhookSecret: secret, deletedAt: null },
     select: { id: true, amoId: true, quizAccountId: true },
   });
+  return account && { ...account, amoId: amoId(account.amoId) };
 }
 
 export async function receiveWebhook(

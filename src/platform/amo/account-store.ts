@@ -3,6 +3,7 @@
  * tokens.ts), and the one of a session: an account the gateway has not stored yet (the OAuth
  * callback), with an explicit host and token that are never refreshed.
  */
+import { amoId } from '../amo-ids.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../logger.ts';
 import type { AccountAccess, AccountState } from './account-access.ts';
@@ -46,7 +47,7 @@ export function storedAccountAccess(tokens: TokenContext, accountId: string): Ac
       return {
         origin: amoOrigin(acc.host, config.amo),
         host: acc.host,
-        amoId: acc.amoId,
+        amoId: amoId(acc.amoId),
         accessToken: decryptSecret(acc.token.accessTokenEnc, tokenKeysOf(config), tokenAad(accountId, 'access')),
         accessExpiresAt: acc.token.accessExpiresAt,
         version: acc.token.version,

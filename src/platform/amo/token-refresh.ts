@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { amoIdOrNull } from '../amo-ids.ts';
 import { AmoNotConnectedError, AmoStaleError, AmoTokenRefreshError } from './errors.ts';
 import { classifyGrantError, refreshGrant, takeSlot, TOKEN_TIMEOUT_MS, type GrantFailure } from './token-endpoint.ts';
 import { decryptSecret, encryptSecret, tokenAad } from './token-crypto.ts';
@@ -102,7 +103,7 @@ async function refreshOutcome(ctx: TokenContext, accountId: string, options: Ref
   const minValidityMs = options.minValidityMs ?? ACCESS_TOKEN_SKEW_MS;
   const leaseMs = (ctx.timeoutMs ?? TOKEN_TIMEOUT_MS) + 30_000;
   const acc = await ctx.db.amoAccount.findUnique({ where: { id: accountId }, select: { amoId: true } });
-  await takeSlot(ctx, { db: ctx.db, rateLimiter: ctx.rateLimiter, amoId: acc?.amoId });
+  await takeSlot(ctx, { db: ctx.db, rateLimiter: ctx.rateLimiter, amoId: amoIdOrNull(acc?.amoId) });
   // a holder stores or gives up within its lease; waiting longer means it died mid-refresh and its lease lapses
   const waitUntil = Date.now() + leaseMs + 5_000;
   const claimId = randomUUID();

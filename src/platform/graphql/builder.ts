@@ -23,6 +23,7 @@ export const builder = new SchemaBuilder<{
   AuthScopes: { tenant: boolean };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
+    BigInt: { Input: bigint; Output: bigint | number | string };
     ID: { Input: string; Output: string | number };
   };
   DefaultFieldNullability: false;

@@ -88,4 +88,9 @@ export interface SimulatorOptions {
   webhookTimeoutMs?: number;
   /** listen host (default 127.0.0.1) */
   listenHost?: string;
+  /**
+   * added to every generated id (accounts, users, pipelines, statuses, fields, enums, tags, leads, contacts, …;
+   * default 0): `2 ** 31` makes every id too large for a 32-bit integer, as amoCRM's may be
+   */
+  idOffset?: number;
 }

@@ -14,7 +14,6 @@ import { TagPicker } from './TagPicker.tsx';
 import { UtmEditor } from './UtmEditor.tsx';
 import { FieldError, invalidProps } from './FieldError.tsx';
 import { RuleExtrasFields } from './RuleExtrasFields.tsx';
-import { RuleControls } from './RuleControls.tsx';
 
 const CHECK_POLL_MS = 1500;
 
@@ -202,7 +201,6 @@ export function RuleEditor({ quizId }: { quizId: string }) {
           )}
         </div>
       </form>
-      {rule && <RuleControls quizId={quizId} rule={rule} />}
       <UtmEditor quizId={quizId} leadFields={catalogue.fields.LEAD} />
     </div>
   );
