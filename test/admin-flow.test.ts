@@ -209,6 +209,16 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     );
     assert.deepEqual(saved.rule.tagsToAdd.lead, [{ name: tag.name }]);
     assert.deepEqual(saved.utms.edges[0].node, { name: 'utm_source', field: { name: utmField.name } });
+    // issue 17: pause and resume from the page, and a preview that sends nothing
+    await page.getByRole('button', { name: 'Pause the rule' }).click();
+    await page.getByTestId('rule-paused').waitFor();
+    assert.equal((await gql(`{ rule(quizId: "${QUIZ}") { paused } }`, token)).rule.paused, true);
+    await page.getByRole('button', { name: 'Resume the rule' }).click();
+    await page.getByTestId('rule-paused').waitFor({ state: 'detached' });
+    assert.equal((await gql(`{ rule(quizId: "${QUIZ}") { paused } }`, token)).rule.paused, false);
+    await page.getByText('Preview', { exact: true }).click();
+    await page.getByRole('button', { name: 'Build the preview' }).click();
+    assert.match((await page.getByTestId('rule-preview').locator('pre').first().textContent()) ?? '', /"pipeline_id"/);
     await dismissNotices();
     await screenshot(page, '06-rule-editor', { docs: 'rule-editor' });
   });

@@ -26,6 +26,8 @@ export const RuleFields = graphql(`
     problems
     checkedAt
     updatedAt
+    paused
+    pausedAt
     pipeline {
       id
       name
@@ -150,5 +152,44 @@ export const AddUtmsMutation = graphql(`
 export const DeleteUtmsMutation = graphql(`
   mutation AdminDeleteUtms($ids: [ID!]!) {
     deleteUtms(ids: $ids)
+  }
+`);
+
+export const PauseRuleMutation = graphql(`
+  mutation AdminPauseRule($quizId: ID!) {
+    pauseQuizRule(quizId: $quizId) {
+      id
+      paused
+      pausedAt
+    }
+  }
+`);
+
+export const ResumeRuleMutation = graphql(`
+  mutation AdminResumeRule($quizId: ID!) {
+    resumeQuizRule(quizId: $quizId) {
+      id
+      paused
+      pausedAt
+    }
+  }
+`);
+
+export const DeleteRuleMutation = graphql(`
+  mutation AdminDeleteRule($quizId: ID!) {
+    deleteQuizRule(quizId: $quizId)
+  }
+`);
+
+export const PreviewRuleQuery = graphql(`
+  query AdminPreviewRule($quizId: ID!, $sample: QuizResultInput!) {
+    previewQuizRule(quizId: $quizId, sample: $sample) {
+      lead
+      contact
+      company
+      customer
+      note
+      warnings
+    }
   }
 `);

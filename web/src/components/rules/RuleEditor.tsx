@@ -14,6 +14,7 @@ import { TagPicker } from './TagPicker.tsx';
 import { UtmEditor } from './UtmEditor.tsx';
 import { FieldError, invalidProps } from './FieldError.tsx';
 import { RuleExtrasFields } from './RuleExtrasFields.tsx';
+import { RuleControls } from './RuleControls.tsx';
 
 const CHECK_POLL_MS = 1500;
 
@@ -201,6 +202,7 @@ export function RuleEditor({ quizId }: { quizId: string }) {
           )}
         </div>
       </form>
+      {rule && <RuleControls quizId={quizId} rule={rule} />}
       <UtmEditor quizId={quizId} leadFields={catalogue.fields.LEAD} />
     </div>
   );
