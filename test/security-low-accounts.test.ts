@@ -1,6 +1,6 @@
 // Issue 16 (Low), accounts: amoCRM's signed disconnect hook has no timestamp, so a replay must not
 // disconnect an account connected again after the hook was first seen; and the same amoCRM account
-// connected again as a new row takes over the old row's waiting deliveries.
+// connected again comes back as its own row (issue 17), its waiting deliveries with it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { claimDueDeliveries } from '../src/features/delivery/worker.ts';
@@ -46,7 +46,7 @@ test('a replayed disconnect hook leaves an account connected again after the hoo
   assert.equal(await testDb.db.amoToken.count({ where: { accountId: again.id } }), 1, 'its tokens are kept');
 });
 
-test("the same amoCRM account connected again takes over the old row's deliveries waiting past QUEUED, and they go out", async () => {
+test('the same amoCRM account connected again keeps its deliveries waiting past QUEUED, and they go out', async () => {
   const amo = stack.sim.seedAccount({ pipelines: 1 });
   const tenant = 'carry-1';
   const old = await connect(tenant, amo.id);
