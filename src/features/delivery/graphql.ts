@@ -3,7 +3,8 @@ import { acceptResult } from './accept.ts';
 import { retryDelivery } from './worker.ts';
 import { leadAtStepWhereById, leadOutcome, leadOutcomeWhere, type LeadOutcome } from '../webhooks/index.ts';
 import { builder } from '../../platform/graphql/builder.ts';
-import { loadOncePerEvent } from '../../platform/graphql/per-event.ts';
+import { loadPerEventInBatches } from '../../platform/graphql/per-event.ts';
+import { notFound } from '../../platform/errors.ts';
 import { DeliveryReasonEnum, DeliveryStatusEnum } from '../../platform/graphql/enums.ts';
 import { localId } from '../../platform/ids.ts';
 import { NIL_UUID, uuidOrNil } from '../../platform/graphql/tenancy.ts';
@@ -225,8 +226,17 @@ builder.mutationFields((t) => ({
 }));
 
 // Channels are per tenant, so the event's tenant is the subscriber's.
-const deliveryOfEvent = loadOncePerEvent((event: { deliveryId: string; quizAccountId: string }, db) =>
-  db.delivery.findFirstOrThrow({ where: { id: event.deliveryId, quizAccountId: event.quizAccountId } }),
+// One query for the events of a tick; a row must be the event's tenant's, else it is not found.
+export const deliveryOfEvent = loadPerEventInBatches(
+  async (events: readonly { deliveryId: string; quizAccountId: string }[], db) => {
+    const rows = await db.delivery.findMany({ where: { id: { in: [...new Set(events.map((e) => e.deliveryId))] } } });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return events.map((e) => {
+      const row = byId.get(e.deliveryId);
+      return row && row.quizAccountId === e.quizAccountId ? row : null;
+    });
+  },
+  () => notFound('Delivery'),
 );
 
 builder.subscriptionField('deliveryUpdated', (t) =>
