@@ -203,3 +203,27 @@ describe('the alert sender', () => {
     assert.equal(alertBackoff(30, 10_000), 3_600_000);
   });
 });
+
+describe('the alert POST', () => {
+  it('production: a name resolving to a loopback address is refused by the connection itself; otherwise posted', async () => {
+    const { createServer } = await import('node:http');
+    const { createAlertPost } = await import('../src/features/alerts/index.ts');
+    let hits = 0;
+    const server = createServer((req, res) => {
+      hits++;
+      req.resume();
+      res.writeHead(202).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const signal = AbortSignal.timeout(5_000);
+      await assert.rejects(createAlertPost(true)(`http://localhost:${port}/hook`, '{}', {}, signal), /loopback, private or link-local/);
+      assert.equal(hits, 0);
+      assert.deepEqual(await createAlertPost(false)(`http://localhost:${port}/hook`, '{}', {}, signal), { status: 202 });
+      assert.equal(hits, 1);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});

@@ -1,5 +1,6 @@
 // The alert sender as one of the workers (src/workers/index.ts).
 import type { Services } from '../../platform/services.ts';
+import { createAlertPost } from './post.ts';
 import { startAlertSender, type PostAlert } from './sender.ts';
 import { createAlertStore } from './store.ts';
 import { assertPublicDestination } from './url.ts';
@@ -8,7 +9,7 @@ export function startAlerts(services: Services, options: { post?: PostAlert; pol
   const { config } = services;
   const sender = startAlertSender({
     store: createAlertStore(services.db, config),
-    post: options.post,
+    post: options.post ?? createAlertPost(config.isProduction),
     checkDestination: (url) => assertPublicDestination(url, config.isProduction),
     maxAttempts: config.alerts.maxAttempts,
     backoffMs: config.alerts.backoffMs,
