@@ -14,6 +14,12 @@ export const STATE_TTL_MS = 15 * 60_000;
 
 const hashState = (state: string) => createHash('sha256').update(state).digest('hex');
 
+/** The account's IANA time zone from `account?with=datetime_settings`, when it says one. */
+const timezoneOf = (info: AmoAccountInfo): string | null => {
+  const tz = (info._embedded?.datetime_settings as { timezone?: unknown } | undefined)?.timezone;
+  return typeof tz === 'string' && tz ? tz : null;
+};
+
 /** A live account that still works blocks a new connection; a stale or blocked one may be replaced. */
 async function workingAccount(services: Services, quizAccountId: string) {
   const live = await services.db.amoAccount.findFirst({ where: { quizAccountId, deletedAt: null } });
@@ -80,7 +86,7 @@ export async function completeAuthorization(
     tokens = await exchangeCode({ config }, referer, code, { db, amoId: amoIdOrNull(known?.amoId) });
     const amoId = amoIdOfToken(tokens.accessToken) ?? amoIdOrNull(known?.amoId);
     const client = services.amo.session({ host: referer, accessToken: tokens.accessToken, amoId }, { timeoutMs: 15_000, maxRetries: 2 });
-    info = await client.getAccount(['drive_url'], { signal: options.signal });
+    info = await client.getAccount(['drive_url', 'datetime_settings'], { signal: options.signal });
   } catch (err) {
     logger.warn({ err: err instanceof AmoError || isAmoStaleError(err) ? { message: (err as Error).message } : err, referer }, 'amoCRM authorization failed');
     return { ok: false, status: 502, reason: 'amoCRM did not accept the authorization. Try connecting again.' };
@@ -103,6 +109,8 @@ export async function completeAuthorization(
     country: info.country ?? null,
     currency: info.currency ?? null,
     driveUrl: info.drive_url ?? null,
+    // the working hours of rule tasks are in it unless the rule names another (src/features/rules/task-assignment.ts)
+    timezone: timezoneOf(info),
   };
 
   let outcome: { account: AmoAccount; reconnected: boolean };

@@ -18,6 +18,8 @@ import { classify, errMessage, internalRetryText, isAmoSideError, ownerError, re
 import { ensureReconcileSetup, type ReconcileSetup } from './reconcile.ts';
 import { onRefused } from './refusals.ts';
 import { confirmSent } from './confirm.ts';
+import { assignUsers } from './assign.ts';
+import { ensureTasks } from './tasks.ts';
 import { applyRuleState } from './rule-state.ts';
 import { resolveTagNames } from './tag-names.ts';
 
@@ -210,17 +212,22 @@ export class AccountRun {
     toNote.push(...confirmed.found);
 
     toSend.splice(0, toSend.length, ...(await applyRuleState(this, toSend))); // a paused rule's wait, a deleted rule's are refused
-    // build the leads
+    // build the leads, each with its responsible user (chosen once: assign.ts)
     const ready: Item[] = [];
+    const assigned = await assignUsers(this, toSend);
     for (const item of toSend) {
-      const ctx = await this.sendContext(item.d.quizId);
+      const who = assigned.get(item.d.id);
+      if (!who) continue; // the lease was lost
+      const base = await this.sendContext(item.d.quizId);
+      const ctx = base && who.amoId !== undefined ? { ...base, rule: { ...base.rule, performerAmoId: who.amoId } } : base;
       if (!ctx) {
         await this.fail(item, NO_RULE_ERROR, 'NO_RULE', 'QUEUED');
         continue;
       }
       try {
         const built = buildLead(item.result, ctx, { requestId: item.d.id, now: item.result.submittedAt ? undefined : item.d.createdAt });
-        ready.push({ ...item, lead: built.lead, note: built.note, warnings: built.warnings, customer: built.customer, customerAnswers: built.customerAnswers });
+        const warnings = who.warning ? [...built.warnings, who.warning] : built.warnings;
+        ready.push({ ...item, lead: built.lead, note: built.note, warnings, customer: built.customer, customerAnswers: built.customerAnswers });
       } catch (err) {
         await this.fail(item, `Not delivered: the lead could not be built (${ownerError(err, this.log)}).`, 'AMO_REJECTED', 'QUEUED');
       }
@@ -232,7 +239,7 @@ export class AccountRun {
       toNote.push(...created);
     }
     if (toNote.length && this.rt.options.hooks.afterLeadCreated) await this.rt.options.hooks.afterLeadCreated(toNote.map((i) => i.d.id));
-    await addNotes(this, await ensureCustomers(this, toNote));
+    await addNotes(this, await ensureTasks(this, await ensureCustomers(this, toNote)));
   }
 
   /** One leads/complex call for `chunk`; returns the items whose lead now exists. (refusals.ts sends again through it.) */

@@ -16,6 +16,8 @@ export interface DeliveryHooks {
   afterLeadCreated?(deliveryIds: string[]): void | Promise<void>;
   /** amoCRM answered POST customers; the customer ids not yet committed */
   afterCustomer?(deliveryIds: string[]): void | Promise<void>;
+  /** amoCRM answered POST tasks; the task ids not yet committed */
+  afterTask?(deliveryIds: string[]): void | Promise<void>;
   /** the note is posted; DONE not yet committed */
   afterNote?(deliveryId: string): void | Promise<void>;
 }

@@ -6,6 +6,7 @@ import { Prisma } from '../../platform/db.ts';
 import type { AmoAccount, EntityType, MappingSource } from '../../generated/prisma/client.ts';
 import { TOPICS, type Queue } from '../../platform/queue/index.ts';
 import { localId } from '../../platform/ids.ts';
+import { resolveTaskAssignment, type TaskAssignmentColumns, type TaskAssignmentInput } from './task-assignment.ts';
 import { extrasColumns, resolveRuleExtras, type ResolvedExtras, type RuleExtrasInput } from './extras.ts';
 import { SUPPORTED_FIELD_TYPES } from '../delivery/index.ts';
 import { mergeRuleInput, namedByPatch, storedAsInput } from './patch.ts';
@@ -33,6 +34,9 @@ export interface RuleInput {
   tagsToAdd?: Partial<Record<'lead' | 'contact' | 'company' | 'customer', (string | number)[] | null>> | null;
   toUnsorted?: boolean | null;
   mergeDuplicates?: boolean | null;
+  /** the task for the responsible user and how that user is chosen (task-assignment.ts); left out: kept */
+  task?: TaskAssignmentInput['task'];
+  assignment?: TaskAssignmentInput['assignment'];
   /** the lead-name template, price question and tags by name (extras.ts) */
   leadNameTemplate?: RuleExtrasInput['leadNameTemplate'];
   priceQuestionId?: RuleExtrasInput['priceQuestionId'];
@@ -65,6 +69,8 @@ export interface ResolvedRule {
   mergeDuplicates: boolean;
   mappings: PlannedMapping[];
   tags: PlannedTag[];
+  /** the task and assignment columns the caller named (task-assignment.ts) */
+  taskAssignment?: TaskAssignmentColumns;
   /** the extras given (extras.ts); left out: not written */
   extras?: ResolvedExtras;
 }
@@ -208,6 +214,8 @@ export async function resolveRuleInput(
   // the extras as the caller sent them (an update: its patch, so that null clears)
   const extras = resolveRuleExtras(options.patch ?? input, base, issues);
 
+  // as the caller sent them (an update: its patch), so what it leaves out is kept
+  const taskAssignment = await resolveTaskAssignment(db, account, options.patch ?? input, base, issues);
   if (issues.length) throw invalid(issues, options.patch);
   return {
     performerId,
@@ -217,6 +225,7 @@ export async function resolveRuleInput(
     mergeDuplicates: input.mergeDuplicates ?? false,
     mappings,
     tags,
+    taskAssignment,
     extras,
   };
 }
@@ -227,6 +236,7 @@ const ruleColumns = (r: ResolvedRule) => ({
   stepId: r.stepId,
   toUnsorted: r.toUnsorted,
   mergeDuplicates: r.mergeDuplicates,
+  ...r.taskAssignment,
   ...extrasColumns(r.extras ?? {}),
   // A changed rule is checked against amoCRM again.
   problems: [],

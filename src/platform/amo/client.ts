@@ -33,6 +33,9 @@ import type {
   AmoNoteInput,
   AmoPipeline,
   AmoTag,
+  AmoTask,
+  AmoTaskCreated,
+  AmoTaskInput,
   AmoUser,
   AmoWebhook,
   HalPage,
@@ -266,6 +269,25 @@ export class AmoClient {
   /** The customers created in `window`, oldest first, every page. */
   listCustomers(window: AmoCreatedWindow, options: CallOptions = {}): Promise<AmoCustomer[]> {
     return this.http.listAll<AmoCustomer>('customers', 'customers', { query: windowQuery(window), signal: options.signal });
+  }
+
+  /** `POST /api/v4/tasks` (at most 50 here). Not idempotent (amoCRM does not deduplicate): a timeout / 5xx throws with `maybeProcessed`. */
+  async createTasks(tasks: AmoTaskInput[], options: CallOptions = {}): Promise<AmoTaskCreated[]> {
+    if (tasks.length === 0) return [];
+    const res = await this.http.request<HalPage<'tasks', { id: number; request_id?: unknown }>>('POST', 'tasks', { body: tasks, idempotent: false, signal: options.signal });
+    const list = res?._embedded?.tasks;
+    return (Array.isArray(list) ? list : []).map((t) => {
+      const rid = normalizeRequestId(t?.request_id)[0];
+      return { id: Number(t?.id), ...(rid !== undefined ? { request_id: rid } : {}) };
+    });
+  }
+
+  /** The tasks on `entityIds` of `entityType`, every page (amoCRM: filter[entity_id] needs filter[entity_type]). */
+  listTasks(entityType: 'leads' | 'contacts' | 'companies' | 'customers', entityIds: number[], options: CallOptions = {}): Promise<AmoTask[]> {
+    if (entityIds.length === 0) return Promise.resolve([]);
+    // the array form amoCRM documents (filter[entity_id][0]=…), not a comma list
+    const ids = Object.fromEntries(entityIds.map((id, i) => [`filter[entity_id][${i}]`, id]));
+    return this.http.listAll<AmoTask>('tasks', 'tasks', { query: { 'filter[entity_type]': entityType, ...ids, 'order[id]': 'asc' }, signal: options.signal });
   }
 
   /** Subscribes `destination` to `events` (amoCRM upserts by destination, so this is idempotent). */

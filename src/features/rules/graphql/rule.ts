@@ -5,6 +5,7 @@ import { quizIdSchema } from '../../../platform/graphql/args.ts';
 import { createRule, publishRuleChanged, resolveRuleInput, updateRule, type RuleInput as RuleInputData } from '../rules.ts';
 import type { Context } from '../../../platform/context.ts';
 import { ofLiveAccount, requireLiveAccount, uuidOrNil } from '../../../platform/graphql/tenancy.ts';
+import { RuleAssignmentInput, RuleTaskInput } from './task.ts';
 import { LEAD_NAME_TEMPLATE_HELP, TagNamesInput } from './extras.ts';
 
 type MappingWithField = RuleFieldMapping & { field: CustomField };
@@ -165,6 +166,8 @@ const RuleInput = builder.inputType('RuleInput', {
     toUnsorted: t.boolean({
       description: "Send leads to amoCRM's Unsorted (incoming leads) instead of straight into the step. Default false.",
     }),
+    task: t.field({ type: RuleTaskInput, description: 'A task for the responsible user on every new lead. Null: no task; left out: kept.' }),
+    assignment: t.field({ type: RuleAssignmentInput, description: "How each lead's responsible user is chosen. Null: the performer; left out: kept." }),
     mergeDuplicates: t.boolean({
       description:
         'Attach the lead to an existing contact with the same phone or email (and company of the same name) instead of creating one. Default false: always a new contact.',

@@ -161,3 +161,34 @@ export interface AmoCustomerLink {
   to_entity_id: number;
   to_entity_type: 'contacts' | 'leads' | 'companies';
 }
+
+/** One task of `POST /api/v4/tasks` (text and complete_till are required by amoCRM). */
+export interface AmoTaskInput {
+  text: string;
+  /** unix seconds */
+  complete_till: number;
+  /** 1 call, 2 meeting, or one of the account's own types */
+  task_type_id?: number;
+  /** omitted: the user the token acts for */
+  responsible_user_id?: number;
+  entity_type?: 'leads' | 'contacts' | 'companies' | 'customers';
+  entity_id?: number;
+  request_id?: string;
+}
+
+export interface AmoTaskCreated {
+  id: number;
+  request_id?: string;
+}
+
+export interface AmoTask {
+  id: number;
+  text: string;
+  entity_id: number | null;
+  entity_type: string | null;
+  responsible_user_id: number;
+  task_type_id: number;
+  complete_till: number;
+  is_completed: boolean;
+  [k: string]: unknown;
+}
