@@ -10,7 +10,7 @@ import { nameTagsOf, resolveTagNames, tagNamesOf } from '../src/features/deliver
 import { buildLead, type PayloadContext } from '../src/features/delivery/payload.ts';
 import { quizResultSchema, type QuizResult } from '../src/features/delivery/input.ts';
 import { resolveRuleExtras } from '../src/features/rules/extras.ts';
-import { AmoValidationError, type AmoClient } from '../src/platform/amo/index.ts';
+import { AmoServerError, AmoValidationError, type AmoClient } from '../src/platform/amo/index.ts';
 import type { Db } from '../src/platform/db.ts';
 
 const NOW = new Date('2026-12-03T10:15:00Z');
@@ -124,9 +124,14 @@ describe('tags by name', () => {
     assert.deepEqual(tagNamesOf(null), []);
   });
 
-  function fakes(cached: { name: string; amoId: number }[], create: (names: string[]) => Promise<{ id: number; name: string; color: string | null }[]>) {
+  function fakes(
+    cached: { name: string; amoId: number }[],
+    create: (names: string[]) => Promise<{ id: number; name: string; color: string | null }[]>,
+    amoHas: { entity: string; id: number; name: string }[] = [],
+  ) {
     const upserts: unknown[] = [];
     const created: string[][] = [];
+    const searched: string[] = [];
     const db = {
       tag: {
         findMany: async (q: { where: { OR: { name: { equals: string } }[] } }) =>
@@ -139,8 +144,12 @@ describe('tags by name', () => {
         created.push(names);
         return create(names);
       },
+      searchTags: async (entity: string, query: string) => {
+        searched.push(`${entity}:${query}`);
+        return amoHas.filter((t) => t.entity === entity && t.name.toLowerCase().includes(query.toLowerCase())).map((t) => ({ id: t.id, name: t.name, color: null }));
+      },
     } as unknown as AmoClient;
-    return { db, client, upserts, created };
+    return { db, client, upserts, created, searched };
   }
 
   test('a cached name (any case) is used as its id; a missing one is created once, cached and used as its id', async () => {
@@ -149,20 +158,39 @@ describe('tags by name', () => {
     const out = await resolveTagNames({ db: f.db, client: f.client, accountId: 'acc' }, ctx);
     assert.deepEqual(f.created, [['Новый']]);
     assert.equal(f.upserts.length, 1);
+    assert.deepEqual(f.searched, []);
     assert.deepEqual(nameTagsOf(out, 'LEAD', []), [{ id: 10 }, { id: 100 }]);
     assert.deepEqual(nameTagsOf(out, 'LEAD', [{ id: 10 }]), [{ id: 100 }], 'a tag the rule also names by id goes once');
   });
 
-  test('when amoCRM refuses or fails the creation, the name is sent by name (amoCRM attaches or creates it with the lead)', async () => {
-    const f = fakes([], async () => {
-      throw new AmoValidationError('NotUnique', []);
-    });
+  test('amoCRM refuses a name it has (NotUnique): each missing name is looked up and cached; one not found goes by name', async () => {
+    const f = fakes(
+      [],
+      async () => {
+        throw new AmoValidationError('NotUnique', []);
+      },
+      [
+        { entity: 'leads', id: 55, name: 'КВИЗ' },
+        { entity: 'leads', id: 56, name: 'Квиз 2' },
+      ],
+    );
     const warned: unknown[] = [];
     const ctx = ctxOf({ tagNames: tagNamesOf({ lead: ['Квиз'], contact: ['Клиент'] }) });
     const out = await resolveTagNames({ db: f.db, client: f.client, accountId: 'acc', log: { warn: (o) => warned.push(o) } }, ctx);
-    assert.deepEqual(nameTagsOf(out, 'LEAD', []), [{ name: 'Квиз' }]);
+    assert.deepEqual(f.searched, ['leads:Квиз', 'contacts:Клиент']);
+    assert.deepEqual(nameTagsOf(out, 'LEAD', []), [{ id: 55 }], 'the exact name (any case), not one containing it');
     assert.deepEqual(nameTagsOf(out, 'CONTACT', []), [{ name: 'Клиент' }]);
+    assert.equal(f.upserts.length, 1, 'the found tag is cached');
     assert.equal(warned.length, 2);
+  });
+
+  test('any other failure (5xx, timeout): no lookup, the names go by name (amoCRM attaches or creates them with the lead)', async () => {
+    const f = fakes([], async () => {
+      throw new AmoServerError('502', { status: 502, maybeProcessed: true });
+    });
+    const out = await resolveTagNames({ db: f.db, client: f.client, accountId: 'acc' }, ctxOf({ tagNames: tagNamesOf({ lead: ['Квиз'] }) }));
+    assert.deepEqual(f.searched, []);
+    assert.deepEqual(nameTagsOf(out, 'LEAD', []), [{ name: 'Квиз' }]);
     assert.equal(f.upserts.length, 0);
   });
 

@@ -145,4 +145,28 @@ describe('rule extras against amoCRM', () => {
     assert.deepEqual(at(tagPosts, 0).body, [{ name: 'Из квиза' }]);
     assert.equal(suite.sim.account(s.amoId).tags.leads.length, tagsBefore + 1);
   });
+  test('a name amoCRM has but the cache lacks (added there after the sync): NotUnique, then looked up, cached and attached; nothing created', async () => {
+    const s = await setup();
+    const db = suite.tdb.db;
+    const late = suite.sim.addTag(s.amoId, 'leads', 'Поздний');
+    const account = await db.amoAccount.findUniqueOrThrow({ where: { id: s.accountId } });
+    const input = { pipelineId: gid('Pipeline', s.cat.pipelineId(s.pipeline)), stepId: gid('Step', s.cat.stepId(s.pipeline, s.firstStatus)), tagNamesToAdd: { lead: ['поздний'] } };
+    await createRule(db, account, 'quiz-late', await resolveRuleInput(db, account, input));
+    const before = suite.sim.account(s.amoId).tags.leads.length;
+    const d = await acceptResult(suite.services, s.quizAccountId, { resultId: 'late-1', quizId: 'quiz-late', contact: { name: 'Олег' }, answers: [] });
+    await drain(runtime(), s.quizAccountId);
+    const row = await db.delivery.findUniqueOrThrow({ where: { id: d.id } });
+    assert.equal(row.status, 'DELIVERED');
+    const lead = only(suite.sim.leads(s.amoId).filter((l) => l.id === Number(row.amoLeadId)));
+    assert.deepEqual(
+      lead.tags.map((t) => t.id),
+      [late.id],
+    );
+    assert.equal(suite.sim.account(s.amoId).tags.leads.length, before, 'no tag created');
+    const cached = only(await db.tag.findMany({ where: { accountId: s.accountId, entity: 'LEAD', name: 'Поздний' } }), 'cached tag');
+    assert.equal(Number(cached.amoId), late.id);
+    const log = suite.sim.requestLog(s.amoId);
+    assert.equal(log.filter((r) => r.method === 'POST' && r.path.startsWith('/api/v4/leads/tags') && r.status === 400).length, 1);
+    assert.equal(log.filter((r) => r.method === 'GET' && r.path.startsWith('/api/v4/leads/tags?')).length, 1);
+  });
 });

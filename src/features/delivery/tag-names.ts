@@ -5,13 +5,14 @@
  * - a name it lacks is created in amoCRM (`POST /api/v4/{entity}/tags`) and cached (the Tag
  *   table, as a sync would), then sent as `{id}`: a retried delivery finds it in the cache and
  *   creates nothing;
- * - when that call fails (amoCRM has the name already — another replica just created it, or it
- *   came after the last sync —, or any other error) the name is sent as `{name}` in
- *   `_embedded.tags`: amoCRM attaches its tag of that name, or creates it with the lead, so the
- *   lead is never held back by a tag. The next sync caches it.
+ * - when amoCRM refuses it (it has the name already: another replica just created it, or it came
+ *   after the last sync) each missing name is looked up (`GET {entity}/tags?query=`) and cached;
+ * - a name still without an id (any other failure) is sent as `{name}` in `_embedded.tags`:
+ *   amoCRM attaches its tag of that name, or creates it with the lead, so the lead is never held
+ *   back by a tag. The next sync caches it.
  */
 import type { Db } from '../../platform/db.ts';
-import type { AmoClient, AmoEntity } from '../../platform/amo/index.ts';
+import { AmoValidationError, type AmoClient, type AmoEntity, type AmoTag } from '../../platform/amo/index.ts';
 import type { Entity, PayloadContext } from './payload-types.ts';
 
 export interface RuleTagName {
@@ -62,20 +63,29 @@ export async function resolveTagNames(deps: TagNameDeps, ctx: PayloadContext): P
     for (const n of mine.map((x) => x.name.trim())) {
       if (!byName.has(n.toLowerCase()) && !missing.some((m) => m.toLowerCase() === n.toLowerCase())) missing.push(n);
     }
+    const cache = async (list: AmoTag[]) => {
+      for (const t of list) {
+        if (!Number.isFinite(Number(t.id)) || typeof t.name !== 'string') continue;
+        await deps.db.tag.upsert({
+          where: { accountId_entity_amoId: { accountId: deps.accountId, entity, amoId: Number(t.id) } },
+          create: { accountId: deps.accountId, entity, amoId: Number(t.id), name: t.name, color: t.color ?? null },
+          update: { name: t.name, color: t.color ?? null, deletedAt: null },
+        });
+        if (!byName.has(t.name.toLowerCase())) byName.set(t.name.toLowerCase(), Number(t.id));
+      }
+    };
     if (missing.length) {
       try {
-        const created = await deps.client.createTags(PATH_OF[entity], missing, { signal: deps.signal });
-        for (const t of created) {
-          if (!Number.isFinite(Number(t.id)) || typeof t.name !== 'string') continue;
-          await deps.db.tag.upsert({
-            where: { accountId_entity_amoId: { accountId: deps.accountId, entity, amoId: Number(t.id) } },
-            create: { accountId: deps.accountId, entity, amoId: Number(t.id), name: t.name, color: t.color ?? null },
-            update: { name: t.name, color: t.color ?? null, deletedAt: null },
-          });
-          if (!byName.has(t.name.toLowerCase())) byName.set(t.name.toLowerCase(), Number(t.id));
-        }
+        await cache(await deps.client.createTags(PATH_OF[entity], missing, { signal: deps.signal }));
       } catch (err) {
         deps.log?.warn({ accountId: deps.accountId, entity, err: err instanceof Error ? err.message : String(err) }, 'tags not created; sent by name');
+        // amoCRM has some of them already (NotUnique): look each up, so the cache learns them
+        if (err instanceof AmoValidationError) {
+          for (const name of missing) {
+            const found = await deps.client.searchTags(PATH_OF[entity], name, { signal: deps.signal }).catch(() => []);
+            await cache(found.filter((t) => typeof t.name === 'string' && t.name.toLowerCase() === name.toLowerCase()).slice(0, 1));
+          }
+        }
       }
     }
     for (const n of mine) {

@@ -141,6 +141,12 @@ export class AmoClient {
    * `POST /api/v4/{entity}/tags`: creates tags by name (amoCRM refuses a name the entity already
    * has, in any case, with 400 `NotUnique`). Not idempotent: a timeout / 5xx throws with `maybeProcessed`.
    */
+  /** `GET /api/v4/{entity}/tags?query=…`: the entity's tags whose name contains `query`, every page. */
+  searchTags(entity: AmoEntity, query: string, options: CallOptions = {}): Promise<AmoTag[]> {
+    checkEntity(entity);
+    return this.http.listAll<AmoTag>(`${entity}/tags`, 'tags', { query: { query }, signal: options.signal });
+  }
+
   async createTags(entity: AmoEntity, names: string[], options: CallOptions = {}): Promise<AmoTag[]> {
     checkEntity(entity);
     if (names.length === 0) return [];
