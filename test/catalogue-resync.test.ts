@@ -78,4 +78,37 @@ describe('periodic catalogue re-sync', () => {
     // every amoCRM call went through the account's rate limiter
     assert.ok(stack.sim.maxRequestsInAnySecond(conn.amoId) <= 7);
   });
+
+  it('finds a lead deleted at amoCRM whose webhook never came', async () => {
+    const db = testDb.db;
+    const client = stack.gw.app.services.amo.client(conn.accountId);
+    const [gone, kept] = await client.createLeadsComplex([{ name: 'to delete' }, { name: 'to keep' }]);
+    const delivery = (resultId: string, amoLeadId: number) =>
+      db.delivery.create({
+        data: {
+          quizAccountId: conn.quizAccountId,
+          accountId: conn.accountId,
+          quizId: 'quiz-resync',
+          resultId,
+          payload: {},
+          status: 'DELIVERED',
+          stage: 'DONE',
+          amoLeadId,
+          deliveredAt: new Date(),
+        },
+      });
+    const dGone = await delivery('gone', gone!.id);
+    const dKept = await delivery('kept', kept!.id);
+    // no webhook is subscribed for this account: amoCRM tells nobody
+    const sent = await stack.sim.deleteLead(conn.amoId, gone!.id);
+    assert.equal(sent.length, 0);
+    await until('the deleted lead found by a periodic pass', async () => (await db.delivery.findUniqueOrThrow({ where: { id: dGone.id } })).leadDeletedAt);
+    const gid = Buffer.from(`Delivery:${dGone.id}`).toString('base64');
+    const read = await stack.gw.gql(`query($id: ID!) { node(id: $id) { ... on Delivery { leadDeleted status } } }`, { id: gid }, await tokenFor(conn.quizAccountId));
+    assert.deepEqual(read.data?.node, { leadDeleted: true, status: 'DELIVERED' });
+    // a pass that looked at both (the deleted one was found in it) left the live lead alone
+    const lookedAtKept = stack.sim.requestLog(conn.amoId).some((r) => r.method === 'GET' && r.path === `/api/v4/leads/${kept!.id}`);
+    assert.ok(lookedAtKept);
+    assert.equal((await db.delivery.findUniqueOrThrow({ where: { id: dKept.id } })).leadDeletedAt, null);
+  });
 });

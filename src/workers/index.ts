@@ -6,7 +6,7 @@ import { checkRule } from '../features/rules/index.ts';
 import type { Services } from '../platform/services.ts';
 import { startCatalogueResync, startSyncWorker } from '../features/catalogue/index.ts';
 import { startAlerts } from '../features/alerts/index.ts';
-import { startWebhookSweeper, WEBHOOK_TASK_TYPE, webhookEventTaskHandler } from '../features/webhooks/index.ts';
+import { LEAD_CHECK_TASK_TYPE, leadCheckTaskHandler, startWebhookSweeper, WEBHOOK_TASK_TYPE, webhookEventTaskHandler } from '../features/webhooks/index.ts';
 
 export interface Workers {
   stop(): Promise<void>;
@@ -76,6 +76,7 @@ async function startEach(services: Services, stops: (() => Promise<void>)[]): Pr
         if (typeof task.ruleId === 'string') await checkRule(services, task.ruleId, { signal });
       },
       [WEBHOOK_TASK_TYPE]: webhookEventTaskHandler(services),
+      [LEAD_CHECK_TASK_TYPE]: leadCheckTaskHandler(services),
     },
   });
   stops.push(() => tasks.stop());

@@ -106,6 +106,8 @@ export function startCatalogueResync(services: Services, options: { intervalMs?:
       await requestSync(services, account.id);
       // the same task a rule edit queues: the check reads amoCRM itself (src/features/rules/check.ts)
       const rules = await db.rule.findMany({ where: { accountId: account.id }, select: { id: true, quizId: true } });
+      // and the leads of its recent deliveries, in case a leads[delete] webhook was lost (src/features/webhooks/lead-check.ts)
+      await queue.publish(TOPICS.amoTasks, account.quizAccountId, { type: 'leads.check', quizAccountId: account.quizAccountId, accountId: account.id });
       for (const rule of rules) {
         await queue.publish(TOPICS.amoTasks, account.quizAccountId, { type: 'rule.changed', quizAccountId: account.quizAccountId, quizId: rule.quizId, ruleId: rule.id });
       }

@@ -6,6 +6,7 @@ export type { ParsedWebhook, ParsedWebhookEvent, WebhookEventKind, WebhookTree }
 export { receiveWebhook, sweepUnprocessedEvents, startWebhookSweeper, WEBHOOK_TASK_TYPE } from './receive.ts';
 export type { ReceiveOptions, SweepOptions, WebhookAnswer, WebhookEventTask } from './receive.ts';
 export { processWebhookEvent, webhookEventTaskHandler } from './process.ts';
+export { checkDeletedLeads, leadCheckTaskHandler, LEAD_CHECK_TASK_TYPE } from './lead-check.ts';
 export { handleAmoWebhookRequest, webhookSecretFromPath, MAX_WEBHOOK_BODY_BYTES } from './http.ts';
 export { leadOutcome, leadAtStepWhere, leadAtStepWhereById, leadOutcomeWhere, WON_STATUS_ID, LOST_STATUS_ID } from './outcome.ts';
 export type { LeadOutcome } from './outcome.ts';
