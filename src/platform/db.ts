@@ -28,15 +28,23 @@ const AMO_ID_COLUMNS = {
   delivery: ['amoLeadId', 'amoContactId', 'amoCompanyId', 'amoCustomerId', 'leadPipelineAmoId', 'leadStatusAmoId'],
   amoRateLimit: ['amoId'],
 } as const;
+const AMO_ID_KEYS = new Set<string>(Object.values(AMO_ID_COLUMNS).flat());
 
-const asNumber = (value: unknown) => (typeof value === 'bigint' ? amoIdOrNull(value) : value);
-
-const amoIdsAsNumbers = Object.fromEntries(
-  Object.entries(AMO_ID_COLUMNS).map(([model, fields]) => [
-    model,
-    Object.fromEntries(fields.map((f) => [f, { needs: { [f]: true }, compute: (row: Record<string, unknown>) => asNumber(row[f]) }])),
-  ]),
-);
+/** Rewrites, in place, every amoCRM id column of a result (relations included) as a number; other bigints stay. */
+function amoIdsAsNumbers<T>(value: T): T {
+  if (Array.isArray(value)) {
+    for (const item of value) amoIdsAsNumbers(item);
+  } else if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const row = value as Record<string, unknown>;
+    for (const key of Object.keys(row)) {
+      const v = row[key];
+      if (typeof v === 'bigint') {
+        if (AMO_ID_KEYS.has(key)) row[key] = amoIdOrNull(v);
+      } else if (v !== null && typeof v === 'object') amoIdsAsNumbers(v);
+    }
+  }
+  return value;
+}
 
 export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   const adapter = new PrismaPg({ connectionString: databaseUrl, max: options.max ?? 10 });
@@ -48,5 +56,5 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
     const onQuery = options.onQuery;
     (db as unknown as { $on(event: 'query', cb: (e: { query: string }) => void): void }).$on('query', (e) => onQuery(e.query));
   }
-  return db.$extends({ result: amoIdsAsNumbers as never }) as unknown as Db;
+  return db.$extends({ query: { $allModels: { $allOperations: async ({ args, query }) => amoIdsAsNumbers(await query(args)) } } }) as unknown as Db;
 }
