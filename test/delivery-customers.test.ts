@@ -9,6 +9,7 @@ import { runDeliveryPass } from '../src/features/delivery/worker.ts';
 import { at, only } from './helpers/narrow.ts';
 import { expireLeases, leadNote, type DeliveryAccount, type RuleSpec } from './helpers/delivery.ts';
 import { deliverySuite } from './helpers/delivery-suite.ts';
+import { until } from './helpers/wait.ts';
 
 const suite = deliverySuite({ pipelines: 1 });
 const { runtime, drain } = suite;
@@ -120,7 +121,10 @@ describe('customers', () => {
     assert.ok(mid.customerSentAt);
     assert.equal(mid.amoCustomerId, null);
     assert.equal(suite.sim.customers(s.amoId).length, 2, 'amoCRM stored it');
-    await new Promise((r) => setTimeout(r, 1200));
+    // the POST amoCRM stored is over on its side too (the client gave up on it: logged with status 0)
+    await until('the first POST customers ended', async () =>
+      suite.sim.requestLog(s.amoId).some((r) => r.method === 'POST' && r.path.startsWith('/api/v4/customers') && r.status === 0),
+    );
     await drain(rt, s.quizAccountId);
     const mine = suite.sim.customers(s.amoId).filter((c) => c.name === 'Анна');
     assert.equal(mine.length, 1);

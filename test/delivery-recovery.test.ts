@@ -10,6 +10,7 @@ import { testAmoConfig, TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
 import { at } from './helpers/narrow.ts';
 import { createRule, expireLeases, recordEvents, simpleResult } from './helpers/delivery.ts';
 import { deliverySuite } from './helpers/delivery-suite.ts';
+import { until } from './helpers/wait.ts';
 
 const suite = deliverySuite({ sim: { rateLimitCountsRejected: true } });
 const { runtime, drain, setup } = suite;
@@ -66,9 +67,11 @@ describe('exactly once across crashes', () => {
     assert.equal(mid.status, 'PENDING');
     assert.equal(mid.reason, 'CONFIRMING');
     assert.match(mid.lastError ?? '', /may have received the lead \(amoCRM did not answer in time/);
-    await new Promise((r) => setTimeout(r, 1200)); // amoCRM finishes the request
+    const ofSlow1 = () =>
+      suite.sim.leads(s.amoId).filter((l) => (l.custom_fields_values ?? []).some((v) => v.values.some((x) => x.value === resultMarker(s.quizAccountId, 'slow-1'))));
+    await until('amoCRM finished the request the client gave up on', async () => ofSlow1().length > 0);
     await drain(rt, s.quizAccountId);
-    const mine = suite.sim.leads(s.amoId).filter((l) => (l.custom_fields_values ?? []).some((v) => v.values.some((x) => x.value === resultMarker(s.quizAccountId, 'slow-1'))));
+    const mine = ofSlow1();
     assert.equal(mine.length, 1);
     const row = await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: d.id } });
     assert.equal(row.amoLeadId, mine[0]!.id);
@@ -108,8 +111,7 @@ describe('accounts and amoCRM errors', () => {
         rows.every((r) => r.status === 'PENDING' && r.attempts === 0 && r.stage === 'QUEUED'),
         JSON.stringify(rows.map((r) => [r.status, r.attempts, r.stage])),
       );
-      await new Promise((r) => setTimeout(r, 50));
-      assert.ok(events.events.some((e) => e.type === 'token.stale' && e.quizAccountId === s.quizAccountId));
+      await until('token.stale announced', async () => events.events.some((e) => e.type === 'token.stale' && e.quizAccountId === s.quizAccountId));
 
       // the owner connects again
       const pair = suite.sim.issueTokens(s.amoId, TEST_AMO_CLIENT_ID);
@@ -172,7 +174,7 @@ describe('accounts and amoCRM errors', () => {
       assert.equal((await suite.tdb.db.delivery.findUniqueOrThrow({ where: { id: bad.id } })).status, 'DELIVERED');
       assert.equal(suite.sim.leads(s.amoId).length, 3);
 
-      await new Promise((r) => setTimeout(r, 100));
+      await events.settled(); // every delivery.updated published so far was recorded
       const mine = events.events.filter((e) => e.type === 'delivery.updated' && e.quizAccountId === s.quizAccountId);
       const of = (id: string) => mine.filter((e) => e.deliveryId === id).map((e) => e.status);
       assert.deepEqual(of(a.id), ['PENDING', 'DELIVERED']);

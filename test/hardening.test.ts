@@ -7,6 +7,7 @@ import { seedDemoAccount } from '../src/dev/seed-data.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
 import { untilListening, wsClient } from './helpers/stack.ts';
+import { until } from './helpers/wait.ts';
 
 let testDb: TestDatabase;
 let gw: TestApp;
@@ -53,11 +54,17 @@ describe('review findings', () => {
   test('a token valid for 30 days keeps its websocket open (no timer overflow)', async () => {
     const long = await tokenFor('hard-a', { expiresIn: '30d' });
     let closedWith: number | undefined;
+    const connecting = Date.now();
     const client = wsClient(gw.url, long, { onClose: (code) => (closedWith = code) });
     client.subscribe({ query: 'subscription { syncCompleted { id } }' }, { next: () => {}, error: () => {}, complete: () => {} });
     await untilListening(() => gw.app.services.pubsub.listening('sync.completed', 'hard-a') > 0);
-    // An overflowed expiry timer fires after 1 ms; give it far more than that.
-    await new Promise((r) => setTimeout(r, 300));
+    // An overflowed expiry timer fires 1 ms after it was armed (at connect) and closes the socket:
+    // a query sent on the same connection after that is answered only if no such timer fired.
+    const answer = await until('a later query answered on the same connection', async () => {
+      if (Date.now() - connecting < 2) return null; // such a timer is due by now
+      return new Promise<unknown>((resolve, reject) => client.subscribe({ query: '{ __typename }' }, { next: (r) => resolve(r), error: reject, complete: () => {} }));
+    });
+    assert.deepEqual(answer, { data: { __typename: 'Query' } });
     assert.equal(closedWith, undefined);
     assert.equal(gw.app.services.pubsub.listening('sync.completed', 'hard-a'), 1);
     await client.dispose();

@@ -12,6 +12,8 @@ import { describe, test } from 'node:test';
 import { createQueue, MemoryQueue, TOPICS, type QueueMessage } from '../src/platform/queue/index.ts';
 import { brokers, IMPLS, log, runId, sleep, waitFor, waitForCommit } from './helpers/queue.ts';
 
+/** the value of the end marks a test publishes after its messages */
+const END = -99;
 const repoDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 for (const q of IMPLS) {
@@ -94,10 +96,21 @@ for (const q of IMPLS) {
         got2.push((m.value as { n: number }).n);
       });
       for (let n = 0; n < 5; n++) await replica2.publish(TOPICS.amoEvents, `acc-${n}`, { type: 'token.stale', n });
-      await waitFor('both replicas got 5', () => got1.length >= 5 && got2.length >= 5);
-      await sleep(300);
-      assert.deepEqual(got1, [0, 1, 2, 3, 4]);
-      assert.deepEqual(got2, [0, 1, 2, 3, 4]);
+      // then an end mark under every key used (the one before subscribing too): a key's messages
+      // keep their order, so once both replicas have every mark, nothing published before is still coming
+      const keys = ['acc-1', ...Array.from({ length: 5 }, (_, n) => `acc-${n}`)];
+      for (const key of keys) await replica2.publish(TOPICS.amoEvents, key, { type: 'end', n: END });
+      const marks = (got: number[]) => got.filter((n) => n === END).length;
+      await waitFor('both replicas got every end mark', () => marks(got1) >= keys.length && marks(got2) >= keys.length);
+      assert.deepEqual(
+        got1.filter((n) => n !== END),
+        [0, 1, 2, 3, 4],
+      );
+      assert.deepEqual(
+        got2.filter((n) => n !== END),
+        [0, 1, 2, 3, 4],
+      );
+      assert.equal(marks(got1), keys.length, 'each mark once');
     });
 
     if (q.name === 'memory') {
@@ -112,10 +125,27 @@ for (const q of IMPLS) {
         await queue2.consume(TOPICS.quizResults, 'workers', async (m) => {
           got.push(m.value);
         });
+        // queue1's own subscribers take in its messages; queue2's take in only its own
+        const own: unknown[] = [];
+        await queue1.broadcast(TOPICS.amoEvents, async (m) => {
+          own.push(m.value);
+        });
+        await queue1.consume(TOPICS.quizResults, 'workers', async (m) => {
+          own.push(m.value);
+        });
         await queue1.publish(TOPICS.amoEvents, 'a', { x: 1 });
         await queue1.publish(TOPICS.quizResults, 'a', { x: 2 });
-        await sleep(100);
-        assert.deepEqual(got, []);
+        await waitFor("queue1's subscribers took both in", () => own.length >= 2);
+        await waitForCommit(queue1, 'same.', 'workers', TOPICS.quizResults);
+        await queue2.publish(TOPICS.amoEvents, 'a', { mark: 1 });
+        await queue2.publish(TOPICS.quizResults, 'a', { mark: 2 });
+        await waitFor("queue2's own marks arrived", () => got.length >= 2);
+        await waitForCommit(queue2, 'same.', 'workers', TOPICS.quizResults);
+        assert.deepEqual(
+          got.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+          [{ mark: 1 }, { mark: 2 }],
+          'none of queue1’s messages reached queue2',
+        );
       });
     }
   });

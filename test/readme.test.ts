@@ -46,12 +46,22 @@ async function npmStart(ports: { port: number; sim: number; db: number }): Promi
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const end = Date.now() + 120_000;
-  while (!/Dev token:\s+\S+/.test(out) || !/amoCRM:\s+simulator at/.test(out)) {
-    if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}:\n${out}`);
-    if (Date.now() > end) throw new Error(`npm start printed no banner:\n${out}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // the banner, as soon as it is printed (each chunk is checked once it was added to `out`)
+  await new Promise<void>((resolve, reject) => {
+    const bannerPrinted = () => /Dev token:\s+\S+/.test(out) && /amoCRM:\s+simulator at/.test(out);
+    const timer = setTimeout(() => reject(new Error(`npm start printed no banner:\n${out}`)), 120_000);
+    const check = () => {
+      if (!bannerPrinted()) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`npm start exited ${code}:\n${out}`));
+    });
+  });
   const printed = (pattern: RegExp, what: string) => {
     const value = pattern.exec(out)?.[1];
     if (value === undefined) throw new Error(`npm start printed no ${what}:\n${out}`);

@@ -8,7 +8,7 @@ import { createDb, type Db } from '../src/platform/db.ts';
 import { TOPICS } from '../src/platform/queue/index.ts';
 import { SYNC_ERRORS, handleAmoTask, recoverStuckJobs, requestSync, runSyncJob, startSyncWorker } from '../src/features/catalogue/index.ts';
 import { connectSimAccount } from './helpers/amo.ts';
-import { amoConfig, completedFor, countsOf, fast, SIM_ENTITIES, sleep, startSyncKit, waitFor, type SyncKit } from './sync.kit.ts';
+import { amoConfig, completedFor, countsOf, eventsTakenIn, fast, SIM_ENTITIES, startSyncKit, waitFor, type SyncKit } from './sync.kit.ts';
 
 let kit: SyncKit;
 let sim: AmoSimulator;
@@ -158,7 +158,7 @@ describe('sync: in-process queue', () => {
     const tagGets = sim.requestLog(a.amoId).filter((e) => e.path.startsWith('/api/v4/leads/tags')).length;
     assert.equal(tagGets, 6, 'both workers really fetched');
     kit.assertRateLimit(a.amoId);
-    await sleep(100);
+    await Promise.all([eventsTakenIn(h1), eventsTakenIn(h2)]);
     assert.equal(completedFor([...h1.events, ...h2.events], job.id).length, 1, 'finished (and announced) once');
 
     // and a second pair of syncs, each its own job, of the same account at once

@@ -49,6 +49,16 @@ export interface Harness {
   events: AmoEvent[];
 }
 
+/**
+ * Resolves once the harness took in every amo.events message its queue carried so far: a mark
+ * published now arrives after them (one partition, in order), so a count of events is final.
+ */
+export async function eventsTakenIn(h: Harness): Promise<void> {
+  const mark = `mark-${randomBytes(4).toString('hex')}`;
+  await h.queue.publish(TOPICS.amoEvents, mark, { type: 'test.mark', mark });
+  await waitFor('the amo.events mark', () => h.events.some((e) => (e as { mark?: string }).mark === mark));
+}
+
 export const completedFor = (events: AmoEvent[], jobId: string) => events.filter((e) => e.type === 'sync.completed' && e.jobId === jobId);
 
 export const countsOf = (job: SyncJob) => ({ users: job.users, pipelines: job.pipelines, steps: job.steps, fields: job.fields, tags: job.tags });

@@ -9,6 +9,7 @@ import { createServices, type CreateServicesOptions, type Services } from '../..
 import { createDeliveryRuntime, runDeliveryPass, type DeliveryHooks, type DeliveryRuntime } from '../../src/features/delivery/worker.ts';
 import { createAmoSimulator, type AmoSimulator, type CustomField as SimField, type SimulatorOptions } from '@quiz-gateway/amo-sim';
 import { createTestDatabase, type TestDatabase } from './db.ts';
+import { until } from './wait.ts';
 import type { EntityType } from '../../src/generated/prisma/enums.ts';
 import { connectSimAccount, TEST_AMO_CLIENT_ID, TEST_AMO_CLIENT_SECRET, TEST_AMO_REDIRECT, testAmoConfig, type ConnectedAccount } from './amo.ts';
 
@@ -44,13 +45,21 @@ export async function deliveryServices(db: Db, queue?: Queue, overrides: Omit<Cr
   });
 }
 
-/** Every `amo.events` message published from now on. */
-export async function recordEvents(queue: Queue): Promise<{ events: any[]; stop(): Promise<void> }> {
+/**
+ * Every `amo.events` message published from now on. `settled()` resolves once every message
+ * published before it was recorded: its mark comes after them (the topic has one partition).
+ */
+export async function recordEvents(queue: Queue): Promise<{ events: any[]; settled(): Promise<void>; stop(): Promise<void> }> {
   const events: any[] = [];
   const sub = await queue.broadcast(TOPICS.amoEvents, async (m) => {
     events.push(m.value);
   });
-  return { events, stop: () => sub.stop() };
+  const settled = async () => {
+    const mark = `mark-${randomBytes(4).toString('hex')}`;
+    await queue.publish(TOPICS.amoEvents, mark, { type: 'test.mark', mark });
+    await until('the amo.events mark', async () => events.some((e) => e?.mark === mark));
+  };
+  return { events, settled, stop: () => sub.stop() };
 }
 
 const ENTITY: Record<string, EntityType> = { leads: 'LEAD', contacts: 'CONTACT', companies: 'COMPANY', customers: 'CUSTOMER' };
