@@ -77,6 +77,7 @@ export const UsersQuery = graphql(`
           amoUserId
           name
           email
+          isActive
         }
       }
     }

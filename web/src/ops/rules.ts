@@ -17,6 +17,22 @@ export const RuleFields = graphql(`
     mergeDuplicates
     leadNameTemplate
     priceQuestionId
+    task {
+      enabled
+      text
+      taskTypeId
+      deadlineMinutes
+      workingHours {
+        days
+        from
+        to
+        timezone
+      }
+    }
+    assignmentMode
+    assignees {
+      id
+    }
     tagNamesToAdd {
       lead
       contact

@@ -14,6 +14,7 @@ import { TagPicker } from './TagPicker.tsx';
 import { UtmEditor } from './UtmEditor.tsx';
 import { FieldError, invalidProps } from './FieldError.tsx';
 import { RuleExtrasFields } from './RuleExtrasFields.tsx';
+import { TaskAssignmentFields } from './TaskAssignmentFields.tsx';
 import { RuleControls } from './RuleControls.tsx';
 
 const CHECK_POLL_MS = 1500;
@@ -129,11 +130,13 @@ export function RuleEditor({ quizId }: { quizId: string }) {
               {...invalidProps(issues, 'input.performerId', 'rule-performer')}
             >
               <option value="">{t('rule.defaultPerformer')}</option>
-              {catalogue.users.map((u) => (
-                <option key={u.id} value={u.id}>
-                  {u.name}
-                </option>
-              ))}
+              {catalogue.users
+                .filter((u) => u.isActive || u.id === form.performerId)
+                .map((u) => (
+                  <option key={u.id} value={u.id}>
+                    {u.name}
+                  </option>
+                ))}
             </select>
             <FieldError issues={issues} path="input.performerId" id="rule-performer" />
           </div>
@@ -176,6 +179,7 @@ export function RuleEditor({ quizId }: { quizId: string }) {
           ))}
         </fieldset>
         <RuleExtrasFields form={form} issues={issues} onChange={set} />
+        <TaskAssignmentFields form={form.taskAssignment} users={catalogue.users} issues={issues} onChange={(p) => set({ taskAssignment: { ...form.taskAssignment, ...p } })} />
         {saveError != null && (
           <div className="banner error" role="alert" data-testid="save-error">
             <p>{issues.size ? t('rule.fixInputs') : errorText(saveError)}</p>

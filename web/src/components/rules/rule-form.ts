@@ -1,6 +1,7 @@
 // The rule editor's state, from a saved Rule and to a RuleInput. Rows go to the server in the
 // order shown (empty ones too), so the index in a BAD_USER_INPUT path is the row on screen.
 import type { RuleFieldsFragment, RuleInput } from '../../gql/graphql.ts';
+import { emptyTaskForm, taskFormFromRule, taskInputFromForm, type TaskForm } from './task-form.ts';
 
 export const TAG_ENTITIES = ['lead', 'contact', 'company', 'customer'] as const;
 export type TagEntity = (typeof TAG_ENTITIES)[number];
@@ -27,6 +28,8 @@ export interface RuleForm {
   leadNameTemplate: string;
   priceQuestionId: string;
   tagNames: Record<TagEntity, string>;
+  /** the task for the responsible user and how that user is chosen (task-form.ts) */
+  taskAssignment: TaskForm;
 }
 
 let nextKey = 1;
@@ -44,6 +47,7 @@ export function emptyForm(): RuleForm {
     leadNameTemplate: '',
     priceQuestionId: '',
     tagNames: { lead: '', contact: '', company: '', customer: '' },
+    taskAssignment: emptyTaskForm(),
   };
 }
 
@@ -84,6 +88,7 @@ export function formFromRule(rule: RuleFieldsFragment): RuleForm {
       company: rule.tagNamesToAdd.company.join(', '),
       customer: rule.tagNamesToAdd.customer.join(', '),
     },
+    taskAssignment: taskFormFromRule(rule),
   };
 }
 
@@ -110,6 +115,7 @@ export function inputFromForm(form: RuleForm): RuleInput {
       company: namesOf(form.tagNames.company),
       customer: namesOf(form.tagNames.customer),
     },
+    ...taskInputFromForm(form.taskAssignment),
   };
 }
 
