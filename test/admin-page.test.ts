@@ -12,6 +12,7 @@ import { ADMIN_DIST_DIR, createAdminPage } from '../src/platform/http/admin-page
 import { routeLabel } from '../src/app.ts';
 import { createTestDatabase } from './helpers/db.ts';
 import { startTestApp } from './helpers/app.ts';
+import { ensureWebBuilt } from './helpers/web-build.ts';
 
 const INDEX = '<!doctype html>\n<html>\n  <head>\n    <title>admin</title>\n  </head>\n  <body><div id="root"></div></body>\n</html>\n';
 const SCRIPT = 'console.log("admin");\n';
@@ -145,7 +146,8 @@ test('HEAD answers headers only; other methods are refused; an unbuilt page says
   assert.match(unbuilt.body, /npm run build -w @quiz-gateway\/web/);
 });
 
-test('the gateway serves the built page at /admin (npm test builds it first)', async (t) => {
+test('the gateway serves the built page at /admin (npm test builds it first)', { timeout: 300_000 }, async (t) => {
+  await ensureWebBuilt(); // run alone: built here
   assert.ok(existsSync(path.join(ADMIN_DIST_DIR, 'index.html')), 'web/dist is missing: run `npm run build -w @quiz-gateway/web`');
   const testDb = await createTestDatabase();
   const app = await startTestApp(testDb).catch(async (err: unknown) => {
