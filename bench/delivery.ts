@@ -226,6 +226,8 @@ try {
   ];
   for (const r of summaries) console.log(`\n  delivery: ${r.figure}\n    goal: ${r.goal} → ${r.met ? 'met' : 'NOT met'}`);
   report('delivery', {
+    // both rows in one too, for readers of a single `summary` (bench/summary.ts)
+    summary: { figure: summaries.map((r) => r.figure).join('; '), goal: summaries.map((r) => r.goal).join('; '), met: summaries.every((r) => r.met) },
     summaries,
     rps: RPS,
     limiterSpacingMs: slotSpacingMs(RPS),
