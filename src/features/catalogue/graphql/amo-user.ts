@@ -10,7 +10,6 @@ builder.prismaNode('AmoUser', {
     name: t.exposeString('name'),
     email: t.exposeString('email', { nullable: true }),
     isActive: t.exposeBoolean('isActive', { description: 'Active in amoCRM: only active users can be chosen as responsible (a deactivated one is skipped at delivery).' }),
-    isActive: t.exposeBoolean('isActive', { description: 'Active in amoCRM: only active users can be chosen as responsible (a deactivated one is skipped at delivery).' }),
     role: t.int({ nullable: true, resolve: (u) => int32OrNull(u.role, 'role') }),
     fullRole: t.expose('role', { type: 'BigInt', nullable: true }),
     group: t.int({ nullable: true, resolve: (u) => int32OrNull(u.group, 'group') }),
