@@ -9,7 +9,8 @@ export interface DbOptions {
   /** Pool size; the embedded database serves few connections. */
   max?: number;
   /** Called with every SQL statement (tests count them). */
-  onQuery?: (sql: string) => void;
+  /** every statement, with how long it took (ms, Prisma's measure) */
+  onQuery?: (sql: string, durationMs: number) => void;
 }
 
 /**
@@ -54,7 +55,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   });
   if (options.onQuery) {
     const onQuery = options.onQuery;
-    (db as unknown as { $on(event: 'query', cb: (e: { query: string }) => void): void }).$on('query', (e) => onQuery(e.query));
+    (db as unknown as { $on(event: 'query', cb: (e: { query: string; duration: number }) => void): void }).$on('query', (e) => onQuery(e.query, Number(e.duration)));
   }
   return db.$extends({ query: { $allModels: { $allOperations: async ({ args, query }) => amoIdsAsNumbers(await query(args)) } } }) as unknown as Db;
 }
