@@ -8,7 +8,7 @@ import { created, delivered, delivery, invalid, iso, LEAD, NOW, noted, runOf } f
 
 describe('notes', () => {
   /** leads that exist (found in LEAD_CREATED at claim time: their notes are read first) */
-  const leads = (...ids: string[]) => ids.map((id) => delivery(id, { stage: 'LEAD_CREATED', amoLeadId: BigInt(LEAD[id]!), reason: 'ADDING_NOTE', attempts: 1 }));
+  const leads = (...ids: string[]) => ids.map((id) => delivery(id, { stage: 'LEAD_CREATED', amoLeadId: LEAD[id] as unknown as bigint, reason: 'ADDING_NOTE', attempts: 1 }));
 
   test('a batch answer listing every note: DONE, DELIVERED; a note already there is not posted again', async (t) => {
     const w = await runOf(t, leads('a', 'b', 'c'), {
