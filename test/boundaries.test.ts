@@ -37,7 +37,7 @@ test('a feature enters another feature only through its index.ts', async () => {
 test('the rest of src/ enters a feature only through its index.ts (the schema also through its GraphQL module)', async () => {
   assert.equal((await crossings('src/workers/probe.ts', `export * from '../features/delivery/${deliveryInternal}';\n`)).length, 1);
   assert.deepEqual(await crossings('src/workers/probe.ts', `export * from '../features/delivery/index.ts';\n`), []);
-  assert.deepEqual(await crossings('src/schema/index.ts', `import '../features/delivery/graphql.ts';\nimport '../features/rules/graphql/index.ts';\n`), []);
+  assert.deepEqual(await crossings('src/schema/index.ts', `import '../features/delivery/graphql/index.ts';\nimport '../features/rules/graphql/index.ts';\n`), []);
   assert.equal((await crossings('src/schema/index.ts', `import '../features/delivery/${deliveryInternal}';\n`)).length, 1);
 });
 

@@ -1,10 +1,10 @@
-// deliveryUpdated's row load (src/features/delivery/graphql.ts, loadPerEventInBatches): the events of
+// deliveryUpdated's row load (src/features/delivery/graphql/delivery.ts, loadPerEventInBatches): the events of
 // one tick cost one query, each event's subscribers get its row once, and a row is only ever the
 // event's own tenant's — an event naming another tenant's Delivery gets NOT_FOUND, even when that
 // row is loaded in the same query for its own tenant's event.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deliveryOfEvent } from '../src/features/delivery/graphql.ts';
+import { deliveryOfEvent } from '../src/features/delivery/graphql/delivery.ts';
 import type { Db } from '../src/platform/db.ts';
 
 test("one query per tick; a row never answers another tenant's event", async () => {

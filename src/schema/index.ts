@@ -5,9 +5,7 @@ import '../platform/graphql/enums.ts';
 import '../features/accounts/graphql.ts';
 import '../features/catalogue/graphql/index.ts';
 import '../features/rules/graphql/index.ts';
-import '../features/delivery/graphql.ts';
-import '../features/delivery/graphql-extras.ts';
-import '../features/delivery/graphql-preview.ts';
+import '../features/delivery/graphql/index.ts';
 import '../features/alerts/graphql.ts';
 
 builder.queryType({ authScopes: { tenant: true } });

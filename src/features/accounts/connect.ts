@@ -142,7 +142,11 @@ export async function completeAuthorization(
           where: { id: gone.id },
           data: { ...accountData, deletedAt: null, stale: false, staleAt: null, blockedAt: null, connectedAt: new Date(), webhookSecret: randomBytes(24).toString('hex') },
         });
-        await tx.amoToken.upsert({ where: { accountId: gone.id }, create: { accountId: gone.id, ...tokenData(gone.id) }, update: { ...tokenData(gone.id), version: { increment: 1 } } });
+        await tx.amoToken.upsert({
+          where: { accountId: gone.id },
+          create: { accountId: gone.id, ...tokenData(gone.id) },
+          update: { ...tokenData(gone.id), version: { increment: 1 } },
+        });
         await carryDeliveries(tx, quizAccountId, info.id, account.id);
         return { account, reconnected: true };
       }

@@ -1,9 +1,9 @@
 // previewQuizRule: what a sample result would send under the quiz's saved rule (preview.ts), sent nowhere.
-import { builder } from '../../platform/graphql/builder.ts';
-import { quizIdSchema } from '../../platform/graphql/args.ts';
-import { requireLiveAccount } from '../../platform/graphql/tenancy.ts';
-import { QuizResultInput } from './graphql.ts';
-import { previewLead, type LeadPreview } from './preview.ts';
+import { builder } from '../../../platform/graphql/builder.ts';
+import { quizIdSchema } from '../../../platform/graphql/args.ts';
+import { requireLiveAccount } from '../../../platform/graphql/tenancy.ts';
+import { QuizResultInput } from './delivery.ts';
+import { previewLead, type LeadPreview } from '../preview.ts';
 
 const json = (v: unknown) => (v == null ? null : JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2));
 

@@ -1,8 +1,8 @@
 // Delivery's answers, its lead deleted in amoCRM, and the bulk retry of FAILED deliveries.
-import { builder } from '../../platform/graphql/builder.ts';
-import { badInput } from '../../platform/errors.ts';
-import { DeliveryRef } from './graphql.ts';
-import { retryFailedDeliveries } from './bulk-retry.ts';
+import { builder } from '../../../platform/graphql/builder.ts';
+import { badInput } from '../../../platform/errors.ts';
+import { DeliveryRef } from './delivery.ts';
+import { retryFailedDeliveries } from '../bulk-retry.ts';
 
 interface Answer {
   questionId: string;
