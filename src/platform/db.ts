@@ -26,7 +26,7 @@ const AMO_ID_COLUMNS = {
   step: ['amoId'],
   customField: ['amoId'],
   tag: ['amoId'],
-  delivery: ['amoLeadId', 'amoContactId', 'amoCompanyId', 'amoCustomerId', 'leadPipelineAmoId', 'leadStatusAmoId'],
+  delivery: ['amoLeadId', 'amoContactId', 'amoCompanyId', 'amoCustomerId', 'leadPipelineAmoId', 'leadStatusAmoId', 'assignedUserAmoId', 'amoTaskId'],
   amoRateLimit: ['amoId'],
 } as const;
 const AMO_ID_KEYS = new Set<string>(Object.values(AMO_ID_COLUMNS).flat());

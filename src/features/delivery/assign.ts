@@ -154,7 +154,7 @@ export async function assignUsers(run: AccountRun, items: Item[]): Promise<Map<s
     }
     let chosen: number | null;
     if (extras.mode === 'ROUND_ROBIN') {
-      const rows = await db.$queryRaw<{ assigned_user_amo_id: number }[]>`
+      const rows = await db.$queryRaw<{ assigned_user_amo_id: bigint }[]>`
         WITH d AS (
           SELECT id FROM delivery
           WHERE id = ${d.id}::uuid AND assigned_user_amo_id IS NULL AND locked_until = ${run.lease.until.toISOString()}::timestamptz AND status = 'PENDING'
@@ -162,10 +162,11 @@ export async function assignUsers(run: AccountRun, items: Item[]): Promise<Map<s
         ), bump AS (
           UPDATE rule SET assignment_counter = assignment_counter + 1 WHERE id = ${extras.ruleId}::uuid AND EXISTS (SELECT 1 FROM d) RETURNING assignment_counter
         )
-        UPDATE delivery SET assigned_user_amo_id = (${candidates}::int[])[((bump.assignment_counter - 1) % ${candidates.length})::int + 1], updated_at = now()
+        UPDATE delivery SET assigned_user_amo_id = (${candidates}::bigint[])[((bump.assignment_counter - 1) % ${candidates.length})::int + 1], updated_at = now()
         FROM bump WHERE delivery.id IN (SELECT id FROM d)
         RETURNING delivery.assigned_user_amo_id`;
-      chosen = rows[0]?.assigned_user_amo_id ?? null;
+      const stored = rows[0]?.assigned_user_amo_id;
+      chosen = stored === undefined ? null : Number(stored);
     } else {
       const pick = chooseUser(extras.mode, candidates, 0);
       const n = await db.$executeRaw`
