@@ -245,7 +245,7 @@ describe('sync: Kafka', { skip: kafkaSkip }, () => {
     t.after(() => admin.close());
     const tasksTopic = `${runId}-restart.${TOPICS.amoTasks}`;
     const eventsTopic = `${runId}-restart.${TOPICS.amoEvents}`;
-    await waitFor('the sync task committed', () => admin.committedThroughEnd(`${runId}-restart.${AMO_TASKS_GROUP}`, tasksTopic), 60_000);
+    await waitFor('the sync task committed', () => admin.committedThroughEnd(`${runId}-restart.${AMO_TASKS_GROUP}`, tasksTopic), 150_000); // after a restart the group's rejoin can take a session timeout or two
     await waitFor('every amo.events message taken in', async () => h.events.length === (await admin.messages(eventsTopic)), 60_000);
     const later = await db.syncJob.findUniqueOrThrow({ where: { id: job.id } });
     assert.equal(later.status, 'SUCCEEDED');

@@ -24,7 +24,14 @@ export async function brokerAdmin(brokers: string[]): Promise<BrokerAdmin> {
     },
     async committedThroughEnd(groupId, topic) {
       const ends = await topicEnds(admin, topic);
-      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      // Right after a broker restart the group's coordinator is still being elected
+      // (NOT_COORDINATOR, retriable): not committed yet, ask again.
+      const fetched = await admin.fetchOffsets({ groupId, topics: [topic] }).catch((err: unknown) => {
+        if ((err as { retriable?: boolean }).retriable) return null;
+        throw err;
+      });
+      if (!fetched) return false;
+      const [committed] = fetched;
       const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
       // an empty partition needs no commit; -1 is "nothing committed yet"
       return ends.every((p) => Number(p.high) === Number(p.low) || (at.get(p.partition) ?? -1) >= Number(p.high));
