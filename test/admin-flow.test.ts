@@ -250,6 +250,9 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await stack.sim.changeLeadStatus(amo.id, leadId, 142, pipeline.id);
     await card.getByText('Won', { exact: true }).waitFor({ timeout: 30_000 });
     assert.deepEqual(await card.locator('.warnings li').allTextContents(), [], 'the lead went out without warnings');
+    // the result's answers as the gateway received them
+    await card.getByTestId('delivery-answers').locator('summary').click();
+    assert.match(await card.getByTestId('delivery-answers').innerText(), /Перезвоните после 18:00/);
   });
 
   await t.test('every quiz: a result without a rule FAILS live, is retried once its rule exists, filters', async () => {
@@ -329,6 +332,13 @@ test('the admin page: sign in, connect, sync, catalogue, rule, test lead live, r
     await nav(/Заявки/).click();
     await page.getByTestId('delivery-status').first().filter({ hasText: 'Доставлена' }).waitFor();
     await screenshot(page, '12-phone-deliveries-ru');
+  });
+
+  await t.test('a lead deleted in amoCRM: its webhook marks the delivery live', async () => {
+    const card = page.locator(`[data-testid="delivery"][data-result-id="${testResultId}"]`);
+    assert.equal(await card.getByTestId('lead-deleted').count(), 0);
+    await stack.sim.deleteLead(amo.id, leadId);
+    await card.getByTestId('lead-deleted').filter({ hasText: 'удалена в amoCRM' }).waitFor({ timeout: 30_000 });
   });
 
   await t.test('disconnect behind a confirmation, by keyboard', async () => {

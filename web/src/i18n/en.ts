@@ -198,6 +198,8 @@ export const en = {
   'deliveries.lead': 'Lead #{id} in amoCRM',
   'deliveries.now': 'now at',
   'deliveries.retry': 'Retry',
+  'deliveries.leadDeleted': 'deleted in amoCRM {when}',
+  'deliveries.answers': 'Answers ({n})',
 
   'test.title': 'Send a test lead',
   'test.noRule': 'This quiz has no rule yet: the lead will fail with “no rule”.',

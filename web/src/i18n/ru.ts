@@ -199,6 +199,8 @@ export const ru: Record<MessageKey, string> = {
   'deliveries.lead': 'Сделка №{id} в amoCRM',
   'deliveries.now': 'сейчас на этапе',
   'deliveries.retry': 'Повторить',
+  'deliveries.leadDeleted': 'удалена в amoCRM {when}',
+  'deliveries.answers': 'Ответы ({n})',
 
   'test.title': 'Отправить тестовую заявку',
   'test.noRule': 'У квиза ещё нет правила: заявка не будет доставлена («нет правила»).',

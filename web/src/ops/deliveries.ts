@@ -17,6 +17,13 @@ export const DeliveryItem = graphql(`
     warnings
     leadOutcome
     leadStatusChangedAt
+    leadDeleted
+    leadDeletedAt
+    answers {
+      questionId
+      title
+      values
+    }
     leadStep {
       id
       name

@@ -53,7 +53,29 @@ export function DeliveryCard({ delivery: d, subdomain }: { delivery: DeliveryIte
               · <span className={`badge outcome-${d.leadOutcome}`}>{label('outcome', d.leadOutcome)}</span>
             </>
           )}
+          {d.leadDeleted && (
+            <>
+              {' '}
+              ·{' '}
+              <span className="badge status-FAILED" data-testid="lead-deleted">
+                {t('deliveries.leadDeleted', { when: d.leadDeletedAt ? when(d.leadDeletedAt) : '' })}
+              </span>
+            </>
+          )}
         </p>
+      )}
+      {d.answers.length > 0 && (
+        <details data-testid="delivery-answers">
+          <summary>{t('deliveries.answers', { n: d.answers.length })}</summary>
+          <dl>
+            {d.answers.map((a) => (
+              <div key={a.questionId}>
+                <dt>{a.title ?? a.questionId}</dt>
+                <dd>{a.values.join(', ')}</dd>
+              </div>
+            ))}
+          </dl>
+        </details>
       )}
       {d.warnings.length > 0 && (
         <ul className="warnings">
