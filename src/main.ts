@@ -83,13 +83,23 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
-  const force = setTimeout(() => process.exit(1), 30_000);
+  // which step a forced exit cut short, so a hung shutdown says where it hung
+  let phase = 'app';
+  const force = setTimeout(() => {
+    logger.error({ phase }, 'shutdown did not finish in 30 s; exiting');
+    if (!config.isProduction) console.error(`gateway shutdown hung in: ${phase}`);
+    process.exit(1);
+  }, 30_000);
   force.unref();
   try {
     await app.stop();
+    phase = 'database client';
     await db?.$disconnect();
+    phase = 'simulator';
     await sim?.stop();
+    phase = 'embedded database';
     await embedded?.stop();
+    phase = 'tracing';
     await tracing?.shutdown();
     logger.info('gateway stopped cleanly');
     if (!config.isProduction) console.log('gateway stopped cleanly');

@@ -40,7 +40,7 @@ async function npmStart(ports: { port: number; sim: number; db: number }): Promi
   for (const [k, v] of Object.entries(process.env)) {
     if (!/^(DATABASE_URL|KAFKA_|AUTH_|AMO_|TOKEN_ENCRYPTION_KEY|TEST_|NODE_ENV)/.test(k)) env[k] = v;
   }
-  Object.assign(env, { PORT: String(ports.port), AMO_SIM_PORT: String(ports.sim), EMBEDDED_DB_PORT: String(ports.db), DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+  Object.assign(env, { PORT: String(ports.port), AMO_SIM_PORT: String(ports.sim), EMBEDDED_DB_PORT: String(ports.db), DATA_DIR: dataDir, LOG_LEVEL: 'info' });
   const child = spawn('npm', ['start'], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
