@@ -41,10 +41,34 @@ describe('convert: numbers', () => {
     }
     assert.equal(parseDecimal(',5'), '0.5');
     assert.equal(parseDecimal('007'), '7');
+    assert.equal(parseDecimal('-0,0'), '0.0');
+  });
+  test('thousands: one separator before exactly three digits (1–3 digits before it), repeated, or beside the decimal one', () => {
+    assert.deepEqual(ok(f('numeric'), ['15,000']), [{ value: '15000' }]);
+    assert.deepEqual(ok(f('price'), ['1.500']), [{ value: '1500' }]);
+    assert.deepEqual(ok(f('monetary'), ['-999,999']), [{ value: '-999999' }]);
+    assert.equal(parseDecimal('1,500,000'), '1500000');
+    assert.equal(parseDecimal('1.500.000'), '1500000');
+    assert.equal(parseDecimal('1,234.5'), '1234.5');
+    assert.equal(parseDecimal('1.234,50'), '1234.50');
+  });
+  test('one separator otherwise is the decimal one', () => {
+    assert.equal(parseDecimal('1,5'), '1.5');
+    assert.equal(parseDecimal('1.50'), '1.50');
+    assert.equal(parseDecimal('15,0000'), '15.0000');
+    assert.equal(parseDecimal('1234,567'), '1234.567');
+    assert.equal(parseDecimal('0,500'), '0.500');
+    assert.equal(parseDecimal('054,500'), '54.500');
+    // spaces grouped the thousands already: 1234,567 has four digits before the comma
+    assert.equal(parseDecimal('1 234,567'), '1234.567');
   });
   test('text, two separators, several values do not convert', () => {
     assert.match(no(f('numeric'), ['abc']), /"abc" is not a number/);
-    assert.match(no(f('numeric'), ['1,234.5']), /not a number/);
+    assert.match(no(f('numeric'), ['1,2,3']), /not a number/);
+    assert.match(no(f('numeric'), ['1,234,5']), /not a number/);
+    assert.match(no(f('numeric'), ['1.234.5,6,7']), /not a number/);
+    assert.match(no(f('numeric'), ['1,5.3']), /not a number/);
+    assert.match(no(f('numeric'), ['1.']), /not a number/);
     assert.match(no(f('numeric'), ['12abc']), /not a number/);
     assert.match(no(f('price'), ['1', '2']), /2 values/);
   });

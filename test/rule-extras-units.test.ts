@@ -79,6 +79,16 @@ describe('price from an answer', () => {
       ['1,500.50', 1501],
       ['1.500,49', 1500],
       ['0', 0],
+      // one separator before exactly three digits, 1–3 digits before it: thousands
+      ['15,000', 15000],
+      ['1.500', 1500],
+      ['999,999 ₽', 999999],
+      // otherwise one separator is the decimal one
+      ['1,50', 2],
+      ['15,0000', 15],
+      ['1234,567', 1235],
+      ['0,500', 1],
+      ['0.499', 0],
       ['1,5k', null],
       ['about 100', null],
       ['-5', null],

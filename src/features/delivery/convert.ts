@@ -7,6 +7,7 @@
  * the caller leaves it out of the entity and lists it in the lead's note.
  */
 import type { AmoCustomFieldValue } from '../../platform/amo/index.ts';
+import { readNumber } from './number-rule.ts';
 
 /** One option (enum) of a select-like field, as the catalogue stores it (`CustomField.options`). */
 export interface FieldOption {
@@ -72,17 +73,14 @@ export function parseCheckbox(answer: string): boolean | null {
 }
 
 /**
- * A decimal number with `,` or `.` as the separator and spaces (also no-break and thin spaces)
- * anywhere: `"1 234,50"` → `"1234.50"`. Returns the canonical string amoCRM takes, or null.
+ * A number by the numeric rule (number-rule.ts: `"1 234,50"` → `"1234.50"`, `"15,000"` → `"15000"`,
+ * `"-3.5"` → `"-3.5"`). Returns the canonical string amoCRM takes, or null.
  */
 export function parseDecimal(answer: string): string | null {
-  const s = answer.replace(/[\s\u00a0\u2007\u202f]+/g, '');
-  const m = /^([+-]?)(\d+)(?:[.,](\d+))?$/.exec(s) ?? /^([+-]?)()[.,](\d+)$/.exec(s);
-  if (!m) return null;
-  const sign = m[1] === '-' ? '-' : '';
-  const int = (m[2] || '0').replace(/^0+(?=\d)/, '');
-  const out = m[3] !== undefined ? `${sign}${int}.${m[3]}` : `${sign}${int}`;
-  return /^-0(\.0+)?$/.test(out) ? out.slice(1) : out;
+  const n = readNumber(answer);
+  if (!n) return null;
+  const out = n.frac ? `${n.int}.${n.frac}` : n.int;
+  return n.negative && /[1-9]/.test(out) ? `-${out}` : out;
 }
 
 function utcDay(y: number, mo: number, d: number): number | null {

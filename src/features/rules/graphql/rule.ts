@@ -161,7 +161,7 @@ const RuleInput = builder.inputType('RuleInput', {
     leadNameTemplate: t.string({ description: LEAD_NAME_TEMPLATE_HELP }),
     priceQuestionId: t.id({
       description:
-        "The question whose answer sets the lead's price (digits, spaces, one , or . as the decimal separator, a currency sign; rounded). Null clears it; left out: kept.",
+        "The question whose answer sets the lead's price (a number by contract/README.md's numeric rule — 15 000, 15,000, 1,500.50 — with a currency sign allowed; rounded). Null clears it; left out: kept.",
     }),
     toUnsorted: t.boolean({
       description: "Send leads to amoCRM's Unsorted (incoming leads) instead of straight into the step. Default false.",
