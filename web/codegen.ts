@@ -10,7 +10,7 @@ const config: CodegenConfig = {
     'src/gql/': {
       preset: 'client',
       presetConfig: { fragmentMasking: false },
-      config: { useTypeImports: true, enumsAsTypes: true, scalars: { DateTime: 'string' }, nonOptionalTypename: true, skipTypeNameForRoot: true },
+      config: { useTypeImports: true, enumsAsTypes: true, scalars: { DateTime: 'string', BigInt: 'string' }, nonOptionalTypename: true, skipTypeNameForRoot: true },
     },
   },
 };

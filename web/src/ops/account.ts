@@ -23,7 +23,7 @@ export const AccountQuery = graphql(`
   query AdminAccount {
     account {
       id
-      amoId
+      fullAmoId
       name
       subdomain
       stale

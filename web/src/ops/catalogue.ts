@@ -18,7 +18,7 @@ export const PipelinesQuery = graphql(`
         cursor
         node {
           id
-          amoId
+          fullAmoId
           name
           isMain
           isArchive
@@ -29,7 +29,7 @@ export const PipelinesQuery = graphql(`
               cursor
               node {
                 id
-                amoId
+                fullAmoId
                 name
                 color
                 sort
@@ -53,7 +53,7 @@ export const StepsQuery = graphql(`
         cursor
         node {
           id
-          amoId
+          fullAmoId
           name
           color
           sort
@@ -74,7 +74,7 @@ export const UsersQuery = graphql(`
         cursor
         node {
           id
-          amoUserId
+          fullAmoUserId
           name
           email
           isActive
@@ -95,14 +95,14 @@ export const FieldsQuery = graphql(`
         cursor
         node {
           id
-          amoId
+          fullAmoId
           name
           code
           entity
           type
           rawType
           options {
-            amoId
+            fullAmoId
             value
           }
         }
@@ -122,7 +122,7 @@ export const TagsQuery = graphql(`
         cursor
         node {
           id
-          amoId
+          fullAmoId
           name
           entity
           color

@@ -12,8 +12,8 @@ export const DeliveryItem = graphql(`
     nextAttemptAt
     createdAt
     deliveredAt
-    amoLeadId
-    amoContactId
+    fullAmoLeadId
+    fullAmoContactId
     warnings
     leadOutcome
     leadStatusChangedAt

@@ -5,7 +5,7 @@ import { errorText } from '../../lib/errors.ts';
 import { useI18n } from '../../i18n/index.tsx';
 
 /** amoCRM's page of a lead in the account (its subdomain). */
-export const leadUrl = (subdomain: string, leadId: number) => `https://${subdomain}.amocrm.ru/leads/detail/${leadId}`;
+export const leadUrl = (subdomain: string, leadId: string) => `https://${subdomain}.amocrm.ru/leads/detail/${leadId}`;
 
 export function DeliveryCard({ delivery: d, subdomain }: { delivery: DeliveryItemFragment; subdomain: string | null }) {
   const { t, when, label } = useI18n();
@@ -29,14 +29,14 @@ export function DeliveryCard({ delivery: d, subdomain }: { delivery: DeliveryIte
           {d.status === 'PENDING' && d.nextAttemptAt && <> · {t('deliveries.nextAttempt', { when: when(d.nextAttemptAt) })}</>}
         </p>
       )}
-      {d.amoLeadId != null && (
+      {d.fullAmoLeadId != null && (
         <p>
           {subdomain ? (
-            <a href={leadUrl(subdomain, d.amoLeadId)} target="_blank" rel="noreferrer" data-testid="lead-link">
-              {t('deliveries.lead', { id: d.amoLeadId })}
+            <a href={leadUrl(subdomain, d.fullAmoLeadId)} target="_blank" rel="noreferrer" data-testid="lead-link">
+              {t('deliveries.lead', { id: d.fullAmoLeadId })}
             </a>
           ) : (
-            t('deliveries.lead', { id: d.amoLeadId })
+            t('deliveries.lead', { id: d.fullAmoLeadId })
           )}
           {d.leadStep && (
             <>
