@@ -5,6 +5,7 @@ import type { Services } from '../../platform/services.ts';
 import type { AmoClientOverrides } from '../../platform/amo/clients.ts';
 import { SYNC_ENTITIES, fetchFields, fetchPipelines, fetchTags, fetchUsers } from './fetch.ts';
 import { DEFAULT_SYNC_MAX_ATTEMPTS, NO_COUNTS, SYNC_ERRORS, finishJob, normalizeScopes, type SyncCounts, type SyncJob, type SyncScope } from './jobs.ts';
+import { fetchThenWrite, type SyncPart } from './fetch-write.ts';
 import { writeFields, writePipelines, writeTags, writeUsers } from './store.ts';
 
 export interface RunSyncOptions {
@@ -14,58 +15,93 @@ export interface RunSyncOptions {
   client?: AmoClientOverrides;
   /** the worker stopping: the amoCRM calls in flight are cut short and the job is left RUNNING (run again when redelivered or recovered) */
   signal?: AbortSignal;
+  /** amoCRM lists fetched at once by the sync (default 2: see fetch-write.ts) */
+  concurrency?: number;
+}
+
+/** The cache writes of a sync (store.ts; unit tests pass fakes). */
+export interface CatalogueWriters {
+  writeUsers: typeof writeUsers;
+  writePipelines: typeof writePipelines;
+  writeFields: typeof writeFields;
+  writeTags: typeof writeTags;
+}
+const STORE_WRITERS: CatalogueWriters = { writeUsers, writePipelines, writeFields, writeTags };
+
+export interface SyncCatalogueOptions {
+  /** the worker stopping: the amoCRM calls in flight are cut short */
+  signal?: AbortSignal;
+  /** amoCRM lists fetched at once (default DEFAULT_SYNC_CONCURRENCY, 2) */
+  concurrency?: number;
+  writers?: CatalogueWriters;
 }
 
 /**
- * Fetches the scopes from amoCRM and writes each kind (fields and tags: each entity's) in its
- * transaction as soon as it has arrived, while the next kind is fetched: the writes run in the
- * limiter's waits, and only the last entity's tags are written after amoCRM's last answer. Each
- * write is a whole kind (or entity), so a fetch failing halfway leaves every kind either as it was
- * or as amoCRM has it now; the retry syncs all of them again. Writes run one after another.
+ * Fetches the scopes from amoCRM — users, pipelines, then each entity's fields, then each
+ * entity's tags, up to `concurrency` lists at once (fetch-write.ts), every request through the
+ * client's rate limiter — and writes each kind (fields and tags: each entity's) in its
+ * transaction in that order, one write after another, as soon as it and the kinds before it have
+ * arrived, while the later ones are fetched. Each write is a whole kind (or entity), so a fetch
+ * failing halfway leaves every kind either as it was or as amoCRM has it now (the failure aborts
+ * the lists in flight and starts no write); the retry syncs all of them again.
  */
 export async function syncCatalogue(
   services: Pick<Services, 'db'>,
   client: Parameters<typeof fetchUsers>[0],
   accountId: string,
   scopes: readonly SyncScope[],
-  signal?: AbortSignal,
+  options: SyncCatalogueOptions = {},
 ): Promise<SyncCounts> {
   const has = (s: SyncScope) => scopes.includes(s);
   const { db } = services;
+  const w = options.writers ?? STORE_WRITERS;
   const counts: SyncCounts = { ...NO_COUNTS };
-  let writes: Promise<void> = Promise.resolve();
-  const write = (fn: () => Promise<void>) => {
-    writes = writes.then(fn);
-    writes.catch(() => {}); // awaited below; a failure is not unhandled meanwhile
-  };
-  try {
-    if (has('USERS')) {
-      const users = await fetchUsers(client, signal);
-      write(async () => void (counts.users = await writeUsers(db, accountId, users)));
-    }
-    if (has('PIPELINES')) {
-      const pipelines = await fetchPipelines(client, signal);
-      write(async () => void Object.assign(counts, await writePipelines(db, accountId, pipelines)));
-    }
-    if (has('FIELDS')) {
-      for (const e of SYNC_ENTITIES) {
-        const fields = await fetchFields(client, signal, [e]);
-        write(async () => void (counts.fields += await writeFields(db, accountId, [e.entity], fields)));
-      }
-    }
-    if (has('TAGS')) {
-      for (const e of SYNC_ENTITIES) {
-        const tags = await fetchTags(client, signal, [e]);
-        write(async () => void (counts.tags += await writeTags(db, accountId, [e.entity], tags)));
-      }
-    }
-  } catch (err) {
-    await writes.catch(() => {}); // no write left running behind the failure
-    throw err;
+  const parts: SyncPart[] = [];
+  if (has('USERS')) {
+    parts.push(
+      part(
+        'users',
+        (signal) => fetchUsers(client, signal),
+        async (rows) => void (counts.users = await w.writeUsers(db, accountId, rows)),
+      ),
+    );
   }
-  await writes;
+  if (has('PIPELINES')) {
+    parts.push(
+      part(
+        'pipelines',
+        (signal) => fetchPipelines(client, signal),
+        async (rows) => void Object.assign(counts, await w.writePipelines(db, accountId, rows)),
+      ),
+    );
+  }
+  if (has('FIELDS')) {
+    for (const e of SYNC_ENTITIES) {
+      parts.push(
+        part(
+          `fields:${e.entity}`,
+          (signal) => fetchFields(client, signal, [e]),
+          async (rows) => void (counts.fields += await w.writeFields(db, accountId, [e.entity], rows)),
+        ),
+      );
+    }
+  }
+  if (has('TAGS')) {
+    for (const e of SYNC_ENTITIES) {
+      parts.push(
+        part(
+          `tags:${e.entity}`,
+          (signal) => fetchTags(client, signal, [e]),
+          async (rows) => void (counts.tags += await w.writeTags(db, accountId, [e.entity], rows)),
+        ),
+      );
+    }
+  }
+  await fetchThenWrite(parts, { concurrency: options.concurrency, signal: options.signal });
   return counts;
 }
+
+const part = <T>(name: string, fetch: (signal: AbortSignal) => Promise<T>, write: (rows: T) => Promise<void>): SyncPart<T> => ({ name, fetch, write });
 
 /** The human error of a failure that no retry can fix, or null when trying again may succeed. */
 export function definitiveSyncError(err: unknown): string | null {
@@ -119,7 +155,7 @@ export async function runSyncJob(services: Services, jobId: string, options: Run
     const account = await db.amoAccount.findUnique({ where: { id: job.accountId }, select: { deletedAt: true } });
     if (!account || account.deletedAt) throw new AmoNotConnectedError('The amoCRM account is not connected', { accountId: job.accountId });
     const client = services.amo.client(job.accountId, options.client);
-    const counts = await syncCatalogue(services, client, job.accountId, scopes, options.signal);
+    const counts = await syncCatalogue(services, client, job.accountId, scopes, { signal: options.signal, concurrency: options.concurrency });
     await finishJob(services, job, 'SUCCEEDED', counts, null);
     log.info({ scopes, ...counts, ms: Date.now() - started }, 'amoCRM catalogue synced');
   } catch (err) {
