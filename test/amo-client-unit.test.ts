@@ -52,18 +52,25 @@ function fakeAccess(options: { expiresInMs?: number; canRefresh?: boolean } = {}
 function fakeLimiter(options: { penalizeFails?: boolean } = {}) {
   const acquired: number[] = [];
   const penalties: Array<[number, number]> = [];
+  /** per slot taken, in order: what the client said of its request ('arrived' once its answer came, 'unsent') */
+  const outcomes: string[] = [];
   const limiter: RateLimiter = {
     spacingMs: 150,
     async acquire(amoId, signal) {
       if (signal?.aborted) throw signal.reason;
       acquired.push(amoId);
+      const i = outcomes.push('open') - 1;
+      return {
+        arrived: () => void (outcomes[i] = outcomes[i] === 'open' ? 'arrived' : `${outcomes[i]}, then arrived`),
+        unsent: () => void (outcomes[i] = outcomes[i] === 'open' ? 'unsent' : `${outcomes[i]}, then unsent`),
+      };
     },
     async penalize(amoId, ms) {
       if (options.penalizeFails) throw new Error('no database');
       penalties.push([amoId, ms]);
     },
   };
-  return { limiter, acquired, penalties };
+  return { limiter, acquired, penalties, outcomes };
 }
 
 interface Sent {
@@ -131,6 +138,7 @@ describe('AmoClient without PostgreSQL', () => {
     assert.equal((await w.client.getAccount()).id, AMO_ID);
     assert.deepEqual(w.penalties, [[AMO_ID, 2_000]]);
     assert.deepEqual(w.acquired, [AMO_ID, AMO_ID], 'one slot per attempt');
+    assert.deepEqual(w.outcomes, ['arrived', 'arrived'], 'each answer (the 429 too) proves its request arrived');
     assert.deepEqual(w.waits, [], 'the penalty is the wait: the next slot comes after it');
     assert.equal(w.sent.length, 2);
   });
@@ -181,10 +189,13 @@ describe('AmoClient without PostgreSQL', () => {
     const reset = setup([netError('ECONNRESET')]);
     await assert.rejects(reset.client.createLeadsComplex([{ name: 'x' }]), (e: unknown) => e instanceof AmoNetworkError && e.maybeProcessed === true);
     assert.equal(reset.sent.length, 1);
+    assert.deepEqual(reset.outcomes, ['arrived'], 'a reset may have reached amoCRM: its window counts from the failure');
 
     const refused = setup([netError('ECONNREFUSED'), json(200, [{ id: 7, contact_id: 8, company_id: null, request_id: 'r1', merged: false }])]);
     assert.deepEqual(await refused.client.createLeadsComplex([{ name: 'x', request_id: 'r1' }]), [{ id: 7, contact_id: 8, company_id: null, request_id: ['r1'], merged: false }]);
     assert.equal(refused.sent.length, 2);
+    // the limiter counts a window from an answer, or from a failure that may have reached amoCRM; a refused connection frees its slot
+    assert.deepEqual(refused.outcomes, ['unsent', 'arrived']);
   });
 
   test('a 2xx whose body is not JSON: a non-idempotent call is maybe processed, never resent', async () => {

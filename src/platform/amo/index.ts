@@ -25,8 +25,8 @@ export {
 } from './errors.ts';
 export type { AmoErrorOptions, AmoValidationIssue } from './errors.ts';
 export { acceptableAmoHost, amoOrigin } from './host.ts';
-export { createRateLimiter, memorySlotStore, pgSlotStore, slotSpacingMs, windowSlot } from './rate-limit.ts';
-export type { RateLimiter, RateLimiterOptions, Reservation } from './rate-limit.ts';
+export { createRateLimiter, grantSlot, memorySlotStore, pgSlotStore, slotSpacingMs } from './rate-limit.ts';
+export type { RateLimiter, RateLimiterOptions, Reservation, SlotStore, SlotTicket } from './rate-limit.ts';
 export { LEGACY_KEY_ID, TokenDecryptError, decryptSecret, encryptSecret, keyringOf, tokenAad, type TokenColumn, type TokenKeyring, type TokenKeys } from './token-crypto.ts';
 export { ACCESS_TOKEN_SKEW_MS, markAccountStale, readAccessToken, refreshAccessToken, saveTokens, tokenKeysOf } from './tokens.ts';
 export type { AmoAuthConfig, FetchLike, RefreshOptions, RefreshResult, SaveTokensOptions, StoredAccessToken, TokenContext, TokenPair } from './tokens.ts';

@@ -1,48 +1,66 @@
 /**
  * Per-amoCRM-account request slots shared by every gateway replica through PostgreSQL.
  *
- * amoCRM (and the simulator, `packages/amo-sim/src/limits.ts`) count requests in a sliding
+ * amoCRM (and the simulator, `packages/amo-sim/src/limits.ts`) count arrivals in a sliding
  * 1-second window: a request is refused when `rps` requests of the account arrived within the
- * second before it. So the only rule is: request n must start at least 1 s after request n − rps.
- * The limiter keeps, per account, the slots reserved within the last window and ahead
- * (`amo_rate_limit.recent_slots`, epoch ms, ascending) and gives a new request the slot
+ * second before it. What must hold: no 1 s interval holds more than `rps` arrivals.
  *
- *     max(now, the last slot, the rps-th last slot + windowMs, next_slot_at)
+ * What we know of a request's arrival A at amoCRM: it is after its send, and no later than the
+ * moment its answer (headers) came back, R. The time between is unknown and unbounded on a loaded
+ * machine (a stalled event loop on either side): a guessed margin after the send (the old rule,
+ * "slot n ≥ slot n−7 + 1.2 s") fails exactly when the machine is loaded. So the rule uses only
+ * facts. Each request holds an entry from the moment its slot is granted until amoCRM is known to
+ * have had it: `arrivedBy` = R (or, with no answer, the moment it failed: the one assumption)
+ * mapped onto the store's clock. A slot G is granted only if at most rps − 1 other entries may
+ * still arrive after G − windowMs: the open ones (no answer yet) and the answered ones with
+ * arrivedBy + windowMs > G (`grantSlot`, rate-limit-store.ts); the request is sent no earlier than G.
  *
- * in one atomic statement (row-locked by the upsert; the database clock, read after the lock is
- * held, so replicas with skewed clocks agree). `windowMs` is 1000 + `marginMs` (default 200 ms): the
- * margin is paid once per window of `rps` requests, not once per request as with even spacing
- * (which needed 20 ms per slot, 140 ms per window, ~12% of the budget). Slots never go backwards,
- * so any `rps + 1` consecutive slots span at least `windowMs`. `next_slot_at` is only a floor:
- * Retry-After after a 429 (`penalize`).
+ * Invariant: every request n is sent at or after its slot G_n, and at the grant of G_n (one
+ * serialised statement per account) at most rps − 1 logged requests were open or had
+ * arrivedBy > G_n − windowMs. Proof that no second holds rps + 1 arrivals: take any interval
+ * (t − 1000, t] and in it the request n granted last. Every other request m in it was granted
+ * before n (its entry logged: entries leave the log only when they can bind no later slot, were
+ * never sent, or after holdMs), and A_m > t − 1000 ≥ A_n − 1000 ≥ G_n − windowMs. At n's grant m
+ * was open, or answered with arrivedBy_m + windowMs ≥ A_m + windowMs > G_n: counted either way.
+ * So the interval holds at most (rps − 1) + 1 arrivals. A send later than its slot (a stalled process) only
+ * moves A_n later: lateness is harmless, so a late wake-up fires (it is only reported, `onLate`).
+ * `marginMs` (default 10 ms) is not a guess of any delay: it covers clocks (Date.now() truncates to
+ * the millisecond, clock rates differ by ≤ 0.5 ms/s) and the mapping of our clock onto the store's
+ * (`offsetUpper`: the least `dbNow − sent` of recent statements, never below the true offset).
  *
- * Late sends. The window only holds if a request fires at its slot. After waking, a request later
- * than its slot by more than `lateMs` (default 40 ms) does not fire: it reserves a new slot in
- * place of its unused one (removed from the log in the same statement) and waits again. The
- * slot's local time is the database's clock reading held inside [sent, answered] of the
- * statement, so a slow answer counts as lateness, a wait for a pooled connection does not. What
- * the margin still absorbs: a firing request's lateness (≤ lateMs) plus the time from the check
- * to its arrival at amoCRM (the rest of the margin, 160 ms by default: with 60 ms, a loaded CI
- * machine once got 8 requests into one second of the simulator's log).
+ * Cost: one account's ceiling is rps per (windowMs + amoCRM's answer time), the answer time being
+ * what proof of arrival takes. An open entry is dropped `holdMs` (90 s) after its slot: no request
+ * of the gateway is sent later than ~50 s after its slot (a token refresh waiting for another
+ * holder) or waits longer than its timeout; a crashed replica's open slots stop binding then.
+ * With rps requests open nothing can be granted: the reserve answers "none", and the request waits
+ * for an answer of this process (every release wakes its waiters) or asks again after `pollMs`
+ * (another replica's answers) or when the first open slot is due.
  *
  * After a 429 (`penalize`) the account's floor moves past Retry-After, and every request of this
  * process already holding an earlier slot of that account reserves again, so none fires inside
  * Retry-After: sleepers are woken, and a request whose reserve statement was still on its way
  * when the penalty came (not sleeping yet) sees the account's penalty count moved and reserves
- * again instead of sleeping on its old slot. Sleepers in other replicas are not reached (that
- * would cost a read per request); each of them gets at most its own 429 and penalizes its own process.
+ * again instead of sleeping on its old slot (given back in the same statement). Sleepers in other
+ * replicas are not reached; each of them gets at most its own 429 and penalizes its own process.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Db } from '../db.ts';
+import { pgSlotStore, type SlotStore } from './rate-limit-store.ts';
+
+export { grantSlot, liveEntries, memorySlotStore, pgSlotStore, retryMs } from './rate-limit-store.ts';
+export type { Reservation, SlotEntry, SlotRule, SlotStore } from './rate-limit-store.ts';
 
 export interface RateLimiterOptions {
   /** requests per second per amoCRM account (amoCRM: 7) */
   rps: number;
-  /** added to the 1000 ms window (default 200 ms) */
+  /** added to the 1000 ms window (default 10 ms): clock granularity and rates, not delays */
   marginMs?: number;
-  /** a request woken later than its slot by more than this takes a new slot (default 40 ms) */
+  /** an open slot is dropped this long after it (default 90 s) */
+  holdMs?: number;
+  /** with `rps` requests open, ask the store again after this at the latest (default 50 ms) */
+  pollMs?: number;
+  /** a request woken later than its slot by more than this is reported to `onLate` (default 40 ms); it fires anyway */
   lateMs?: number;
-  /** called when a late request gives its slot up (logging, tests) */
   onLate?: (amoId: number, lateMs: number) => void;
   /** test hooks: the sleep (must reject when `signal` aborts) and the wall clock */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -51,23 +69,33 @@ export interface RateLimiterOptions {
   store?: SlotStore;
 }
 
+/** A granted slot: the caller says when its request is known to have reached amoCRM, or that it was never sent. */
+export interface SlotTicket {
+  /** The request reached amoCRM no later than `atMs` (local clock, default now): call it when the answer's headers are in, or when it failed. */
+  arrived(atMs?: number): void;
+  /** The request was not sent: its slot is freed. */
+  unsent(): void;
+}
+
 export interface RateLimiter {
-  /** Reserves the next slot of the amoCRM account and resolves when it is time to send. */
-  acquire(amoId: number, signal?: AbortSignal): Promise<void>;
+  /** Grants the next slot of the amoCRM account and resolves when it is time to send. */
+  acquire(amoId: number, signal?: AbortSignal): Promise<SlotTicket>;
   /** Pushes the account's next slot to at least `ms` from now and re-queues this process's sleepers (after a 429). */
   penalize(amoId: number, ms: number): Promise<void>;
-  /** the average spacing at full load: windowMs / rps */
+  /** windowMs / rps: the spacing at full load if answers took no time (the ceiling adds the answer time per window) */
   readonly spacingMs: number;
 }
 
-export const DEFAULT_MARGIN_MS = 200;
+export const DEFAULT_MARGIN_MS = 10;
 export const DEFAULT_LATE_MS = 40;
+export const DEFAULT_HOLD_MS = 90_000;
+export const DEFAULT_POLL_MS = 50;
 
 export function windowMsOf(marginMs = DEFAULT_MARGIN_MS): number {
   return 1000 + marginMs;
 }
 
-/** The average spacing of slots at full load (windowMs / rps): the limiter's own bound is requests × this. */
+/** windowMs / rps: the limiter's own bound for answers that take no time is requests × this. */
 export function slotSpacingMs(rps: number, marginMs = DEFAULT_MARGIN_MS): number {
   if (!(rps > 0)) throw new RangeError('rps must be positive');
   return windowMsOf(marginMs) / rps;
@@ -79,137 +107,83 @@ export const abortableSleep = (ms: number, signal?: AbortSignal) =>
     throw signal?.aborted ? signal.reason : err;
   });
 
-export interface Reservation {
-  /** how long (ms, ≥ 0, store clock) after the statement ran the slot is */
-  waitMs: number;
-  /** the slot (epoch ms, store clock): what `reserve(…, replaces)` takes back when it goes unused */
-  slotMs: number;
-  /** the store's clock when it ran the statement (epoch ms) */
-  dbNowMs: number;
+/** Per database (or store) and account, this process's: sleepers (a 429 re-queues them), waiters for an answer, penalty and release counts. */
+interface AccountLocal {
+  sleepers: Set<AbortController>;
+  waiters: Set<() => void>;
+  penalties: number;
+  releases: number;
 }
+const locals = new WeakMap<object, Map<number, AccountLocal>>();
 
-export interface SlotStore {
-  /** Reserves the account's next slot (`windowSlot`) and keeps it in the account's log, in place of `replaces` (an unused slot) if given. */
-  reserve(amoId: number, replaces?: number): Promise<Reservation>;
-  /** No slot of the account before `ms` from now. */
-  penalize(amoId: number, ms: number): Promise<void>;
-}
-
-/**
- * The slot rule, as the SQL of `pgSlotStore` computes it: the later of now, the floor, the last
- * slot and the rps-th last slot + windowMs. `recent` holds the last slots, ascending.
- */
-export function windowSlot(recent: readonly number[], nowMs: number, floorMs: number, rps: number, windowMs: number): number {
-  const last = recent.at(-1) ?? -Infinity;
-  const rpsth = recent.length >= rps ? (recent[recent.length - rps] ?? -Infinity) + windowMs : -Infinity;
-  return Math.max(nowMs, floorMs, last, rpsth);
-}
-
-/** The slots in PostgreSQL (`amo_rate_limit`), shared by every replica; one statement per reserve. */
-export function pgSlotStore(db: Db, rps: number, windowMs: number): SlotStore {
-  const n = Math.max(1, Math.ceil(rps));
-  return {
-    async reserve(amoId, replaces) {
-      // the log loses the slot taken back (one occurrence) and every slot a window before now: those bind no new slot
-      const rows = await db.$queryRaw<Array<{ slot_ms: number | string; now_ms: number | string }>>`
-        INSERT INTO amo_rate_limit AS r (amo_id, next_slot_at, recent_slots)
-        VALUES (${amoId}, clock_timestamp(), ARRAY[(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::double precision])
-        ON CONFLICT (amo_id) DO UPDATE SET recent_slots = (
-          SELECT ARRAY(SELECT x FROM unnest(l.slots || s.slot) AS x WHERE x > c.now_ms - ${windowMs}::double precision ORDER BY x)
-          FROM (SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::double precision AS now_ms,
-                       array_position(r.recent_slots, ${replaces ?? null}::double precision) AS pos) c
-          CROSS JOIN LATERAL (SELECT CASE WHEN c.pos IS NULL THEN r.recent_slots
-                                          ELSE r.recent_slots[:c.pos - 1] || r.recent_slots[c.pos + 1:] END AS slots) l
-          CROSS JOIN LATERAL (SELECT GREATEST(
-            c.now_ms,
-            (EXTRACT(EPOCH FROM r.next_slot_at) * 1000)::double precision,
-            l.slots[cardinality(l.slots)],
-            l.slots[cardinality(l.slots) + 1 - ${n}::int] + ${windowMs}::double precision
-          ) AS slot) s)
-        RETURNING r.recent_slots[cardinality(r.recent_slots)] AS slot_ms,
-          (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::double precision AS now_ms`;
-      const slot = Number(rows[0]?.slot_ms);
-      const dbNowMs = Number(rows[0]?.now_ms);
-      const wait = slot - dbNowMs;
-      return { waitMs: Number.isFinite(wait) && wait > 0 ? wait : 0, slotMs: slot, dbNowMs: Number.isFinite(dbNowMs) ? dbNowMs : NaN };
-    },
-    async penalize(amoId, ms) {
-      await db.$executeRaw`
-        INSERT INTO amo_rate_limit AS r (amo_id, next_slot_at)
-        VALUES (${amoId}, clock_timestamp() + make_interval(secs => ${ms}::double precision / 1000))
-        ON CONFLICT (amo_id) DO UPDATE
-          SET next_slot_at = GREATEST(r.next_slot_at, clock_timestamp() + make_interval(secs => ${ms}::double precision / 1000))`;
-    },
-  };
-}
-
-/** The same rule in memory over `now` (one process; tests with fake timers). */
-export function memorySlotStore(rps: number, windowMs: number, now: () => number = Date.now): SlotStore {
-  const n = Math.max(1, Math.ceil(rps));
-  const accounts = new Map<number, { recent: number[]; floor: number }>();
-  const of = (amoId: number) => {
-    let a = accounts.get(amoId);
-    if (!a) accounts.set(amoId, (a = { recent: [], floor: -Infinity }));
-    return a;
-  };
-  return {
-    async reserve(amoId, replaces) {
-      const a = of(amoId);
-      const t = now();
-      const recent = [...a.recent];
-      const pos = replaces === undefined ? -1 : recent.indexOf(replaces);
-      if (pos >= 0) recent.splice(pos, 1);
-      const slot = windowSlot(recent, t, a.floor, n, windowMs);
-      a.recent = [...recent, slot].filter((x) => x > t - windowMs);
-      return { waitMs: Math.max(0, slot - t), slotMs: slot, dbNowMs: t };
-    },
-    async penalize(amoId, ms) {
-      const a = of(amoId);
-      a.floor = Math.max(a.floor, now() + ms);
-    },
-  };
-}
-
-/** Sleepers of this process per database and amoCRM account, so a 429 can send them back to reserve. */
-const sleepers = new WeakMap<object, Map<number, Set<AbortController>>>();
-
-function sleepersOf(db: object, amoId: number): Set<AbortController> {
-  let perDb = sleepers.get(db);
-  if (!perDb) sleepers.set(db, (perDb = new Map()));
-  let set = perDb.get(amoId);
-  if (!set) perDb.set(amoId, (set = new Set()));
-  return set;
-}
-
-/** Penalties so far per database and amoCRM account: a slot reserved before the last one is void. */
-const penalties = new WeakMap<object, Map<number, number>>();
-
-function penaltiesOf(db: object, amoId: number): number {
-  return penalties.get(db)?.get(amoId) ?? 0;
-}
-
-function countPenalty(db: object, amoId: number): void {
-  let perDb = penalties.get(db);
-  if (!perDb) penalties.set(db, (perDb = new Map()));
-  perDb.set(amoId, (perDb.get(amoId) ?? 0) + 1);
+function localOf(scope: object, amoId: number): AccountLocal {
+  let perScope = locals.get(scope);
+  if (!perScope) locals.set(scope, (perScope = new Map()));
+  let a = perScope.get(amoId);
+  if (!a) perScope.set(amoId, (a = { sleepers: new Set(), waiters: new Set(), penalties: 0, releases: 0 }));
+  return a;
 }
 
 export function createRateLimiter(db: Db, options: RateLimiterOptions): RateLimiter {
   const marginMs = options.marginMs ?? DEFAULT_MARGIN_MS;
   const windowMs = windowMsOf(marginMs);
   const spacingMs = slotSpacingMs(options.rps, marginMs);
+  const holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
+  const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
   const lateMs = options.lateMs ?? DEFAULT_LATE_MS;
   const sleep = options.sleep ?? abortableSleep;
   const now = options.now ?? Date.now;
-  const store = options.store ?? pgSlotStore(db, options.rps, windowMs);
-  // sleepers and penalties are per database (limiters over one database share them), else per store
+  const store = options.store ?? pgSlotStore(db, { rps: options.rps, windowMs, holdMs });
+  // per database (limiters over one database share them), else per store
   const scope: object = options.store ?? db;
 
+  // store clock − local clock ≤ dbNow − sent of every statement (its clock was read after `sent`)
+  const offsets: Array<{ at: number; upper: number }> = [];
+  function noteOffset(at: number, upper: number): void {
+    if (!Number.isFinite(upper)) return;
+    offsets.push({ at, upper });
+    if (offsets.length > 64) offsets.shift();
+  }
+  /** The tightest recent upper bound of the offset (samples of the last 10 s: clock rates drift). */
+  function offsetUpper(own: number): number {
+    const t = now();
+    return offsets.reduce((m, o) => (t - o.at <= 10_000 ? Math.min(m, o.upper) : m), own);
+  }
+
+  function release(amoId: number, slot: number, arrivedBy: number | null): void {
+    const local = localOf(scope, amoId);
+    store
+      .release(amoId, slot, arrivedBy)
+      // a failed release leaves the slot open: it binds (safely) until holdMs
+      .catch(() => undefined)
+      .finally(() => {
+        local.releases++;
+        for (const wake of [...local.waiters]) wake();
+      });
+  }
+
+  function ticket(amoId: number, slot: number, ownOffset: number): SlotTicket {
+    let done = false;
+    return {
+      arrived(atMs = now()) {
+        if (done) return;
+        done = true;
+        const arrivedBy = atMs + offsetUpper(ownOffset);
+        // no bound of the clocks' offset: the slot stays open (binding) until holdMs
+        if (Number.isFinite(arrivedBy)) release(amoId, slot, arrivedBy);
+      },
+      unsent() {
+        if (done) return;
+        done = true;
+        release(amoId, slot, null);
+      },
+    };
+  }
+
   /** Sleeps until `ms` from now; false when a penalty of the account re-queued it. */
-  async function sleepUnlessPenalized(amoId: number, ms: number, signal?: AbortSignal): Promise<boolean> {
+  async function sleepUnlessPenalized(local: AccountLocal, ms: number, signal?: AbortSignal): Promise<boolean> {
     const requeue = new AbortController();
-    const set = sleepersOf(scope, amoId);
-    set.add(requeue);
+    local.sleepers.add(requeue);
     try {
       await sleep(ms, signal ? AbortSignal.any([signal, requeue.signal]) : requeue.signal);
       return true;
@@ -218,44 +192,69 @@ export function createRateLimiter(db: Db, options: RateLimiterOptions): RateLimi
       if (requeue.signal.aborted) return false;
       throw err;
     } finally {
-      set.delete(requeue);
+      local.sleepers.delete(requeue);
+    }
+  }
+
+  /** No slot yet: until this process's next answer of the account, or `ms`. */
+  async function waitForAnswer(local: AccountLocal, releasesBefore: number, ms: number, signal?: AbortSignal): Promise<void> {
+    if (local.releases !== releasesBefore) return;
+    const answer = new AbortController();
+    const wake = () => answer.abort(new Error('an answer came'));
+    local.waiters.add(wake);
+    try {
+      await sleep(ms, signal ? AbortSignal.any([signal, answer.signal]) : answer.signal);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (!answer.signal.aborted) throw err;
+    } finally {
+      local.waiters.delete(wake);
     }
   }
 
   return {
     spacingMs,
     async acquire(amoId, signal) {
-      let unused: number | undefined; // a slot this request reserved and let go (late): the next reserve takes it back
-      for (;;) {
-        signal?.throwIfAborted();
-        const sent = now();
-        const penaltiesBefore = penaltiesOf(scope, amoId);
-        const { waitMs, slotMs, dbNowMs } = await store.reserve(amoId, unused);
-        const answered = now();
-        // a 429 came while the statement was on its way: this slot may lie inside Retry-After
-        if (penaltiesOf(scope, amoId) !== penaltiesBefore) {
-          unused = slotMs;
-          continue;
+      const local = localOf(scope, amoId);
+      let unused: number | undefined; // an open slot this request let go (a 429 came): the next reserve drops it
+      try {
+        for (;;) {
+          signal?.throwIfAborted();
+          const sent = now();
+          const penaltiesBefore = local.penalties;
+          const releasesBefore = local.releases;
+          const r = await store.reserve(amoId, unused);
+          unused = undefined;
+          const answered = now();
+          const ownOffset = Number.isFinite(r.dbNowMs) ? r.dbNowMs - sent : NaN;
+          noteOffset(answered, ownOffset);
+          if (r.slotMs === null) {
+            await waitForAnswer(local, releasesBefore, Math.max(pollMs, Math.ceil(r.waitMs)), signal);
+            continue;
+          }
+          unused = r.slotMs;
+          // a 429 came while the statement was on its way: this slot may lie inside Retry-After
+          if (local.penalties !== penaltiesBefore) continue;
+          // the store's clock at `answered` is ≥ dbNowMs: waking `waitMs` after it is never early; ceil: timers
+          // round down. Not for the 1 µs a slot is moved to differ from another (inside the margin's clock share).
+          const ahead = answered + r.waitMs - now();
+          if (ahead > 0.01 && !(await sleepUnlessPenalized(local, Math.ceil(ahead), signal))) continue;
+          unused = undefined;
+          const late = now() - (answered + r.waitMs);
+          if (late > lateMs) options.onLate?.(amoId, late);
+          return ticket(amoId, r.slotMs, Number.isFinite(ownOffset) ? ownOffset : Infinity);
         }
-        // the statement ran between `sent` and `answered`: the slot's local time is in that range + waitMs
-        const slotAt = (Number.isFinite(dbNowMs) ? Math.min(Math.max(dbNowMs, sent), answered) : sent) + waitMs;
-        // wake at the latest the slot can be, so never early; ceil: timers round down
-        const sleepMs = Math.ceil(answered + waitMs - now());
-        if (sleepMs > 0 && !(await sleepUnlessPenalized(amoId, sleepMs, signal))) {
-          unused = slotMs;
-          continue;
-        }
-        const late = now() - slotAt;
-        if (late <= lateMs) return;
-        options.onLate?.(amoId, late);
-        unused = slotMs;
+      } catch (err) {
+        if (unused !== undefined) release(amoId, unused, null);
+        throw err;
       }
     },
     async penalize(amoId, ms) {
       if (!(ms > 0)) return;
       await store.penalize(amoId, ms);
-      countPenalty(scope, amoId);
-      for (const requeue of [...sleepersOf(scope, amoId)]) requeue.abort(new Error('amoCRM answered 429: reserve again'));
+      const local = localOf(scope, amoId);
+      local.penalties++;
+      for (const requeue of [...local.sleepers]) requeue.abort(new Error('amoCRM answered 429: reserve again'));
     },
   };
 }

@@ -18,7 +18,7 @@ import {
 import type { Db } from '../db.ts';
 import { AmoError, AmoTokenRefreshError } from './errors.ts';
 import { amoOrigin } from './host.ts';
-import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
+import { createRateLimiter, type RateLimiter, type SlotTicket } from './rate-limit.ts';
 import type { AmoAuthConfig, TokenContext, TokenPair } from './tokens.ts';
 
 /** Token endpoint timeout, ms, unless `TokenContext.timeoutMs` says otherwise. */
@@ -32,10 +32,11 @@ export interface TokenSlot {
   amoId?: number | null;
 }
 
-export async function takeSlot(ctx: { config: AmoAuthConfig }, slot: TokenSlot | undefined): Promise<void> {
-  if (!slot || slot.amoId === undefined || slot.amoId === null) return;
+/** The slot's ticket (call `arrived()` once the token request is answered or failed), or undefined: no slot taken. */
+export async function takeSlot(ctx: { config: AmoAuthConfig }, slot: TokenSlot | undefined): Promise<SlotTicket | undefined> {
+  if (!slot || slot.amoId === undefined || slot.amoId === null) return undefined;
   const limiter = slot.rateLimiter ?? createRateLimiter(slot.db, { rps: ctx.config.amo.rateLimitRps ?? 7 });
-  await limiter.acquire(slot.amoId);
+  return limiter.acquire(slot.amoId);
 }
 
 function tokenConfiguration(ctx: Pick<TokenContext, 'config' | 'fetch' | 'timeoutMs'>, host: string): Configuration {
@@ -115,12 +116,14 @@ export async function classifyGrantError(err: unknown): Promise<GrantFailure> {
  */
 export async function exchangeCode(ctx: Pick<TokenContext, 'config' | 'fetch' | 'timeoutMs'>, host: string, code: string, slot?: TokenSlot): Promise<TokenPair> {
   const cfg = tokenConfiguration(ctx, host);
-  await takeSlot(ctx, slot);
+  const ticket = await takeSlot(ctx, slot);
   try {
     return toPair(await genericGrantRequest(cfg, 'authorization_code', { code, redirect_uri: ctx.config.amo.redirectUri }));
   } catch (err) {
     const f = await classifyGrantError(err);
     throw new AmoTokenRefreshError(`amoCRM refused the authorization code: ${f.message}`, f.definitive, { status: f.status, oauthError: f.oauthError });
+  } finally {
+    ticket?.arrived();
   }
 }
 

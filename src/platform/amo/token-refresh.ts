@@ -99,11 +99,20 @@ async function doRefresh(ctx: TokenContext, accountId: string, options: RefreshO
 }
 
 async function refreshOutcome(ctx: TokenContext, accountId: string, options: RefreshOptions): Promise<Outcome> {
+  const acc = await ctx.db.amoAccount.findUnique({ where: { id: accountId }, select: { amoId: true } });
+  const ticket = await takeSlot(ctx, { db: ctx.db, rateLimiter: ctx.rateLimiter, amoId: amoIdOrNull(acc?.amoId) });
+  try {
+    return await claimAndRefresh(ctx, accountId, options);
+  } finally {
+    // answered, failed or never sent: the limiter counts the slot's window from now (see rate-limit.ts)
+    ticket?.arrived();
+  }
+}
+
+async function claimAndRefresh(ctx: TokenContext, accountId: string, options: RefreshOptions): Promise<Outcome> {
   const key = tokenKeysOf(ctx.config);
   const minValidityMs = options.minValidityMs ?? ACCESS_TOKEN_SKEW_MS;
   const leaseMs = (ctx.timeoutMs ?? TOKEN_TIMEOUT_MS) + 30_000;
-  const acc = await ctx.db.amoAccount.findUnique({ where: { id: accountId }, select: { amoId: true } });
-  await takeSlot(ctx, { db: ctx.db, rateLimiter: ctx.rateLimiter, amoId: amoIdOrNull(acc?.amoId) });
   // a holder stores or gives up within its lease; waiting longer means it died mid-refresh and its lease lapses
   const waitUntil = Date.now() + leaseMs + 5_000;
   const claimId = randomUUID();

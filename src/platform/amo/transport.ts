@@ -142,7 +142,7 @@ export class AmoTransport {
       const payload = options.body !== undefined ? JSON.stringify(options.body) : undefined;
 
       // an unknown amoId only in a session client before the account is known (see createAmoSessionClient)
-      if (state.amoId !== null) await this.limiter.acquire(state.amoId, options.signal);
+      const slot = state.amoId !== null ? await this.limiter.acquire(state.amoId, options.signal) : undefined;
 
       const timeout = AbortSignal.timeout(this.timeoutMs);
       const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
@@ -151,12 +151,20 @@ export class AmoTransport {
       let text: string;
       try {
         res = await this.fetchFn(url, { method, headers, body: payload, signal, redirect: 'manual' });
+        // the answer's headers are in: amoCRM had the request by now (what the next window is counted from)
+        slot?.arrived();
         text = await res.text();
       } catch (err) {
-        if (options.signal?.aborted) throw options.signal.reason;
+        if (options.signal?.aborted) {
+          slot?.arrived();
+          throw options.signal.reason;
+        }
         const timedOut = timeout.aborted;
         const what = describeNetworkError(err, timedOut);
         const safe = notSent(err) && !timedOut;
+        // no answer: never sent, or taken as arrived by the moment it failed (the limiter's one assumption)
+        if (safe) slot?.unsent();
+        else slot?.arrived();
         if ((idempotent || safe) && retries < this.maxRetries) {
           retries++;
           const wait = this.backoff(retries);
