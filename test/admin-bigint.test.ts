@@ -1,7 +1,8 @@
 // Issue 16 in the admin page: an amoCRM account whose every id is above 2^31 (the simulator's
 // idOffset). The page reads the BigInt twins (fullAmoId, fullAmoLeadId, …), never the contract's
 // Int ids, which answer such an id with an error: the connection, the catalogue, a rule saved
-// from the editor and a test lead with its link into amoCRM all work on such an account.
+// from the editor, an unsaved edit previewed (previewQuizRule's draft) and a test lead with its
+// link into amoCRM all work on such an account.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -62,7 +63,7 @@ async function optionValue(select: ReturnType<Page['locator']>, text: string): P
   return value;
 }
 
-test('ids above 2^31: the page shows the account and catalogue, saves a rule, links a test lead', { skip, timeout: 120_000 }, async () => {
+test('ids above 2^31: the page shows the account and catalogue, saves a rule, previews an edit, links a test lead', { skip, timeout: 120_000 }, async () => {
   const sim = stack.sim.account(amo.id);
   const pipeline = sim.pipelines.find((p) => p.is_main)!;
   const step = pipeline.statuses.find((s) => s.type === 0 && s.id !== 142 && s.id !== 143)!;
@@ -121,6 +122,29 @@ test('ids above 2^31: the page shows the account and catalogue, saves a rule, li
   assert.deepEqual(saved.fieldsRule.lead, [{ questionId: 'q-budget', field: { fullAmoId: String(numeric.id) } }]);
   assert.deepEqual(saved.tagsToAdd.lead, [{ fullAmoId: String(tag.id) }]);
   await screenshot(page, 'bigint-rule-saved');
+
+  // an edit previewed before it is saved (previewQuizRule's draft): another pipeline and step
+  const other = sim.pipelines.find((p) => p.id !== pipeline.id)!;
+  const otherStep = other.statuses.find((s) => s.type === 0 && s.id !== 142 && s.id !== 143)!;
+  const otherIds = (await gql('{ pipelines(first: 10) { edges { node { id fullAmoId steps(first: 40) { edges { node { id fullAmoId } } } } } } }')).pipelines.edges
+    .map((e: any) => e.node)
+    .find((p: any) => p.fullAmoId === String(other.id));
+  const otherStepId = otherIds.steps.edges.map((e: any) => e.node).find((s: any) => s.fullAmoId === String(otherStep.id)).id;
+  await pipelineSelect.selectOption(otherIds.id);
+  await stepSelect.locator(`option[value="${otherStepId}"]`).waitFor({ state: 'attached' });
+  await stepSelect.selectOption(otherStepId);
+  await page.getByText('Preview', { exact: true }).click();
+  await page.getByRole('button', { name: 'Build the preview' }).click();
+  const previewPre = page.getByTestId('rule-preview').locator('pre').first();
+  await until('the draft previewed', async () => ((await previewPre.textContent()) ?? '').includes(String(other.id)), 10_000);
+  const previewed = JSON.parse((await previewPre.textContent()) ?? '{}');
+  assert.equal(previewed.pipeline_id, other.id);
+  assert.equal(previewed.status_id, otherStep.id);
+  // a draft the server refuses shows the save's error; the saved rule is untouched
+  await stepSelect.selectOption('');
+  await page.getByRole('button', { name: 'Build the preview' }).click();
+  await page.getByTestId('rule-preview-error').filter({ hasText: 'input.stepId' }).waitFor();
+  assert.equal((await gql(`{ rule(quizId: "${QUIZ}") { pipeline { fullAmoId } step { fullAmoId } } }`)).rule.step.fullAmoId, String(step.id));
 
   // a test lead: delivered, its link carries amoCRM's lead id exactly
   await nav(/Deliveries/).click();

@@ -259,14 +259,17 @@ export function publishRuleChanged(queue: Queue, account: AmoAccount, rule: { id
   });
 }
 
+/** createRule's writes, in the caller's transaction (also draft.ts's, rolled back). */
+export async function insertRule(tx: Prisma.TransactionClient, account: AmoAccount, quizId: string, resolved: ResolvedRule) {
+  const rule = await tx.rule.create({ data: { accountId: account.id, quizId, ...ruleColumns(resolved) } });
+  await writeChildren(tx, rule.id, resolved);
+  await forgetDeletion(tx, account, quizId);
+  return rule;
+}
+
 export async function createRule(db: Db, account: AmoAccount, quizId: string, resolved: ResolvedRule) {
   try {
-    return await db.$transaction(async (tx) => {
-      const rule = await tx.rule.create({ data: { accountId: account.id, quizId, ...ruleColumns(resolved) } });
-      await writeChildren(tx, rule.id, resolved);
-      await forgetDeletion(tx, account, quizId);
-      return rule;
-    });
+    return await db.$transaction((tx) => insertRule(tx, account, quizId, resolved));
   } catch (err) {
     if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
       throw conflict(`Quiz ${quizId} already has a rule: use updateQuizRule`);
@@ -281,12 +284,19 @@ export async function createRule(db: Db, account: AmoAccount, quizId: string, re
  */
 export async function updateRule(db: Db, account: AmoAccount, quizId: string, patch: RuleInput) {
   return db.$transaction(async (tx) => {
-    const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM rule WHERE account_id = ${account.id}::uuid AND quiz_id = ${quizId} FOR UPDATE`;
-    if (!locked) throw notFound(`Rule of quiz ${quizId}`);
-    const saved = await tx.rule.findUniqueOrThrow({ where: { id: locked.id }, include: { mappings: true, tags: true } });
-    const resolved = await resolveRuleInput(tx, account, mergeRuleInput(storedAsInput(saved), patch), { patch });
-    const rule = await tx.rule.update({ where: { id: saved.id }, data: ruleColumns(resolved) });
-    await writeChildren(tx, rule.id, resolved);
+    const rule = await patchRule(tx, account, quizId, patch);
+    if (!rule) throw notFound(`Rule of quiz ${quizId}`);
     return rule;
   });
+}
+
+/** updateRule's lock, check and writes, in the caller's transaction (also draft.ts's, rolled back); null when the quiz has no rule. */
+export async function patchRule(tx: Prisma.TransactionClient, account: AmoAccount, quizId: string, patch: RuleInput) {
+  const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM rule WHERE account_id = ${account.id}::uuid AND quiz_id = ${quizId} FOR UPDATE`;
+  if (!locked) return null;
+  const saved = await tx.rule.findUniqueOrThrow({ where: { id: locked.id }, include: { mappings: true, tags: true } });
+  const resolved = await resolveRuleInput(tx, account, mergeRuleInput(storedAsInput(saved), patch), { patch });
+  const rule = await tx.rule.update({ where: { id: saved.id }, data: ruleColumns(resolved) });
+  await writeChildren(tx, rule.id, resolved);
+  return rule;
 }

@@ -169,7 +169,7 @@ export const en = {
   'rule.deleteBody': "The quiz's results not sent yet are refused until a rule is created again. UTM parameters are kept.",
   'rule.deleted': 'The rule is deleted.',
   'rule.preview': 'Preview',
-  'rule.previewHint': 'A sample result (QuizResultInput, JSON): what it would send to amoCRM under the saved rule. Nothing is sent.',
+  'rule.previewHint': 'A sample result (QuizResultInput, JSON): what it would send to amoCRM under the rule as edited above, saved or not. Nothing is sent or saved.',
   'rule.previewRun': 'Build the preview',
   'rule.previewNone': 'The quiz has no saved rule.',
   'rule.previewBadJson': 'The sample is not valid JSON.',

@@ -170,7 +170,8 @@ export const ru: Record<MessageKey, string> = {
   'rule.deleteBody': 'Ещё не отправленные заявки квиза будут отклонены, пока правило не создано снова. UTM-параметры сохранятся.',
   'rule.deleted': 'Правило удалено.',
   'rule.preview': 'Предпросмотр',
-  'rule.previewHint': 'Пример результата (QuizResultInput, JSON): что ушло бы в amoCRM по сохранённому правилу. Ничего не отправляется.',
+  'rule.previewHint':
+    'Пример результата (QuizResultInput, JSON): что ушло бы в amoCRM по правилу в том виде, как оно заполнено выше, сохранено оно или нет. Ничего не отправляется и не сохраняется.',
   'rule.previewRun': 'Построить предпросмотр',
   'rule.previewNone': 'У квиза нет сохранённого правила.',
   'rule.previewBadJson': 'Пример — не корректный JSON.',

@@ -198,8 +198,8 @@ export const DeleteRuleMutation = graphql(`
 `);
 
 export const PreviewRuleQuery = graphql(`
-  query AdminPreviewRule($quizId: ID!, $sample: QuizResultInput!) {
-    previewQuizRule(quizId: $quizId, sample: $sample) {
+  query AdminPreviewRule($quizId: ID!, $sample: QuizResultInput!, $draft: RuleInput) {
+    previewQuizRule(quizId: $quizId, sample: $sample, draft: $draft) {
       lead
       contact
       company

@@ -1,7 +1,8 @@
-// previewQuizRule: what a sample result would send under the quiz's saved rule (preview.ts), sent nowhere.
+// previewQuizRule: what a sample result would send under the quiz's saved rule or a draft (preview.ts), sent nowhere.
 import { builder } from '../../../platform/graphql/builder.ts';
 import { quizIdSchema } from '../../../platform/graphql/args.ts';
 import { requireLiveAccount } from '../../../platform/graphql/tenancy.ts';
+import { RuleInput } from '../../rules/index.ts';
 import { QuizResultInput } from './delivery.ts';
 import { previewLead, type LeadPreview } from '../preview.ts';
 
@@ -24,11 +25,16 @@ builder.queryField('previewQuizRule', (t) =>
     type: RulePreview,
     nullable: true,
     description:
-      "The lead, contact, note and warnings `sample` would produce under the quiz's saved rule, without sending anything; null when the quiz has no rule. The sample's quizId is the argument's.",
-    args: { quizId: t.arg.id({ required: true, validate: quizIdSchema }), sample: t.arg({ type: QuizResultInput, required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const account = await requireLiveAccount(ctx);
-      return previewLead(ctx.db, account.id, String(args.quizId), args.sample);
+      "The lead, contact, note and warnings `sample` would produce under the quiz's saved rule, or under `draft` when given, without sending anything; null when the quiz has no rule and no draft is given. The sample's quizId is the argument's.",
+    args: {
+      quizId: t.arg.id({ required: true, validate: quizIdSchema }),
+      sample: t.arg({ type: QuizResultInput, required: true }),
+      draft: t.arg({
+        type: RuleInput,
+        description:
+          'A rule not saved yet, previewed instead of the saved one: read as updateQuizRule would save it when the quiz has a rule (what it leaves out is kept from the saved rule), as createQuizRule would when it has none, and refused with the same BAD_USER_INPUT (paths input.*). Nothing is saved.',
+      }),
     },
+    resolve: async (_root, args, ctx) => previewLead(ctx.db, await requireLiveAccount(ctx), String(args.quizId), args.sample, args.draft),
   }),
 );

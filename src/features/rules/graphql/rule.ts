@@ -150,7 +150,7 @@ const TagsToAddInput = builder.inputType('TagsToAddInput', {
   }),
 });
 
-const RuleInput = builder.inputType('RuleInput', {
+export const RuleInput = builder.inputType('RuleInput', {
   fields: (t) => ({
     performerId: t.id({ description: 'An AmoUser id.' }),
     pipelineId: t.id({ description: 'Required by createQuizRule; updateQuizRule keeps the saved one when omitted.' }),

@@ -1,6 +1,7 @@
 // One quiz's rule: where its leads go (pipeline → one of its steps, responsible user, Unsorted,
 // duplicates), which answer fills which field, which tags are added. Saved as a whole; the
 // server's BAD_USER_INPUT lands at the inputs its paths name, Rule.problems show as warnings.
+// The preview shows the form as it stands, saved or not (previewQuizRule's draft).
 import { useEffect, useState, type FormEvent } from 'react';
 import { useApolloClient, useMutation, useQuery } from '@apollo/client/react';
 import { CreateRuleMutation, RuleQuery, UpdateRuleMutation } from '../../ops/rules.ts';
@@ -16,6 +17,7 @@ import { FieldError, invalidProps } from './FieldError.tsx';
 import { RuleExtrasFields } from './RuleExtrasFields.tsx';
 import { TaskAssignmentFields } from './TaskAssignmentFields.tsx';
 import { RuleControls } from './RuleControls.tsx';
+import { RulePreview } from './RulePreview.tsx';
 
 const CHECK_POLL_MS = 1500;
 
@@ -207,6 +209,7 @@ export function RuleEditor({ quizId }: { quizId: string }) {
         </div>
       </form>
       {rule && <RuleControls quizId={quizId} rule={rule} />}
+      <RulePreview quizId={quizId} draft={inputFromForm(form)} questionIds={form.lists.lead.map((r) => r.source)} />
       <UtmEditor quizId={quizId} leadFields={catalogue.fields.LEAD} />
     </div>
   );
