@@ -6,11 +6,14 @@
  * per-account rate limit, retries with backoff, amoCRM's answers turned into typed errors. The
  * OAuth callback's account read, before the account is stored, goes through it too (session.ts),
  * and token requests take slots of the same limiter (tokens.ts). Clients are built in
- * create-client.ts.
+ * create-client.ts. The class is built in layers: the shared core (client-base.ts), tags and
+ * tasks (client-tags-tasks.ts), and the rest here.
  */
 import { normalizeRequestId } from './answers.ts';
-import { AmoNotFoundError, AmoPaymentRequiredError } from './errors.ts';
-import { AmoTransport, type AmoTransportOptions, type QueryValue } from './transport.ts';
+import { checkEntity, type CallOptions, type EntityListOptions, type SearchOptions, type SendOptions } from './client-base.ts';
+import { AmoTagsAndTasksClient } from './client-tags-tasks.ts';
+import { AmoNotFoundError } from './errors.ts';
+import type { QueryValue } from './transport.ts';
 import type {
   AmoAccountInfo,
   AmoBatchNoteInput,
@@ -32,78 +35,22 @@ import type {
   AmoNoteCreated,
   AmoNoteInput,
   AmoPipeline,
-  AmoTag,
-  AmoTask,
-  AmoTaskCreated,
-  AmoTaskInput,
   AmoUser,
   AmoWebhook,
   HalPage,
 } from './types.ts';
 
-/** Options of every call. */
-export interface CallOptions {
-  /** abort the call (its wait for a slot, its backoff, its request): it rejects with the signal's reason */
-  signal?: AbortSignal;
-}
-
-/** Options of a call whose retry policy the caller may decide. */
-export interface SendOptions extends CallOptions {
-  /**
-   * Whether a timeout, reset or 5xx may be retried (an idempotent call) or throws at once with
-   * `maybeProcessed` (see transport.ts). Each call documents its default.
-   */
-  idempotent?: boolean;
-}
-
-/** Options of a list of an entity's custom fields or tags. */
-export interface EntityListOptions extends CallOptions {
-  /** a feature that is off (402; 404 for customers): an empty list ('empty', the default) or its error ('throw') */
-  whenOff?: 'empty' | 'throw';
-}
-
-/** Options of a search: one page of amoCRM's full-text search, oldest first. */
-export interface SearchOptions extends SendOptions {
-  /** the page size (default 50) */
-  limit?: number;
-}
+export type { CallOptions, EntityListOptions, SearchOptions, SendOptions } from './client-base.ts';
 
 /** amoCRM's limit on `POST /api/v4/leads/complex`. */
 export const MAX_COMPLEX_LEADS = 50;
 /** Notes per `POST /api/v4/{entity}/notes` call made here (amoCRM takes more; 50 matches leads/complex). */
 export const MAX_BATCH_NOTES = 50;
 
-const ENTITIES: readonly AmoEntity[] = ['leads', 'contacts', 'companies', 'customers'];
-function checkEntity(entity: AmoEntity): void {
-  if (!ENTITIES.includes(entity)) throw new TypeError(`unknown amoCRM entity "${String(entity)}"`);
-}
-
 const withQuery = (withParams?: string[]) => ({ with: withParams?.length ? withParams : undefined });
 const windowQuery = (w: AmoCreatedWindow): Record<string, QueryValue> => ({ 'filter[created_at][from]': w.from, 'filter[created_at][to]': w.to, 'order[id]': 'asc' });
 
-export class AmoClient {
-  readonly accountId: string;
-  /** the low-level core (paths, raw answers): only the typed calls below use it */
-  protected readonly http: AmoTransport;
-
-  constructor(options: AmoTransportOptions) {
-    this.http = new AmoTransport(options);
-    this.accountId = options.access.accountId;
-  }
-
-  /** A list where "feature off" (402; 404 for customers) means "none", unless `whenOff: 'throw'`. */
-  private async listOrNone<T>(entity: AmoEntity, path: string, key: string, options: EntityListOptions): Promise<T[]> {
-    checkEntity(entity);
-    try {
-      return await this.http.listAll<T>(`${entity}/${path}`, key, { signal: options.signal });
-    } catch (e) {
-      if (options.whenOff === 'throw') throw e;
-      if (e instanceof AmoPaymentRequiredError) return [];
-      if (entity === 'customers' && e instanceof AmoNotFoundError) return [];
-      throw e;
-    }
-  }
-
+export class AmoClient extends AmoTagsAndTasksClient {
   async getAccount(withParams?: string[], options: CallOptions = {}): Promise<AmoAccountInfo> {
     const res = await this.http.request<AmoAccountInfo>('GET', 'account', { query: withQuery(withParams), signal: options.signal });
     if (!res) throw new AmoNotFoundError('amoCRM answered GET /api/v4/account with no content');
@@ -130,28 +77,6 @@ export class AmoClient {
     if (fields.length === 0) return [];
     const res = await this.http.request<HalPage<'custom_fields', AmoCustomField>>('POST', `${entity}/custom_fields`, { body: fields, signal: options.signal });
     return res?._embedded?.custom_fields ?? [];
-  }
-
-  /** Tags of an entity; [] when the feature is off (402; see `whenOff`). */
-  listTags(entity: AmoEntity, options: EntityListOptions = {}): Promise<AmoTag[]> {
-    return this.listOrNone<AmoTag>(entity, 'tags', 'tags', options);
-  }
-
-  /**
-   * `POST /api/v4/{entity}/tags`: creates tags by name (amoCRM refuses a name the entity already
-   * has, in any case, with 400 `NotUnique`). Not idempotent: a timeout / 5xx throws with `maybeProcessed`.
-   */
-  /** `GET /api/v4/{entity}/tags?query=…`: the entity's tags whose name contains `query`, every page. */
-  searchTags(entity: AmoEntity, query: string, options: CallOptions = {}): Promise<AmoTag[]> {
-    checkEntity(entity);
-    return this.http.listAll<AmoTag>(`${entity}/tags`, 'tags', { query: { query }, signal: options.signal });
-  }
-
-  async createTags(entity: AmoEntity, names: string[], options: CallOptions = {}): Promise<AmoTag[]> {
-    checkEntity(entity);
-    if (names.length === 0) return [];
-    const res = await this.http.request<HalPage<'tags', AmoTag>>('POST', `${entity}/tags`, { body: names.map((name) => ({ name })), signal: options.signal });
-    return res?._embedded?.tags ?? [];
   }
 
   /**
@@ -275,25 +200,6 @@ export class AmoClient {
   /** The customers created in `window`, oldest first, every page. */
   listCustomers(window: AmoCreatedWindow, options: CallOptions = {}): Promise<AmoCustomer[]> {
     return this.http.listAll<AmoCustomer>('customers', 'customers', { query: windowQuery(window), signal: options.signal });
-  }
-
-  /** `POST /api/v4/tasks` (at most 50 here). Not idempotent (amoCRM does not deduplicate): a timeout / 5xx throws with `maybeProcessed`. */
-  async createTasks(tasks: AmoTaskInput[], options: CallOptions = {}): Promise<AmoTaskCreated[]> {
-    if (tasks.length === 0) return [];
-    const res = await this.http.request<HalPage<'tasks', { id: number; request_id?: unknown }>>('POST', 'tasks', { body: tasks, idempotent: false, signal: options.signal });
-    const list = res?._embedded?.tasks;
-    return (Array.isArray(list) ? list : []).map((t) => {
-      const rid = normalizeRequestId(t?.request_id)[0];
-      return { id: Number(t?.id), ...(rid !== undefined ? { request_id: rid } : {}) };
-    });
-  }
-
-  /** The tasks on `entityIds` of `entityType`, every page (amoCRM: filter[entity_id] needs filter[entity_type]). */
-  listTasks(entityType: 'leads' | 'contacts' | 'companies' | 'customers', entityIds: number[], options: CallOptions = {}): Promise<AmoTask[]> {
-    if (entityIds.length === 0) return Promise.resolve([]);
-    // the array form amoCRM documents (filter[entity_id][0]=…), not a comma list
-    const ids = Object.fromEntries(entityIds.map((id, i) => [`filter[entity_id][${i}]`, id]));
-    return this.http.listAll<AmoTask>('tasks', 'tasks', { query: { 'filter[entity_type]': entityType, ...ids, 'order[id]': 'asc' }, signal: options.signal });
   }
 
   /** Subscribes `destination` to `events` (amoCRM upserts by destination, so this is idempotent). */
