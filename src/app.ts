@@ -35,6 +35,9 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/** How often a replica with workers looks for amo.events rows nobody relayed (left by a crash). */
+export const EVENT_SWEEP_MS = 5_000;
+
 /**
  * How long stop() waits for each phase before it moves on, and for all of them together
  * (under main.ts' 30 s forced exit). The workers get what the requests left over.
@@ -57,7 +60,8 @@ async function bounded(promise: Promise<unknown> | undefined, ms: number): Promi
 
 export async function buildApp(options: AppOptions): Promise<App> {
   const { workers: runWorkers, ...serviceOptions } = options;
-  const services = await createServices({ ...serviceOptions, metrics: undefined });
+  // a replica that runs the workers also sweeps amo.events' outbox for rows a crashed one left
+  const services = await createServices({ ...serviceOptions, metrics: undefined, eventSweepMs: serviceOptions.eventSweepMs ?? (runWorkers !== false ? EVENT_SWEEP_MS : 0) });
   const { config, logger, queue, pubsub } = services;
   // The app serves /metrics and times requests: it always has its metrics.
   const metrics = services.metrics!;

@@ -74,10 +74,11 @@ describe('sync: in-process queue', () => {
       'token.stale and sync.completed',
       () => h.events.some((e) => e.type === 'token.stale' && e.accountId === a.accountId) && completedFor(h.events, job.id).length === 1,
     );
-    assert.deepEqual(
-      h.events.filter((e) => e.type === 'token.stale' && e.accountId === a.accountId),
-      [{ type: 'token.stale', quizAccountId: a.quizAccountId, accountId: a.accountId }],
-    );
+    // the trigger of the stale transition wrote it to amo.events' outbox: it carries the row's id
+    const stale = h.events.filter((e) => e.type === 'token.stale' && e.accountId === a.accountId);
+    const id = (stale[0] as { id?: string } | undefined)?.id;
+    assert.match(id ?? '', /^[0-9a-f-]{36}$/);
+    assert.deepEqual(stale, [{ type: 'token.stale', quizAccountId: a.quizAccountId, accountId: a.accountId, id }]);
   });
 
   test('a retryable failure is rethrown for the queue to retry, and the job is FAILED after its last attempt', async (t) => {

@@ -6,6 +6,8 @@ import { createAmoClients, type AmoClientOverrides, type AmoClients } from './am
 import type { FetchLike, RateLimiter } from './amo/index.ts';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db.ts';
+import { createEventOutboxStore } from './event-outbox.ts';
+import { relayEvents } from './event-relay.ts';
 import { createEventPublisher, createGatewayPubSub, type EventPublisher, type GatewayPubSub } from './events.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -69,12 +71,17 @@ export interface CreateServicesOptions {
   amoClient?: AmoClientOverrides;
   /** the shared amoCRM rate limiter (default: one over the database at config.amo.rateLimitRps) */
   rateLimiter?: RateLimiter;
+  /**
+   * Sweep amo.events' outbox this often for rows no pass of this process was woken for (another
+   * replica's, left by a crash); default 0: none (the app sweeps when it runs the workers).
+   */
+  eventSweepMs?: number;
 }
 
 /** What `createServices` made, with the way to close what it owns. */
 export interface OwnedServices extends Services {
-  /** The parts to close at shutdown, in order: metrics, then the queue and the database when they were made here. */
-  readonly closers: readonly { what: 'metrics' | 'queue' | 'database'; close(): Promise<unknown> }[];
+  /** The parts to close at shutdown, in order: metrics, the event relay, then the queue and the database when they were made here. */
+  readonly closers: readonly { what: 'metrics' | 'event relay' | 'queue' | 'database'; close(): Promise<unknown> }[];
   /** Runs every closer in order (a failure does not stop the others; the first is rethrown). */
   close(): Promise<void>;
 }
@@ -100,19 +107,23 @@ export async function createServices(options: CreateServicesOptions): Promise<Ow
     }));
   const pubsub = createGatewayPubSub();
   const metrics = options.metrics === false ? undefined : createMetrics({ config, db, queue, logger });
-  const events = createEventPublisher({ db, queue, logger });
+  // every replica relays the events it writes at once, and retries them while the broker is down
+  const relay = relayEvents({ store: createEventOutboxStore(db), queue, logger: logger.child({ component: 'event-relay' }), pollMs: options.eventSweepMs });
+  const events = createEventPublisher({ db, queue, logger, relay });
   const amo = createAmoClients({
     db,
     config,
     logger,
     metrics,
-    onStale: (accountId) => events.tokenStale(accountId),
+    // the stale transition's trigger wrote token.stale: relay it now
+    onStale: () => events.flush(),
     fetch: options.fetch,
     defaults: options.amoClient,
     rateLimiter: options.rateLimiter,
   });
   const closers: OwnedServices['closers'] = [
     ...(metrics ? [{ what: 'metrics' as const, close: () => metrics.close() }] : []),
+    { what: 'event relay' as const, close: () => relay.stop() },
     ...(options.queue ? [] : [{ what: 'queue' as const, close: () => queue.close() }]),
     ...(options.db ? [] : [{ what: 'database' as const, close: () => db.$disconnect() }]),
   ];

@@ -3,11 +3,12 @@
 //
 // Life of a job: QUEUED (created, `{type: "sync"}` published on amo.tasks) → RUNNING (a worker
 // claimed it: started_at, attempts + 1) → SUCCEEDED | FAILED (finished_at; `sync.completed`
-// published on amo.events). The partial unique index `sync_job_one_active_per_account` allows one
+// written to amo.events' outbox in the same transaction, and relayed). The partial unique index `sync_job_one_active_per_account` allows one
 // QUEUED/RUNNING job per account. Every final transition is guarded by `status = 'RUNNING'`, so
 // however many times a job's message is delivered or its run repeated, it finishes (and announces
 // it) once.
 import { Prisma } from '../../platform/db.ts';
+import { enqueueEvents } from '../../platform/event-outbox.ts';
 import type { SyncJob } from '../../generated/prisma/client.ts';
 import { SyncScope } from '../../generated/prisma/enums.ts';
 import { TOPICS } from '../../platform/queue/index.ts';
@@ -120,8 +121,10 @@ export const NO_COUNTS: SyncCounts = { users: 0, pipelines: 0, steps: 0, fields:
 
 /**
  * Moves a RUNNING job to its final status (counts, finished_at, error; the account's last_sync_at
- * on success) and publishes `sync.completed`. Does nothing and returns false when the job is no
- * longer RUNNING (another run or a recovery finished it first).
+ * on success) and, in the same transaction, writes `sync.completed` to amo.events' outbox; then
+ * relays it (waiting at most FLUSH_WAIT_MS: a broker outage holds up neither the caller nor the
+ * event, which the relay publishes once the broker is back). Does nothing and returns false when
+ * the job is no longer RUNNING (another run or a recovery finished it first).
  */
 export async function finishJob(
   services: Services,
@@ -140,10 +143,11 @@ export async function finishJob(
     if (status === 'SUCCEEDED') {
       await tx.$executeRaw`UPDATE amo_account SET last_sync_at = now(), updated_at = now() WHERE id = ${job.accountId}::uuid`;
     }
+    const account = await tx.amoAccount.findUnique({ where: { id: job.accountId }, select: { quizAccountId: true } });
+    if (account) await enqueueEvents(tx, [{ type: 'sync.completed', quizAccountId: account.quizAccountId, accountId: job.accountId, jobId: job.id }]);
     return true;
   });
   if (!finished) return false;
-  const account = await services.db.amoAccount.findUnique({ where: { id: job.accountId }, select: { quizAccountId: true } });
-  if (account) await services.events.syncCompleted({ quizAccountId: account.quizAccountId, accountId: job.accountId, jobId: job.id });
+  await services.events.flush();
   return true;
 }
