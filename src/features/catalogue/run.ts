@@ -37,11 +37,13 @@ export interface SyncCatalogueOptions {
 }
 
 /**
- * Fetches the scopes from amoCRM — users, pipelines, then each entity's fields, then each
- * entity's tags, up to `concurrency` lists at once (fetch-write.ts), every request through the
- * client's rate limiter — and writes each kind (fields and tags: each entity's) in its
- * transaction in that order, one write after another, as soon as it and the kinds before it have
- * arrived, while the later ones are fetched. Each write is a whole kind (or entity), so a fetch
+ * Fetches the scopes from amoCRM — users, pipelines, then each entity's tags, then each entity's
+ * fields, up to `concurrency` lists at once (fetch-write.ts), every request through the client's
+ * rate limiter — and writes each kind (fields and tags: each entity's) in its transaction in that
+ * order, one write after another, as soon as it and the kinds before it have arrived, while the
+ * later ones are fetched. Tags before fields: the long lists (tags run to many pages, an entity's
+ * fields to one or a few) first, so the lists in flight finish close together and what is written
+ * after amoCRM's last answer is a short list's, not two tag lists'. Each write is a whole kind (or entity), so a fetch
  * failing halfway leaves every kind either as it was or as amoCRM has it now (the failure aborts
  * the lists in flight and starts no write); the retry syncs all of them again.
  */
@@ -75,17 +77,6 @@ export async function syncCatalogue(
       ),
     );
   }
-  if (has('FIELDS')) {
-    for (const e of SYNC_ENTITIES) {
-      parts.push(
-        part(
-          `fields:${e.entity}`,
-          (signal) => fetchFields(client, signal, [e]),
-          async (rows) => void (counts.fields += await w.writeFields(db, accountId, [e.entity], rows)),
-        ),
-      );
-    }
-  }
   if (has('TAGS')) {
     for (const e of SYNC_ENTITIES) {
       parts.push(
@@ -93,6 +84,17 @@ export async function syncCatalogue(
           `tags:${e.entity}`,
           (signal) => fetchTags(client, signal, [e]),
           async (rows) => void (counts.tags += await w.writeTags(db, accountId, [e.entity], rows)),
+        ),
+      );
+    }
+  }
+  if (has('FIELDS')) {
+    for (const e of SYNC_ENTITIES) {
+      parts.push(
+        part(
+          `fields:${e.entity}`,
+          (signal) => fetchFields(client, signal, [e]),
+          async (rows) => void (counts.fields += await w.writeFields(db, accountId, [e.entity], rows)),
         ),
       );
     }
