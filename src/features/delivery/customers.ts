@@ -14,21 +14,14 @@
  * in the note; the lead is never lost for it. 429/5xx/network: the Delivery waits in
  * LEAD_CREATED and this step resumes on the next pass.
  */
-import {
-  AmoPaymentRequiredError,
-  AmoRateLimitedError,
-  AmoValidationError,
-  AmoError,
-  type AmoCustomerCreated,
-  type AmoCustomerInput,
-  type AmoCustomerLink,
-} from '../../platform/amo/index.ts';
+import { AmoPaymentRequiredError, AmoRateLimitedError, AmoValidationError, type AmoCustomerInput, type AmoCustomerLink } from '../../platform/amo/index.ts';
 import { amoIdOrNull } from '../../platform/amo-ids.ts';
 import type { AccountRun, Item } from './batch.ts';
 import { buildLead, type CustomerInput } from './payload.ts';
 import { carriesValues, createdWindow } from './reconcile.ts';
 import { classify, describeIssues, errMessage, ownerError } from './reasons.ts';
 import { inHalves } from './refusals.ts';
+import { createRecorded, liveStep } from './recorded-create.ts';
 
 /** One item's customer as the step goes. */
 interface Step {
@@ -74,7 +67,7 @@ export async function ensureCustomers(run: AccountRun, items: Item[]): Promise<I
 }
 
 /** Still ours and not waiting (a rescheduled or lost item has left the lease). */
-const live = (run: AccountRun, s: Step) => run.lease.held.has(s.item.d.id) && !s.gaveUp;
+const live = liveStep;
 
 /** The item's customer step, or null when it has no customer. */
 async function prepare(run: AccountRun, item: Item): Promise<Step | null> {
@@ -131,46 +124,15 @@ async function reconcile(run: AccountRun, steps: Step[]): Promise<void> {
   }
 }
 
-/** One `POST customers` for `chunk`: what is sent committed first, the ids right after the answer. */
-async function create(run: AccountRun, chunk: Step[]): Promise<void> {
-  await run.lease.renew();
-  const mine = chunk.filter((s) => live(run, s));
-  if (mine.length === 0) return;
-  const db = run.rt.services.db;
-  const bodyOf = (s: Step): AmoCustomerInput => ({ ...s.input, request_id: s.item.d.id });
-  const counts = await db.$transaction(
-    mine.map(
-      (s) =>
-        db.$executeRaw`
-        UPDATE delivery SET customer_sent_at = coalesce(customer_sent_at, now()), sent_customer = ${JSON.stringify(bodyOf(s))}::jsonb, updated_at = now()
-        WHERE id = ${s.item.d.id}::uuid AND locked_until = ${run.lease.until.toISOString()}::timestamptz AND status = 'PENDING' AND stage = 'LEAD_CREATED' AND amo_customer_id IS NULL`,
-    ),
-  );
-  const sending = run.lease.keepWritten(mine, counts, (s) => s.item.d.id);
-  if (sending.length === 0) return;
-  let list: AmoCustomerCreated[];
-  try {
-    list = await run.client.createCustomers(sending.map(bodyOf), { signal: run.rt.signal });
-  } catch (err) {
-    if (err instanceof AmoValidationError && sending.length > 1) {
-      // one refused customer rejects the request (nothing stored): halves until it is alone
-      await inHalves(sending, (half) => create(run, half));
-      return;
-    }
-    await failed(run, sending, err);
-    return;
-  }
-  if (run.rt.options.hooks.afterCustomer) await run.rt.options.hooks.afterCustomer(sending.map((s) => s.item.d.id));
-  const byRequest = new Map<string, number>();
-  for (const c of list) if (c.request_id !== undefined) byRequest.set(c.request_id, c.id);
-  const missing: Step[] = [];
-  for (const [k, s] of sending.entries()) {
-    const id = byRequest.get(s.item.d.id) ?? (byRequest.size === 0 && list.length === sending.length ? Number(list[k]?.id) : NaN);
-    if (!Number.isFinite(id)) missing.push(s);
-    else if (await run.lease.update(s.item.d.id, { amoCustomerId: id }, false)) s.id = id;
-  }
-  // amoCRM answered without them: they may exist; reconciled on the next pass
-  if (missing.length) await failed(run, missing, new AmoError("amoCRM's answer did not list this customer", { maybeProcessed: true }));
+/** One recorded `POST customers` for `chunk` (recorded-create.ts). */
+function create(run: AccountRun, chunk: Step[]): Promise<void> {
+  return createRecorded(run, chunk, {
+    entity: 'customer',
+    body: (s): AmoCustomerInput => ({ ...s.input, request_id: s.item.d.id }),
+    post: (bodies) => run.client.createCustomers(bodies as AmoCustomerInput[], { signal: run.rt.signal }),
+    afterPost: run.rt.options.hooks.afterCustomer,
+    failed: (steps, err) => failed(run, steps, err),
+  });
 }
 
 /** One `POST customers/link` for `chunk`: each customer to the lead's contact and the lead. */

@@ -10,12 +10,12 @@
  * A task amoCRM refuses does not undo the lead: DELIVERED with a warning. 429/5xx/network: the
  * Delivery waits in LEAD_CREATED and this step resumes on the next pass.
  */
-import { AmoError, AmoRateLimitedError, AmoValidationError, type AmoTaskCreated, type AmoTaskInput } from '../../platform/amo/index.ts';
+import { AmoRateLimitedError, AmoValidationError, type AmoTaskInput } from '../../platform/amo/index.ts';
 import type { AccountRun, Item } from './batch.ts';
 import { ruleExtras, taskResponsible, type TaskPlan } from './assign.ts';
 import { taskDeadline } from './deadline.ts';
 import { classify, describeIssues, errMessage, ownerError } from './reasons.ts';
-import { inHalves } from './refusals.ts';
+import { createRecorded, liveStep } from './recorded-create.ts';
 
 interface Step {
   item: Item;
@@ -69,7 +69,7 @@ export async function ensureTasks(run: AccountRun, items: Item[]): Promise<Item[
   return ready;
 }
 
-const live = (run: AccountRun, s: Step) => run.lease.held.has(s.item.d.id) && !s.gaveUp;
+const live = liveStep;
 
 /** The leads' tasks, matched to the steps that may have reached amoCRM. */
 async function reconcile(run: AccountRun, steps: Step[]): Promise<void> {
@@ -102,47 +102,15 @@ async function reconcile(run: AccountRun, steps: Step[]): Promise<void> {
   }
 }
 
-/** One `POST tasks` for `chunk`: what is sent committed first, the ids right after the answer. */
-async function create(run: AccountRun, chunk: Step[]): Promise<void> {
-  await run.lease.renew();
-  const mine = chunk.filter((s) => live(run, s));
-  if (mine.length === 0) return;
-  const db = run.rt.services.db;
-  const counts = await db.$transaction(
-    mine.map(
-      (s) =>
-        db.$executeRaw`
-        UPDATE delivery SET task_sent_at = coalesce(task_sent_at, now()), sent_task = ${JSON.stringify(s.body)}::jsonb, updated_at = now()
-        WHERE id = ${s.item.d.id}::uuid AND locked_until = ${run.lease.until.toISOString()}::timestamptz AND status = 'PENDING' AND stage = 'LEAD_CREATED' AND amo_task_id IS NULL`,
-    ),
-  );
-  const sending = run.lease.keepWritten(mine, counts, (s) => s.item.d.id);
-  if (sending.length === 0) return;
-  let list: AmoTaskCreated[];
-  try {
-    list = await run.client.createTasks(
-      sending.map((s) => s.body),
-      { signal: run.rt.signal },
-    );
-  } catch (err) {
-    if (err instanceof AmoValidationError && sending.length > 1) {
-      // one refused task rejects the request (nothing stored): halves until it is alone
-      await inHalves(sending, (half) => create(run, half));
-      return;
-    }
-    await failed(run, sending, err);
-    return;
-  }
-  if (run.rt.options.hooks.afterTask) await run.rt.options.hooks.afterTask(sending.map((s) => s.item.d.id));
-  const byRequest = new Map<string, number>();
-  for (const t of list) if (t.request_id !== undefined) byRequest.set(t.request_id, t.id);
-  const missing: Step[] = [];
-  for (const [k, s] of sending.entries()) {
-    const id = byRequest.get(s.item.d.id) ?? (byRequest.size === 0 && list.length === sending.length ? Number(list[k]?.id) : NaN);
-    if (!Number.isFinite(id)) missing.push(s);
-    else if (await run.lease.update(s.item.d.id, { amoTaskId: id }, false)) s.id = id;
-  }
-  if (missing.length) await failed(run, missing, new AmoError("amoCRM's answer did not list this task", { maybeProcessed: true }));
+/** One recorded `POST tasks` for `chunk` (recorded-create.ts). */
+function create(run: AccountRun, chunk: Step[]): Promise<void> {
+  return createRecorded(run, chunk, {
+    entity: 'task',
+    body: (s) => s.body,
+    post: (bodies) => run.client.createTasks(bodies as AmoTaskInput[], { signal: run.rt.signal }),
+    afterPost: run.rt.options.hooks.afterTask,
+    failed: (steps, err) => failed(run, steps, err),
+  });
 }
 
 /** A task call failed: a refusal or the last allowed attempt gives the task up; a stale or blocked account pauses; anything else waits. */
