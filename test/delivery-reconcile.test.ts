@@ -154,6 +154,8 @@ describe('ensureReconcileSetup', () => {
       $executeRaw: async (_s: TemplateStringsArray, id: number) => {
         if (row.resultFieldId == null) row.resultFieldId = id;
       },
+      // the setup's first read of the account (plain SQL)
+      $queryRaw: async () => [{ ...row }],
     };
     const client = { listCustomFields: async () => existing, createCustomFields: create } as unknown as AmoClient;
     return { services: { db: db as never, logger: createLogger({ level: 'silent' }) }, client, writes, row };

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AmoValidationError, type AmoClient } from '../src/platform/amo/index.ts';
-import { reconcileSetupOf } from '../src/features/delivery/batch.ts';
+import { reconcileSetupOf } from '../src/features/delivery/reconcile.ts';
 import { resolveOptions, type DeliveryRuntime } from '../src/features/delivery/options.ts';
 import { createLogger } from '../src/platform/logger.ts';
 
@@ -21,6 +21,8 @@ test("two passes' setups of one new account: one field created, both RESULT_FIEL
     $executeRaw: async (_s: TemplateStringsArray, id: number) => {
       if (row.resultFieldId == null) row.resultFieldId = id;
     },
+    // the setup's first read of the account (plain SQL)
+    $queryRaw: async () => [{ ...row }],
   };
   // amoCRM: a field code exists once; a second one is refused (400) like the simulator does
   const client = {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { seedDemoAccount } from '../src/dev/seed-data.ts';
 import { applyRuleState, PAUSED_RECHECK_MS, RULE_PAUSED_TEXT } from '../src/features/delivery/rule-state.ts';
 import type { AccountRun, Item } from '../src/features/delivery/batch.ts';
+import { loadRuleRow } from '../src/features/delivery/rule-row.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 
 let testDb: TestDatabase;
@@ -37,6 +38,7 @@ async function leased(quizId: string, resultId: string, db = testDb.db) {
   const run = {
     rt: { services: { db } },
     accountId,
+    rule: (quizId: string) => loadRuleRow(db, accountId, quizId),
     lease: {
       held,
       until,
@@ -82,7 +84,12 @@ describe('rule state on delivery', () => {
     const rule = await ruleOf('q-race', new Date());
     // the worker read the rule as paused; the owner resumed it before the row was written
     const stale = new Proxy(testDb.db, {
-      get: (target, key) => (key === 'rule' ? { findUnique: async () => ({ id: rule.id, pausedAt: new Date() }) } : Reflect.get(target, key)),
+      // the rule's read (rule-row.ts, plain SQL) still sees it paused
+      get: (target, key) =>
+        key === '$queryRaw'
+          ? async (...args: Parameters<typeof target.$queryRaw>) =>
+              ((await target.$queryRaw(...args)) as { id: string }[]).map((r) => ({ ...r, id: rule.id, pausedAt: new Date() }))
+          : Reflect.get(target, key),
     });
     await testDb.db.rule.update({ where: { id: rule.id }, data: { pausedAt: null } });
     const { d, run, item, published, released } = await leased('q-race', 'race-r', stale as typeof testDb.db);

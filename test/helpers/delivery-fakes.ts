@@ -144,6 +144,9 @@ export function fakeDb(initial: Delivery[], leaseUntil: Date) {
     async $queryRaw(strings: TemplateStringsArray, ...values: unknown[]) {
       const sql = strings.join('?');
       if (sql.includes('jsonb_to_recordset')) return chunkCommit(sql, values);
+      // reconcile.ts' read of the account's setup, rule-row.ts' read of the rule
+      if (sql.includes('FROM amo_account WHERE id')) return [{ resultFieldId: RESULT_FIELD, reconcileMode: 'RESULT_FIELD', reconcileCheckedAt: new Date() }];
+      if (sql.includes('FROM rule r')) return [RULE_ROW];
       if (!sql.includes('SET locked_until')) throw new Error(`unexpected $queryRaw: ${sql}`);
       const [leaseMs, ids, until] = values as [number, string[], string];
       renewals.push(ids);
@@ -168,25 +171,6 @@ export function fakeDb(initial: Delivery[], leaseUntil: Date) {
         return { count: 1 };
       },
     },
-    rule: {
-      async findUnique() {
-        return {
-          pipeline: { amoId: 1 },
-          step: { amoId: 10 },
-          performer: { amoId: PERFORMER, deletedAt: null, isActive: true },
-          assignmentMode: 'PERFORMER',
-          assigneeIds: [],
-          taskEnabled: false,
-          account: { timezone: null },
-          toUnsorted: false,
-          mergeDuplicates: false,
-          mappings: [],
-          tags: [],
-        };
-      },
-    },
-    utm: { findMany: async () => [] },
-    customField: { findMany: async () => [] },
   };
   /** another process took the row (its lease moved on): every fenced write of ours now misses it */
   const steal = (id: string) => {
@@ -195,6 +179,40 @@ export function fakeDb(initial: Delivery[], leaseUntil: Date) {
   const row = (id: string) => rows.get(id)!;
   return { db, rows, row, writes, sending, releases, renewals, accountWrites, steal };
 }
+
+/** The rule as rule-row.ts reads it: performer PERFORMER, no mappings, no task. */
+const RULE_ROW = {
+  id: 'rule-1',
+  pausedAt: null,
+  toUnsorted: false,
+  mergeDuplicates: false,
+  leadNameTemplate: null,
+  priceQuestionId: null,
+  tagNames: {},
+  assignmentMode: 'PERFORMER',
+  assigneeIds: [],
+  taskEnabled: false,
+  taskText: null,
+  taskTypeId: 1,
+  taskDeadlineMinutes: 15,
+  taskWorkDays: [],
+  taskWorkFrom: 540,
+  taskWorkTo: 1080,
+  taskTimezone: null,
+  pipelineAmoId: 1,
+  stepAmoId: 10,
+  performerAmoId: PERFORMER,
+  performerActive: true,
+  performerDeleted: false,
+  resultFieldId: RESULT_FIELD,
+  quizAccountId: null,
+  accountTimezone: null,
+  mappings: [],
+  tags: [],
+  utms: [],
+  fields: [],
+  assignees: [],
+};
 
 /** What a test scripts of amoCRM; every call is recorded in `calls`. */
 export interface Script {

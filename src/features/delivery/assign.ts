@@ -10,9 +10,9 @@
  */
 import { randomInt } from 'node:crypto';
 import type { AssignmentMode } from '../../generated/prisma/enums.ts';
-import type { Db } from '../../platform/db.ts';
 import type { AccountRun, Item } from './batch.ts';
 import { DEFAULT_TIMEZONE, type WorkingHours } from './deadline.ts';
+import type { RuleRow } from './rule-row.ts';
 
 export interface Candidate {
   amoId: number;
@@ -58,36 +58,15 @@ export function noUserWarning(r: Pick<RuleExtras, 'mode' | 'performer' | 'users'
     : "responsible user: the rule chooses among no users; amoCRM's default user got the lead";
 }
 
-export async function loadRuleExtras(db: Db, accountId: string, quizId: string): Promise<RuleExtras | null> {
-  const rule = await db.rule.findUnique({
-    where: { accountId_quizId: { accountId, quizId } },
-    select: {
-      id: true,
-      assignmentMode: true,
-      assigneeIds: true,
-      performer: { select: { amoId: true, isActive: true, deletedAt: true } },
-      taskEnabled: true,
-      taskText: true,
-      taskTypeId: true,
-      taskDeadlineMinutes: true,
-      taskWorkDays: true,
-      taskWorkFrom: true,
-      taskWorkTo: true,
-      taskTimezone: true,
-      account: { select: { timezone: true } },
-    },
-  });
-  if (!rule) return null;
-  const rows = rule.assigneeIds.length
-    ? await db.amoUser.findMany({ where: { id: { in: rule.assigneeIds }, accountId }, select: { id: true, amoId: true, isActive: true, deletedAt: true } })
-    : [];
-  const byId = new Map(rows.map((u) => [u.id, u]));
+/** The assignment and task of a rule, from its row (rule-row.ts). */
+export function ruleExtrasOf(rule: RuleRow): RuleExtras {
+  const byId = new Map(rule.assignees.map((u) => [u.id, u]));
   // Number(): amoCRM ids fit in a double whichever integer type the column has
-  const cand = (u: { amoId: number | bigint; isActive: boolean; deletedAt: Date | null }): Candidate => ({ amoId: Number(u.amoId), usable: u.isActive && !u.deletedAt });
+  const cand = (u: { amoId: number | bigint; isActive: boolean; deleted: boolean }): Candidate => ({ amoId: Number(u.amoId), usable: u.isActive && !u.deleted });
   return {
     ruleId: rule.id,
     mode: rule.assignmentMode,
-    performer: rule.performer ? cand(rule.performer) : null,
+    performer: rule.performerAmoId !== null ? cand({ amoId: rule.performerAmoId, isActive: rule.performerActive === true, deleted: rule.performerDeleted === true }) : null,
     users: rule.assigneeIds.flatMap((id) => {
       const u = byId.get(id);
       return u ? [cand(u)] : [];
@@ -99,22 +78,17 @@ export async function loadRuleExtras(db: Db, accountId: string, quizId: string):
             typeId: rule.taskTypeId,
             deadlineMinutes: rule.taskDeadlineMinutes,
             hours: rule.taskWorkDays.length
-              ? { days: rule.taskWorkDays, from: rule.taskWorkFrom, to: rule.taskWorkTo, timezone: rule.taskTimezone ?? rule.account.timezone ?? DEFAULT_TIMEZONE }
+              ? { days: rule.taskWorkDays, from: rule.taskWorkFrom, to: rule.taskWorkTo, timezone: rule.taskTimezone ?? rule.accountTimezone ?? DEFAULT_TIMEZONE }
               : null,
           }
         : null,
   };
 }
 
-const extrasCache = new WeakMap<AccountRun, Map<string, Promise<RuleExtras | null>>>();
-
-/** The rule extras of `quizId`, read once per account run. */
-export function ruleExtras(run: AccountRun, quizId: string): Promise<RuleExtras | null> {
-  let m = extrasCache.get(run);
-  if (!m) extrasCache.set(run, (m = new Map()));
-  let p = m.get(quizId);
-  if (!p) m.set(quizId, (p = loadRuleExtras(run.rt.services.db, run.accountId, quizId)));
-  return p;
+/** The rule extras of `quizId`, from the account run's one read of the rule. */
+export async function ruleExtras(run: AccountRun, quizId: string): Promise<RuleExtras | null> {
+  const rule = await run.rule(quizId);
+  return rule ? ruleExtrasOf(rule) : null;
 }
 
 /** The responsible user for one item's lead: an amoCRM id, null (amoCRM's default), undefined (keep the rule's performer as built). */

@@ -1,6 +1,7 @@
 /** Claiming due Deliveries per account, under a lease. */
 import type { Services } from '../../platform/services.ts';
 import type { Delivery } from '../../generated/prisma/client.ts';
+import { deliveryColumns, toDelivery } from './delivery-row.ts';
 
 export interface ClaimedBatch {
   accountId: string;
@@ -47,7 +48,8 @@ export async function claimDueDeliveries(services: Pick<Services, 'db'>, options
   // the statement's snapshot first, then locked with SKIP LOCKED, re-checking on the current row
   // that it is still due, unleased and bound to the same account (a row another process took
   // meanwhile is skipped; its account's batch is just smaller this pass).
-  const rows = await services.db.$queryRaw<{ id: string; account_id: string; locked_until: Date; account_rank: number; rn: number }[]>`
+  // RETURNING gives the whole rows as they are now (locked and leased): no second read of them
+  const rows = await services.db.$queryRaw<(Record<string, unknown> & { claim_account_id: string; claim_lease: Date; account_rank: number; rn: number })[]>`
     WITH scan AS (
       SELECT d.id, acc.id AS account_id, d.next_attempt_at, d.created_at
       FROM delivery d
@@ -90,17 +92,15 @@ export async function claimDueDeliveries(services: Pick<Services, 'db'>, options
     )
     UPDATE delivery SET locked_until = now() + (${options.leaseMs}::int * interval '1 millisecond'), account_id = claimed.account_id
     FROM claimed WHERE delivery.id = claimed.id
-    RETURNING delivery.id, delivery.account_id, delivery.locked_until, claimed.account_rank::int AS account_rank, claimed.rn::int AS rn`;
+    RETURNING ${deliveryColumns('delivery')}, delivery.account_id AS claim_account_id, delivery.locked_until AS claim_lease,
+      claimed.account_rank::int AS account_rank, claimed.rn::int AS rn`;
   if (rows.length === 0) return [];
-  const full = new Map((await services.db.delivery.findMany({ where: { id: { in: rows.map((r) => r.id) } } })).map((d) => [d.id, d]));
   rows.sort((a, b) => a.account_rank - b.account_rank || a.rn - b.rn);
   const byAccount = new Map<string, ClaimedBatch>();
-  for (const r of rows) {
-    const d = full.get(r.id);
-    if (!d) continue;
-    let b = byAccount.get(r.account_id);
-    if (!b) byAccount.set(r.account_id, (b = { accountId: r.account_id, lease: r.locked_until, claimedAt, deliveries: [] }));
-    b.deliveries.push(d);
+  for (const { claim_account_id: accountId, claim_lease: lease, account_rank: _rank, rn: _rn, ...row } of rows) {
+    let b = byAccount.get(accountId);
+    if (!b) byAccount.set(accountId, (b = { accountId, lease, claimedAt, deliveries: [] }));
+    b.deliveries.push(toDelivery(row));
   }
   return [...byAccount.values()];
 }

@@ -81,7 +81,7 @@ async function postNotes(run: AccountRun, chunk: Item[]): Promise<void> {
   });
   // the afterNote seam runs between each note and its DONE; without it, DONE is one statement for all
   if (run.rt.options.hooks.afterNote) for (const item of added) await noteIn(run, item);
-  else await run.finishAll(added);
+  else await finishAll(run, added);
   if (missing.length) {
     // the note may be there or not: the next pass reads the lead's notes before posting again
     run.log.warn({ accountId: run.accountId, n: missing.length }, 'leads/notes answer did not list every note');
@@ -145,4 +145,22 @@ async function notesFailed(run: AccountRun, items: Item[], err: unknown): Promis
 async function noteIn(run: AccountRun, item: Item): Promise<void> {
   if (run.rt.options.hooks.afterNote) await run.rt.options.hooks.afterNote(item.d.id);
   await run.finish(item, item.warnings);
+}
+
+/** `finish` for many items: one fenced statement (each item's own warnings, when it has them) and one publish. */
+export async function finishAll(run: AccountRun, items: Item[]): Promise<void> {
+  const mine = items.filter((i) => run.lease.held.has(i.d.id));
+  if (mine.length === 0) return;
+  const rows = mine.map((i) => ({ id: i.d.id, warnings: i.warnings ?? null }));
+  const done = await run.rt.services.db.$queryRaw<{ id: string }[]>`
+    UPDATE delivery d SET stage = 'DONE', status = 'DELIVERED', reason = NULL, last_error = NULL, delivered_at = ${new Date().toISOString()}::timestamptz,
+      warnings = coalesce(r.warnings, d.warnings), locked_until = NULL, updated_at = now()
+    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(id uuid, warnings text[])
+    WHERE d.id = r.id AND d.locked_until = ${run.lease.until.toISOString()}::timestamptz AND d.status = 'PENDING'
+    RETURNING d.id`;
+  for (const i of mine) run.lease.held.delete(i.d.id);
+  const delivered = new Set(done.map((r) => r.id));
+  await run.rt.services.events.deliveriesUpdated(
+    mine.filter((i) => delivered.has(i.d.id)).map((i) => ({ id: i.d.id, quizAccountId: i.d.quizAccountId, quizId: i.d.quizId, status: 'DELIVERED' as const })),
+  );
 }

@@ -3,6 +3,8 @@ import type { Services } from '../../platform/services.ts';
 import { MAX_COMPLEX_LEADS, type AmoClient } from '../../platform/amo/index.ts';
 import type { AmoClientOverrides } from '../../platform/amo/clients.ts';
 import { DELIVERY_GROUP } from '../../platform/queue/groups.ts';
+import { storedAccountAccess } from '../../platform/amo/account-store.ts';
+import { cachedAccountAccess } from './account-cache.ts';
 
 export { DELIVERY_GROUP };
 
@@ -121,6 +123,7 @@ export function createDeliveryRuntime(services: Services, options: DeliveryWorke
     services,
     options: resolved,
     signal,
-    client: (accountId) => services.amo.client(accountId, resolved.amoClient),
+    // one client per claimed batch (worker.ts): its account read is kept for the batch (account-cache.ts)
+    client: (accountId) => services.amo.client(accountId, { access: cachedAccountAccess(storedAccountAccess(services.amo.tokens, accountId)), ...resolved.amoClient }),
   };
 }

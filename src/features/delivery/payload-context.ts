@@ -1,12 +1,13 @@
 /**
  * What a delivery's lead is built from: the quiz's rule, its UTM mappings and the account's field
- * catalogue, read from the database in one go per quiz (payload.ts builds the lead from it).
+ * catalogue, read in one statement per quiz (rule-row.ts; payload.ts builds the lead from it).
  */
 import type { Db } from '../../platform/db.ts';
 import { amoId, amoIdOrNull } from '../../platform/amo-ids.ts';
 import type { FieldOption } from './convert.ts';
 import type { CatalogField, Entity, PayloadContext } from './payload-types.ts';
 import { tagNamesOf } from './tag-names.ts';
+import { loadRuleRow, type FieldJson, type RuleRow } from './rule-row.ts';
 
 interface FieldRow {
   amoId: bigint | number;
@@ -38,53 +39,33 @@ export function toCatalogField(row: FieldRow): CatalogField {
   };
 }
 
-const fieldSelect = { amoId: true, entity: true, name: true, code: true, rawType: true, options: true, deletedAt: true } as const;
+const fieldOf = (f: FieldJson): CatalogField => toCatalogField({ ...f, deletedAt: f.deleted ? new Date(0) : null });
 
-/** The rule, UTM mappings and catalogue of one quiz; null when the quiz has no rule. */
-export async function loadPayloadContext(db: Db, accountId: string, quizId: string): Promise<PayloadContext | null> {
-  const rule = await db.rule.findUnique({
-    where: { accountId_quizId: { accountId, quizId } },
-    include: {
-      pipeline: { select: { amoId: true } },
-      step: { select: { amoId: true } },
-      performer: { select: { amoId: true, deletedAt: true } },
-      mappings: { include: { field: { select: fieldSelect } }, orderBy: [{ position: 'asc' }, { id: 'asc' }] },
-      tags: { include: { tag: { select: { amoId: true, name: true, deletedAt: true } } }, orderBy: [{ position: 'asc' }, { tagId: 'asc' }] },
-    },
-  });
-  if (!rule) return null;
-  const [utms, fields, account] = await Promise.all([
-    db.utm.findMany({ where: { accountId, quizId }, include: { field: { select: fieldSelect } }, orderBy: { createdAt: 'asc' } }),
-    db.customField.findMany({
-      where: {
-        accountId,
-        deletedAt: null,
-        OR: [
-          { entity: 'CONTACT', code: { in: ['PHONE', 'EMAIL'] } },
-          { entity: 'LEAD', rawType: 'tracking_data' },
-        ],
-      },
-      select: fieldSelect,
-    }),
-    db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true, quizAccountId: true } }),
-  ]);
+/** The lead's context from the rule's row (rule-row.ts). */
+export function payloadContextOf(row: RuleRow, quizId: string): PayloadContext {
   return {
     rule: {
       quizId,
-      pipelineAmoId: amoId(rule.pipeline.amoId),
-      stepAmoId: amoId(rule.step.amoId),
-      performerAmoId: rule.performer && !rule.performer.deletedAt ? amoId(rule.performer.amoId) : null,
-      toUnsorted: rule.toUnsorted,
-      mergeDuplicates: rule.mergeDuplicates,
-      mappings: rule.mappings.map((m) => ({ target: m.target, source: m.source, key: m.key, field: toCatalogField(m.field) })),
-      tags: rule.tags.map((t) => ({ entity: t.entity, amoId: amoId(t.tag.amoId), name: t.tag.name, deleted: t.tag.deletedAt !== null })),
-      leadNameTemplate: rule.leadNameTemplate,
-      priceQuestionId: rule.priceQuestionId,
-      tagNames: tagNamesOf(rule.tagNames),
+      pipelineAmoId: amoId(row.pipelineAmoId),
+      stepAmoId: amoId(row.stepAmoId),
+      performerAmoId: row.performerAmoId !== null && !row.performerDeleted ? amoId(row.performerAmoId) : null,
+      toUnsorted: row.toUnsorted,
+      mergeDuplicates: row.mergeDuplicates,
+      mappings: row.mappings.map((m) => ({ target: m.target, source: m.source, key: m.key, field: fieldOf(m.field) })),
+      tags: row.tags.map((t) => ({ entity: t.entity, amoId: amoId(t.amoId), name: t.name, deleted: t.deleted })),
+      leadNameTemplate: row.leadNameTemplate,
+      priceQuestionId: row.priceQuestionId,
+      tagNames: tagNamesOf(row.tagNames),
     },
-    utms: utms.map((u) => ({ name: u.name, field: toCatalogField(u.field) })),
-    fields: fields.map(toCatalogField),
-    resultFieldId: amoIdOrNull(account?.resultFieldId),
-    ...(account ? { quizAccountId: account.quizAccountId } : {}),
+    utms: row.utms.map((u) => ({ name: u.name, field: fieldOf(u.field) })),
+    fields: row.fields.map(fieldOf),
+    resultFieldId: amoIdOrNull(row.resultFieldId),
+    ...(row.quizAccountId !== null ? { quizAccountId: row.quizAccountId } : {}),
   };
+}
+
+/** The rule, UTM mappings and catalogue of one quiz; null when the quiz has no rule. */
+export async function loadPayloadContext(db: Db, accountId: string, quizId: string): Promise<PayloadContext | null> {
+  const row = await loadRuleRow(db, accountId, quizId);
+  return row ? payloadContextOf(row, quizId) : null;
 }

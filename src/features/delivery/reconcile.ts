@@ -16,6 +16,7 @@
  * Delivery of a claimed batch.
  */
 import type { Services } from '../../platform/services.ts';
+import type { DeliveryRuntime } from './options.ts';
 import { amoId } from '../../platform/amo-ids.ts';
 import type { ReconcileMode } from '../../generated/prisma/enums.ts';
 import {
@@ -75,7 +76,10 @@ const contentNote = (why: string) =>
  */
 export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logger'>, client: AmoClient, accountId: string, signal?: AbortSignal): Promise<ReconcileSetup> {
   const { db } = services;
-  const row = await db.amoAccount.findUnique({ where: { id: accountId }, select: { resultFieldId: true, reconcileMode: true, reconcileCheckedAt: true } });
+  // plain SQL: read once per claimed batch, on the hot path
+  const [row] = await db.$queryRaw<{ resultFieldId: bigint | null; reconcileMode: ReconcileMode | null; reconcileCheckedAt: Date | null }[]>`
+    SELECT result_field_id AS "resultFieldId", reconcile_mode::text AS "reconcileMode", reconcile_checked_at AS "reconcileCheckedAt"
+    FROM amo_account WHERE id = ${accountId}::uuid`;
   if (row?.resultFieldId) {
     if (row.reconcileMode !== 'RESULT_FIELD')
       await db.amoAccount.update({ where: { id: accountId }, data: { reconcileMode: 'RESULT_FIELD', reconcileNote: null, reconcileCheckedAt: new Date() } });
@@ -103,6 +107,29 @@ export async function ensureReconcileSetup(services: Pick<Services, 'db' | 'logg
   if (!winner) throw new AmoError('the result-id field could not be stored', { accountId });
   await db.amoAccount.update({ where: { id: accountId }, data: { reconcileMode: 'RESULT_FIELD', reconcileNote: null, reconcileCheckedAt: new Date() } });
   return { mode: 'RESULT_FIELD', resultFieldId: amoId(winner) };
+}
+
+/** Setups in flight per runtime and account: the passes of one worker run them one after another. */
+const setups = new WeakMap<DeliveryRuntime, Map<string, Promise<unknown>>>();
+
+/**
+ * `ensureReconcileSetup` of the account, one at a time within this worker: passes side by side
+ * (passesInFlight) would otherwise both create the result-id field of a new account, and the
+ * one amoCRM refuses as a duplicate would fall back to LEAD_CONTENT. The next one reads the field stored.
+ */
+export function reconcileSetupOf(rt: DeliveryRuntime, client: AmoClient, accountId: string): Promise<ReconcileSetup> {
+  let inFlight = setups.get(rt);
+  if (!inFlight) setups.set(rt, (inFlight = new Map()));
+  const map = inFlight;
+  const before = map.get(accountId) ?? Promise.resolve();
+  const mine = before.catch(() => {}).then(() => ensureReconcileSetup(rt.services, client, accountId, rt.signal));
+  map.set(accountId, mine);
+  void mine
+    .catch(() => {})
+    .then(() => {
+      if (map.get(accountId) === mine) map.delete(accountId);
+    });
+  return mine;
 }
 
 /** The list filter of the reconcile read: created from the earliest send to now, widened by the margin. */

@@ -6,7 +6,6 @@
  * - deleted: a result not yet sent is refused, FAILED with reason RULE_DELETED (a quiz that never
  *   had a rule stays NO_RULE). A lead already in amoCRM (past QUEUED) is finished either way.
  */
-import type { DeliveryRuntime } from './options.ts';
 import type { AccountRun, Item } from './batch.ts';
 
 /** How long a paused rule's result waits before the worker looks again (resume does not wait for it). */
@@ -17,11 +16,11 @@ export const ruleDeletedText = (at: Date) => `Not delivered: the quiz's rule was
 
 type RuleState = { kind: 'active' } | { kind: 'paused'; ruleId: string } | { kind: 'deleted'; at: Date } | { kind: 'none' };
 
-async function stateOf(rt: DeliveryRuntime, accountId: string, quizAccountId: string, quizId: string): Promise<RuleState> {
-  const db = rt.services.db;
-  const rule = await db.rule.findUnique({ where: { accountId_quizId: { accountId, quizId } }, select: { id: true, pausedAt: true } });
+/** From the run's one read of the rule (rule-row.ts); only a quiz without a rule looks for its deletion. */
+async function stateOf(run: AccountRun, quizAccountId: string, quizId: string): Promise<RuleState> {
+  const rule = await run.rule(quizId);
   if (rule) return rule.pausedAt ? { kind: 'paused', ruleId: rule.id } : { kind: 'active' };
-  const deleted = await db.ruleDeletion.findUnique({ where: { quizAccountId_quizId: { quizAccountId, quizId } } });
+  const deleted = await run.rt.services.db.ruleDeletion.findUnique({ where: { quizAccountId_quizId: { quizAccountId, quizId } } });
   return deleted ? { kind: 'deleted', at: deleted.deletedAt } : { kind: 'none' };
 }
 
@@ -35,7 +34,7 @@ export async function applyRuleState(run: AccountRun, items: Item[]): Promise<It
   for (const item of items) {
     const key = `${item.d.quizAccountId}\u0000${item.d.quizId}`;
     let state = states.get(key);
-    if (!state) states.set(key, (state = stateOf(run.rt, run.accountId, item.d.quizAccountId, item.d.quizId)));
+    if (!state) states.set(key, (state = stateOf(run, item.d.quizAccountId, item.d.quizId)));
     const s = await state;
     if (s.kind === 'deleted') await run.fail(item, ruleDeletedText(s.at), 'RULE_DELETED', 'QUEUED');
     else if (s.kind === 'paused') await hold(run, item, s.ruleId);
