@@ -116,7 +116,7 @@ export interface EventPublisherDeps {
 }
 
 /** How long `flush` waits for a publish before it leaves the rest to the relay's retries. */
-export const FLUSH_WAIT_MS = 5_000;
+export const FLUSH_WAIT_MS = 1_000;
 
 const deliveryEvent = (d: DeliveryUpdate): EventOf<'delivery.updated'> => ({
   type: 'delivery.updated',
