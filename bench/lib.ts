@@ -3,7 +3,7 @@
 // machine, and a JSON record of every run under bench/out/.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -183,4 +183,96 @@ export function tree() {
   } catch {
     return {};
   }
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU of a process (utime + stime from /proc/<pid>/stat) in ms; null once it is gone. */
+export function procCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name (in parentheses, which may hold spaces): state is field 3, utime 14, stime 15
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** Every process with its command line (NUL → space). */
+export function processes(): { pid: number; cmdline: string }[] {
+  const out: { pid: number; cmdline: string }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      out.push({ pid: Number(name), cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** The Kafka broker (java) whose server.properties listens on `port`, if it runs here. */
+export function kafkaBrokerPid(port: number): number | null {
+  for (const p of processes()) {
+    if (!/^\S*java /.test(p.cmdline) || !p.cmdline.includes('kafka.Kafka')) continue;
+    const props = p.cmdline.split(' ').find((a) => a.endsWith('server.properties'));
+    try {
+      if (props && new RegExp(`listeners=.*:${port}\\b`).test(readFileSync(props, 'utf8'))) return p.pid;
+    } catch {
+      // unreadable: not ours to measure
+    }
+  }
+  return null;
+}
+
+/** PostgreSQL's processes here: backends of `database`, the server's own (postmaster, writers, …), and other databases' backends. */
+export function postgresPids(database: string): { bench: number[]; server: number[]; others: number[] } {
+  const out = { bench: [] as number[], server: [] as number[], others: [] as number[] };
+  for (const p of processes()) {
+    if (!/^(\S*\/)?postgres( |:)/.test(p.cmdline)) continue;
+    if (p.cmdline.includes(` ${database} `) || p.cmdline.endsWith(` ${database}`)) out.bench.push(p.pid);
+    else if (
+      /^\S*\/postgres /.test(p.cmdline) ||
+      /: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|archiver|stats collector)\b/.test(p.cmdline)
+    )
+      out.server.push(p.pid);
+    else out.others.push(p.pid);
+  }
+  return out;
+}
+
+/** CPU ms of each part's processes now; `pids` is asked again at the end, so a backend started meanwhile counts from 0. */
+export type CpuParts = Record<string, () => number[]>;
+export type CpuSnapshot = Record<string, Map<number, number>>;
+
+export function cpuSnapshot(parts: CpuParts): CpuSnapshot {
+  const snap: CpuSnapshot = {};
+  for (const [part, pids] of Object.entries(parts)) {
+    const m = new Map<number, number>();
+    for (const pid of pids()) {
+      const ms = procCpuMs(pid);
+      if (ms !== null) m.set(pid, ms);
+    }
+    snap[part] = m;
+  }
+  return snap;
+}
+
+/** CPU ms per part between two snapshots (a process gone by the end is not counted: its last interval is unknown). */
+export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [part, m] of Object.entries(after)) {
+    let ms = 0;
+    for (const [pid, v] of m) ms += v - (before[part]?.get(pid) ?? 0);
+    out[part] = ms;
+  }
+  return out;
 }
