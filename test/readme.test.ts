@@ -76,8 +76,11 @@ async function npmStart(ports: { port: number; sim: number; db: number }): Promi
   };
 }
 
-/** SIGTERM as an orchestrator sends it; true when the gateway said it stopped cleanly and everything exited. */
-/** SIGTERM; rejects unless the gateway logs its clean stop. */
+/**
+ * SIGTERM to the process group, as a terminal's Ctrl-C or an orchestrator sends it; rejects unless
+ * the gateway logs its clean stop. (`npm start` runs node itself: tsx's CLI wrapper SIGKILLed a
+ * gateway whose event loop, busy with the embedded database, did not acknowledge the signal in 60 ms.)
+ */
 async function stop(started: Started): Promise<void> {
   const exited = new Promise<void>((resolve) => started.child.once('exit', () => resolve()));
   process.kill(-started.child.pid!, 'SIGTERM');
@@ -159,17 +162,7 @@ test('the README walk-through works as written on a fresh start, and the data su
     assert.equal(data.account.subdomain, 'demo');
     assert.equal(data.deliveries.totalCount, 1);
   } finally {
-    // The first stop above proves a clean stop. This one is only cleanup: under CI load the
-    // restarted embedded-database gateway has twice not logged its clean stop within 30 s
-    // (not reproduced alone or under local load; main.ts names the step a forced exit cut short).
-    // The gap is reported in the closing note rather than gating the walk-through on it.
-    await stop(again).catch((err: Error) => {
-      console.log(`# known gap: ${err.message.split('\n')[0]}`);
-      try {
-        process.kill(-again.child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    });
+    // the restarted gateway stops cleanly too, while its workers' start-up queries still run
+    await stop(again);
   }
 });
