@@ -14,7 +14,7 @@ let gw: TestApp;
 before(async () => {
   testDb = await createTestDatabase();
   gw = await startTestApp(testDb, {
-    config: { WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '3', WS_MAX_CONNECTIONS_PER_TENANT: '2', WS_MAX_MESSAGES_PER_SECOND: '10' },
+    config: { WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '3', WS_MAX_CONNECTIONS_PER_TENANT: '2', WS_MAX_MESSAGES_PER_SECOND: '20' },
   });
 });
 after(async () => {
@@ -33,10 +33,10 @@ interface Raw {
 async function connect(tenant: string): Promise<Raw> {
   const socket = new WebSocket(gw.url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
   const messages: Raw['messages'] = [];
-  // a connection still open after 5 s reads as code 0, so a missing close fails its assertion
+  // a connection still open after 60 s reads as code 0, so a missing close fails its assertion (a bound, not a timing claim)
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-    setTimeout(() => resolve({ code: 0, reason: 'still open' }), 5_000).unref();
+    setTimeout(() => resolve({ code: 0, reason: 'still open' }), 60_000).unref();
   });
   socket.on('message', (data) => messages.push(JSON.parse(data.toString())));
   await new Promise<void>((resolve, reject) => {
@@ -48,12 +48,22 @@ async function connect(tenant: string): Promise<Raw> {
   return { socket, messages, closed, send: (message) => socket.send(JSON.stringify(message)) };
 }
 
+/**
+ * A ping answered: the server has handled every message sent before it (graphql-ws reads them in
+ * order, and the limits are checked as each arrives), and the connection is still open.
+ */
+async function handledSoFar(client: Raw): Promise<void> {
+  const pongs = client.messages.filter((m) => m.type === 'pong').length;
+  client.send({ type: 'ping' });
+  await until('the pong', async () => client.messages.filter((m) => m.type === 'pong').length > pongs || client.socket.readyState !== client.socket.OPEN);
+}
+
 const SUBSCRIBE = (id: string) => ({ id, type: 'subscribe', payload: { query: 'subscription { deliveryUpdated { id } }' } });
 
 test('more operations open at once than allowed close the connection with 4430', async () => {
   const client = await connect('ws-subs');
   for (const id of ['1', '2', '3']) client.send(SUBSCRIBE(id));
-  await new Promise((r) => setTimeout(r, 300));
+  await handledSoFar(client);
   assert.equal(client.socket.readyState, client.socket.OPEN, 'three subscriptions are allowed');
   client.send(SUBSCRIBE('4'));
   assert.deepEqual(await client.closed, { code: 4430, reason: 'Too many operations on this connection' });
@@ -61,12 +71,12 @@ test('more operations open at once than allowed close the connection with 4430',
 
 test('completed operations free their place: one after another never hits the cap', async () => {
   const client = await connect('ws-subs-serial');
+  // 13 messages with the init and the ping: within the message rate however fast they go
   for (let i = 0; i < 6; i++) {
     client.send(SUBSCRIBE(`s${i}`));
     client.send({ id: `s${i}`, type: 'complete' });
-    // two messages per 300 ms: within the message rate
-    await new Promise((r) => setTimeout(r, 300));
   }
+  await handledSoFar(client);
   assert.equal(client.socket.readyState, client.socket.OPEN);
   client.socket.close();
 });
@@ -95,17 +105,16 @@ test('a tenant’s connection beyond the cap is closed with 4431; other tenants 
 
 test('a client that floods messages is closed with 4432', async () => {
   const client = await connect('ws-flood');
-  for (let i = 0; i < 30; i++) client.send({ type: 'ping' });
+  // ten times the rate at once: more than one second's allowance whichever windows the burst falls in
+  for (let i = 0; i < 200; i++) client.send({ type: 'ping' });
   assert.deepEqual(await client.closed, { code: 4432, reason: 'Too many messages' });
 });
 
 test('a client within the rate keeps its connection', async () => {
   const client = await connect('ws-calm');
-  for (let i = 0; i < 5; i++) {
-    client.send({ type: 'ping' });
-    await new Promise((r) => setTimeout(r, 120));
-  }
-  await until('the pongs', async () => client.messages.filter((m) => m.type === 'pong').length === 5);
+  // 16 messages with the init: under the 20 a second even when all arrive within one
+  for (let i = 0; i < 15; i++) client.send({ type: 'ping' });
+  await until('the pongs', async () => client.messages.filter((m) => m.type === 'pong').length === 15 || client.socket.readyState !== client.socket.OPEN);
   assert.equal(client.socket.readyState, client.socket.OPEN);
   client.socket.close();
 });
