@@ -2,31 +2,22 @@
 // changes only what it names; a mapping to a field a quiz answer cannot fill is refused on save.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seedDemoAccount } from '../src/dev/seed-data.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
 import { at } from './helpers/narrow.ts';
+import { ruleInput, startRulesStage, type RulesStage } from './rules.kit.ts';
 
-let testDb: TestDatabase;
-let gw: TestApp;
+let stage: RulesStage;
+let testDb: RulesStage['testDb'];
+let gw: RulesStage['gw'];
 let token: string;
 const ids: Record<string, string> = {};
 
-const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
-
 before(async () => {
-  testDb = await createTestDatabase();
-  const a = await seedDemoAccount(testDb.db, { quizAccountId: 'manage-a', pipelines: 2, archivedPipelines: 0 });
-  const db = testDb.db;
-  const pipelines = await db.pipeline.findMany({ where: { accountId: a.id }, orderBy: { sort: 'asc' } });
-  const p1 = at(pipelines, 0, 'pipeline');
-  const p2 = at(pipelines, 1, 'pipeline');
-  ids.pipeline1 = gid('Pipeline', p1.id);
-  ids.pipeline2 = gid('Pipeline', p2.id);
-  ids.step1 = gid('Step', (await db.step.findFirstOrThrow({ where: { pipelineId: p1.id, type: 0 } })).id);
-  ids.step2 = gid('Step', (await db.step.findFirstOrThrow({ where: { pipelineId: p2.id, type: 0 } })).id);
-  ids.user = gid('AmoUser', (await db.amoUser.findFirstOrThrow({ where: { accountId: a.id } })).id);
-  const field = async (entity: 'LEAD' | 'CONTACT', rawType: string) => gid('Field', (await db.customField.findFirstOrThrow({ where: { accountId: a.id, entity, rawType } })).id);
+  stage = await startRulesStage('manage-a', 2);
+  ({ testDb, gw, token } = stage);
+  const { pipelines, steps, user, field, tag } = stage.catalogue;
+  [ids.pipeline1, ids.pipeline2] = [at(pipelines, 0, 'pipeline'), at(pipelines, 1, 'pipeline')];
+  [ids.step1, ids.step2] = [at(steps, 0, 'step'), at(steps, 1, 'step')];
+  ids.user = user;
   ids.leadText = await field('LEAD', 'text');
   ids.leadNumber = await field('LEAD', 'numeric');
   ids.leadFile = await field('LEAD', 'file');
@@ -35,15 +26,10 @@ before(async () => {
   ids.leadChained = await field('LEAD', 'chained_list');
   ids.contactText = await field('CONTACT', 'text');
   ids.contactFile = await field('CONTACT', 'file');
-  ids.leadTag = gid('Tag', (await db.tag.findFirstOrThrow({ where: { accountId: a.id, entity: 'LEAD' } })).id);
-  ids.contactTag = gid('Tag', (await db.tag.findFirstOrThrow({ where: { accountId: a.id, entity: 'CONTACT' } })).id);
-  gw = await startTestApp(testDb);
-  token = await tokenFor('manage-a');
+  ids.leadTag = await tag('LEAD');
+  ids.contactTag = await tag('CONTACT');
 });
-after(async () => {
-  await gw?.stop();
-  await testDb?.drop();
-});
+after(() => stage?.stop());
 
 const RULE = `id quizId performer { id } pipeline { id } step { id } toUnsorted mergeDuplicates
   fieldsRule { lead { questionId field { id } } contact { properties { property field { id } } questions { questionId field { id } } } }
@@ -51,21 +37,7 @@ const RULE = `id quizId performer { id } pipeline { id } step { id } toUnsorted 
 const CREATE = `mutation($quizId: ID!, $input: RuleInput!) { createQuizRule(quizId: $quizId, input: $input) { ${RULE} } }`;
 const UPDATE = `mutation($quizId: ID!, $input: RuleInput!) { updateQuizRule(quizId: $quizId, input: $input) { ${RULE} } }`;
 
-const fullInput = () => ({
-  performerId: ids.user,
-  pipelineId: ids.pipeline1,
-  stepId: ids.step1,
-  fieldsRule: {
-    lead: [
-      { questionId: 'q-area', fieldId: ids.leadNumber },
-      { questionId: 'q-comment', fieldId: ids.leadText },
-    ],
-    contact: { properties: [{ property: 'company', fieldId: ids.contactText }], questions: [{ questionId: 'q-city', fieldId: ids.contactText }] },
-  },
-  tagsToAdd: { lead: [ids.leadTag], contact: [ids.contactTag] },
-  toUnsorted: true,
-  mergeDuplicates: true,
-});
+const fullInput = () => ({ ...ruleInput(ids), toUnsorted: true, mergeDuplicates: true });
 
 async function create(quizId: string, input: object = fullInput()) {
   const res = await gw.gql(CREATE, { quizId, input }, token);

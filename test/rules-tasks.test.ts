@@ -3,40 +3,31 @@
 // a task without text, malformed working hours are refused naming their paths; AmoUser.isActive.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seedDemoAccount } from '../src/dev/seed-data.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
 import { at } from './helpers/narrow.ts';
+import { gid, seedRuleCatalogue, startRulesStage, type RulesStage } from './rules.kit.ts';
 
-let testDb: TestDatabase;
-let gw: TestApp;
+let stage: RulesStage;
+let gw: RulesStage['gw'];
 let token: string;
 const ids: Record<string, string> = {};
-const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
 
 before(async () => {
-  testDb = await createTestDatabase();
-  const a = await seedDemoAccount(testDb.db, { quizAccountId: 'tasks-a', pipelines: 1, archivedPipelines: 0 });
-  const db = testDb.db;
-  const p = await db.pipeline.findFirstOrThrow({ where: { accountId: a.id } });
-  ids.pipeline = gid('Pipeline', p.id);
-  ids.step = gid('Step', (await db.step.findFirstOrThrow({ where: { pipelineId: p.id, type: 0 } })).id);
-  const users = await db.amoUser.findMany({ where: { accountId: a.id, deletedAt: null }, orderBy: { name: 'asc' } });
+  stage = await startRulesStage('tasks-a', 1);
+  ({ gw, token } = stage);
+  const { db } = stage.testDb;
+  ids.pipeline = at(stage.catalogue.pipelines, 0, 'pipeline');
+  ids.step = at(stage.catalogue.steps, 0, 'step');
+  // two active users and a deactivated one
+  const users = await db.amoUser.findMany({ where: { accountId: stage.catalogue.accountId, deletedAt: null }, orderBy: { name: 'asc' } });
   assert.ok(users.length >= 3, 'the demo account has three users');
   await db.amoUser.updateMany({ where: { id: { in: users.slice(0, 3).map((u) => u.id) } }, data: { isActive: true } });
   await db.amoUser.update({ where: { id: at(users, 2, 'user').id }, data: { isActive: false } });
   ids.u1 = gid('AmoUser', at(users, 0, 'user').id);
   ids.u2 = gid('AmoUser', at(users, 1, 'user').id);
   ids.inactive = gid('AmoUser', at(users, 2, 'user').id);
-  const other = await seedDemoAccount(db, { quizAccountId: 'tasks-b', pipelines: 1, archivedPipelines: 0 });
-  ids.foreign = gid('AmoUser', (await db.amoUser.findFirstOrThrow({ where: { accountId: other.id } })).id);
-  gw = await startTestApp(testDb);
-  token = await tokenFor('tasks-a');
+  ids.foreign = (await seedRuleCatalogue(db, 'tasks-b', 1)).user;
 });
-after(async () => {
-  await gw?.stop();
-  await testDb?.drop();
-});
+after(() => stage?.stop());
 
 const RULE = `id task { enabled text taskTypeId deadlineMinutes workingHours { days from to timezone } } assignmentMode assignees { id isActive }`;
 const CREATE = `mutation($quizId: ID!, $input: RuleInput!) { createQuizRule(quizId: $quizId, input: $input) { ${RULE} } }`;

@@ -1,55 +1,43 @@
 // Issue 5 (rules and UTMs): every id must be a live object of the caller's account, of the right kind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seedDemoAccount } from '../src/dev/seed-data.ts';
 import { createQueue, TOPICS, type Queue, type QueueMessage } from '../src/platform/queue/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { startTestApp, tokenFor, type TestApp } from './helpers/app.ts';
+import { tokenFor } from './helpers/app.ts';
 import { at } from './helpers/narrow.ts';
+import { gid, ruleInput, seedRuleCatalogue, startRulesStage, type RulesStage } from './rules.kit.ts';
 
-let testDb: TestDatabase;
-let gw: TestApp;
+let stage: RulesStage;
+let testDb: RulesStage['testDb'];
+let gw: RulesStage['gw'];
 let queue: Queue;
 let token: string;
 const tasks: QueueMessage[] = [];
 const ids: Record<string, any> = {};
 
-const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
-
 before(async () => {
-  testDb = await createTestDatabase();
-  const a = await seedDemoAccount(testDb.db, { quizAccountId: 'rules-a', pipelines: 2, archivedPipelines: 0 });
-  const b = await seedDemoAccount(testDb.db, { quizAccountId: 'rules-b', pipelines: 1, archivedPipelines: 0 });
-  const db = testDb.db;
-  const pipelines = await db.pipeline.findMany({ where: { accountId: a.id }, orderBy: { sort: 'asc' } });
-  const p1 = at(pipelines, 0, 'pipeline');
-  const p2 = at(pipelines, 1, 'pipeline');
-  ids.pipeline1 = gid('Pipeline', p1.id);
-  ids.pipeline2 = gid('Pipeline', p2.id);
-  ids.step1 = gid('Step', (await db.step.findFirstOrThrow({ where: { pipelineId: p1.id, type: 0 } })).id);
-  ids.step2 = gid('Step', (await db.step.findFirstOrThrow({ where: { pipelineId: p2.id, type: 0 } })).id);
-  ids.user = gid('AmoUser', (await db.amoUser.findFirstOrThrow({ where: { accountId: a.id } })).id);
-  const field = async (accountId: string, entity: any, rawType = 'text') => gid('Field', (await db.customField.findFirstOrThrow({ where: { accountId, entity, rawType } })).id);
-  ids.leadText = await field(a.id, 'LEAD');
-  ids.leadNumber = await field(a.id, 'LEAD', 'numeric');
-  ids.contactText = await field(a.id, 'CONTACT');
-  ids.companyText = await field(a.id, 'COMPANY');
-  ids.customerText = await field(a.id, 'CUSTOMER');
-  ids.leadTag = gid('Tag', (await db.tag.findFirstOrThrow({ where: { accountId: a.id, entity: 'LEAD' } })).id);
-  ids.contactTag = gid('Tag', (await db.tag.findFirstOrThrow({ where: { accountId: a.id, entity: 'CONTACT' } })).id);
-  ids.otherTenantField = await field(b.id, 'LEAD');
-  ids.otherTenantUser = gid('AmoUser', (await db.amoUser.findFirstOrThrow({ where: { accountId: b.id } })).id);
-  ids.utmSourceField = gid('Field', (await db.customField.findFirstOrThrow({ where: { accountId: a.id, code: 'UTM_SOURCE' } })).id);
-
   queue = await createQueue({});
   await queue.consume(TOPICS.amoTasks, 'rules-test', async (m) => void tasks.push(m));
-  gw = await startTestApp(testDb, { queue });
-  token = await tokenFor('rules-a');
+  stage = await startRulesStage('rules-a', 2, { queue });
+  ({ testDb, gw, token } = stage);
+  const { pipelines, steps, user, field, tag } = stage.catalogue;
+  [ids.pipeline1, ids.pipeline2] = [at(pipelines, 0, 'pipeline'), at(pipelines, 1, 'pipeline')];
+  [ids.step1, ids.step2] = [at(steps, 0, 'step'), at(steps, 1, 'step')];
+  ids.user = user;
+  ids.leadText = await field('LEAD');
+  ids.leadNumber = await field('LEAD', 'numeric');
+  ids.contactText = await field('CONTACT');
+  ids.companyText = await field('COMPANY');
+  ids.customerText = await field('CUSTOMER');
+  ids.leadTag = await tag('LEAD');
+  ids.contactTag = await tag('CONTACT');
+  ids.utmSourceField = gid('Field', (await testDb.db.customField.findFirstOrThrow({ where: { accountId: stage.catalogue.accountId, code: 'UTM_SOURCE' } })).id);
+  const other = await seedRuleCatalogue(testDb.db, 'rules-b', 1);
+  ids.otherTenantField = await other.field('LEAD');
+  ids.otherTenantUser = other.user;
 });
 after(async () => {
-  await gw?.stop();
+  await stage?.stop();
   await queue?.close();
-  await testDb?.drop();
 });
 
 const CREATE = `mutation($quizId: ID!, $input: RuleInput!) { createQuizRule(quizId: $quizId, input: $input) {
@@ -58,21 +46,13 @@ const CREATE = `mutation($quizId: ID!, $input: RuleInput!) { createQuizRule(quiz
   tagsToAdd { lead { id } contact { id } } } }`;
 const UPDATE = CREATE.replace('createQuizRule', 'updateQuizRule').replace('mutation(', 'mutation(');
 
-const validInput = () => ({
-  performerId: ids.user,
-  pipelineId: ids.pipeline1,
-  stepId: ids.step1,
-  fieldsRule: {
-    lead: [
-      { questionId: 'q-area', fieldId: ids.leadNumber },
-      { questionId: 'q-comment', fieldId: ids.leadText },
-    ],
-    contact: { properties: [{ property: 'company', fieldId: ids.contactText }], questions: [{ questionId: 'q-city', fieldId: ids.contactText }] },
-    company: [{ questionId: 'q-inn', fieldId: ids.companyText }],
-    customer: [{ questionId: 'q-loyal', fieldId: ids.customerText }],
-  },
-  tagsToAdd: { lead: [ids.leadTag], contact: [ids.contactTag] },
-});
+const validInput = () => {
+  const base = ruleInput(ids);
+  return {
+    ...base,
+    fieldsRule: { ...base.fieldsRule, company: [{ questionId: 'q-inn', fieldId: ids.companyText }], customer: [{ questionId: 'q-loyal', fieldId: ids.customerText }] },
+  };
+};
 
 async function expectBadInput(quizId: string, input: any, path: string) {
   const res = await gw.gql(CREATE, { quizId, input }, token);

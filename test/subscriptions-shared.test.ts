@@ -4,73 +4,28 @@
 // has its own, and each receives exactly its own events. An execution ends with its last subscriber.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import type { Client } from 'graphql-ws';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { connectSimAccount, testAmoConfig, type ConnectedAccount } from './helpers/amo.ts';
-import { tokenFor } from './helpers/app.ts';
-import { startStack, untilListening, wsClient, type Stack } from './helpers/stack.ts';
+import { untilListening } from './helpers/stack.ts';
+import { startSubscriptionStage, untilSeen as until, type SubscriptionStage } from './subscriptions.kit.ts';
 
-let testDb: TestDatabase;
-let stack: Stack;
-let a: ConnectedAccount;
-let b: ConnectedAccount;
-const clients: Client[] = [];
+let stage: SubscriptionStage;
 
 before(async () => {
-  testDb = await createTestDatabase();
-  // the in-process queue: amo.events has one partition, so events reach a subscriber in publish order
-  stack = await startStack(testDb);
-  a = await connectSimAccount(testDb.db, stack.sim, testAmoConfig(), { quizAccountId: 'share-a' });
-  b = await connectSimAccount(testDb.db, stack.sim, testAmoConfig(), { quizAccountId: 'share-b' });
+  stage = await startSubscriptionStage({ a: 'share-a', b: 'share-b' });
 });
-
-after(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
-  await stack?.stop();
-  await testDb?.drop();
-});
+after(() => stage?.stop());
 
 const PLAIN = 'subscription { deliveryUpdated { resultId quizId } }';
 const OF_QUIZ = 'subscription($quizId: ID) { deliveryUpdated(quizId: $quizId) { resultId quizId } }';
 
 /** A subscriber on a websocket of its own; what it receives lands in the list (`resultId`, or the error). */
-async function subscriber(tenant: ConnectedAccount, query: string, variables?: Record<string, unknown>) {
-  const client = wsClient(stack.gw.url, await tokenFor(tenant.quizAccountId));
-  clients.push(client);
-  const got: string[] = [];
-  const stop = client.subscribe(
-    { query, variables },
-    {
-      next: (r) => void got.push(r.errors ? `error: ${JSON.stringify(r.errors)}` : (r.data as any).deliveryUpdated.resultId),
-      error: (err) => void got.push(`error: ${String(err)}`),
-      complete: () => {},
-    },
-  );
-  return { got, stop, client };
-}
-
-async function emit(tenant: ConnectedAccount, quizId: string, label: string): Promise<string> {
-  const resultId = `${label}-${randomBytes(3).toString('hex')}`;
-  const row = await testDb.db.delivery.create({
-    data: { quizAccountId: tenant.quizAccountId, accountId: tenant.accountId, quizId, resultId, payload: {}, status: 'DELIVERED' },
-  });
-  await stack.gw.app.services.events.deliveryUpdated({ id: row.id, quizAccountId: tenant.quizAccountId, quizId, status: 'DELIVERED' });
-  return resultId;
-}
-
-/** Waits for `cond`; `what` (read when it times out) says what was awaited and what there was. */
-async function until(what: () => string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const subscriber = (tenant: SubscriptionStage['a'], query: string, variables?: Record<string, unknown>) =>
+  stage.subscribe(tenant, query, (data) => data.deliveryUpdated.resultId, variables);
+const emit = (tenant: SubscriptionStage['a'], quizId: string, label: string) => stage.emitDelivery(tenant, quizId, label);
 
 describe('subscriptions: one execution per tenant and operation, never across tenants or variables', () => {
   test('same tenant, document and variables share; another tenant or other variables do not', async () => {
-    const app = stack.gw.app;
+    const { app } = stage.stack.gw;
+    const { a, b } = stage;
     const plainA = await Promise.all([subscriber(a, PLAIN), subscriber(a, PLAIN), subscriber(a, PLAIN)]);
     const quiz2A = await subscriber(a, OF_QUIZ, { quizId: 'quiz-2' });
     const quiz1A = await subscriber(a, OF_QUIZ, { quizId: 'quiz-1' });
@@ -104,7 +59,8 @@ describe('subscriptions: one execution per tenant and operation, never across te
   });
 
   test('a subscriber leaving does not end the others; the last one ends the execution', async () => {
-    const app = stack.gw.app;
+    const { app } = stage.stack.gw;
+    const { b } = stage;
     const before = app.subscriptionStats();
     const [s1, s2] = await Promise.all([subscriber(b, PLAIN), subscriber(b, PLAIN)]);
     await until(
@@ -127,7 +83,7 @@ describe('subscriptions: one execution per tenant and operation, never across te
     assert.deepEqual(s1.got, [], 'the one that left receives nothing');
 
     // every subscriber of B's plain execution leaves: it ends, and its pub/sub listener with it
-    const ofB = clients.filter((_, i) => i >= 5);
+    const ofB = stage.clients.filter((_, i) => i >= 5);
     await Promise.all(ofB.map((c) => c.dispose()));
     await until(
       () => 'B has no execution left',

@@ -4,57 +4,17 @@
 // publishes to amo.events, the gateway's broadcast feeds its pub/sub, the resolvers read the rows.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import type { Client } from 'graphql-ws';
 import type { AmoEventType } from '../src/platform/events.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { connectSimAccount, testAmoConfig, type ConnectedAccount } from './helpers/amo.ts';
-import { tokenFor } from './helpers/app.ts';
-import { startStack, untilListening, wsClient, type Stack } from './helpers/stack.ts';
+import type { ConnectedAccount } from './helpers/amo.ts';
+import { untilListening } from './helpers/stack.ts';
+import { startSubscriptionStage, untilSeen, type SubscriptionStage } from './subscriptions.kit.ts';
 
-let testDb: TestDatabase;
-let stack: Stack;
-let a: ConnectedAccount;
-let b: ConnectedAccount;
-const clients: Client[] = [];
+let stage: SubscriptionStage;
 
 before(async () => {
-  testDb = await createTestDatabase();
-  // the in-process queue: amo.events has one partition, so events reach a subscriber in publish order
-  stack = await startStack(testDb);
-  a = await connectSimAccount(testDb.db, stack.sim, testAmoConfig(), { quizAccountId: 'tenant-a' });
-  b = await connectSimAccount(testDb.db, stack.sim, testAmoConfig(), { quizAccountId: 'tenant-b' });
+  stage = await startSubscriptionStage({ a: 'tenant-a', b: 'tenant-b' });
 });
-
-after(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
-  await stack?.stop();
-  await testDb?.drop();
-});
-
-/** Opens `query` for the tenant over its own websocket; every value's `pick` lands in the list. */
-async function subscribe(tenant: ConnectedAccount, query: string, pick: (data: any) => string): Promise<string[]> {
-  const client = wsClient(stack.gw.url, await tokenFor(tenant.quizAccountId));
-  clients.push(client);
-  const got: string[] = [];
-  client.subscribe(
-    { query },
-    {
-      next: (result) => void got.push(result.errors ? `error: ${JSON.stringify(result.errors)}` : pick(result.data)),
-      error: (err) => void got.push(`error: ${String(err)}`),
-      complete: () => {},
-    },
-  );
-  return got;
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+after(() => stage?.stop());
 
 interface Case {
   type: AmoEventType;
@@ -69,14 +29,7 @@ const cases: Record<string, Case> = {
     type: 'delivery.updated',
     query: 'subscription { deliveryUpdated { resultId } }',
     pick: (d) => d.deliveryUpdated.resultId,
-    async emit(tenant, label) {
-      const resultId = `${label}-${randomBytes(3).toString('hex')}`;
-      const row = await testDb.db.delivery.create({
-        data: { quizAccountId: tenant.quizAccountId, accountId: tenant.accountId, quizId: 'quiz-1', resultId, payload: {}, status: 'DELIVERED' },
-      });
-      await stack.gw.app.services.events.deliveryUpdated({ id: row.id, quizAccountId: tenant.quizAccountId, quizId: 'quiz-1', status: 'DELIVERED' });
-      return resultId;
-    },
+    emit: (tenant, label) => stage.emitDelivery(tenant, 'quiz-1', label),
   },
   syncCompleted: {
     type: 'sync.completed',
@@ -84,8 +37,8 @@ const cases: Record<string, Case> = {
     pick: (d) => d.syncCompleted.error,
     async emit(tenant, label) {
       // the job's error field carries the label, so each subscriber's list says whose job it got
-      const job = await testDb.db.syncJob.create({ data: { accountId: tenant.accountId, scopes: ['USERS'], status: 'FAILED', error: label, finishedAt: new Date() } });
-      await stack.gw.app.services.events.syncCompleted({ quizAccountId: tenant.quizAccountId, accountId: tenant.accountId, jobId: job.id });
+      const job = await stage.testDb.db.syncJob.create({ data: { accountId: tenant.accountId, scopes: ['USERS'], status: 'FAILED', error: label, finishedAt: new Date() } });
+      await stage.stack.gw.app.services.events.syncCompleted({ quizAccountId: tenant.quizAccountId, accountId: tenant.accountId, jobId: job.id });
       return label;
     },
   },
@@ -94,7 +47,7 @@ const cases: Record<string, Case> = {
     query: 'subscription { tokenStale { quizAccountId } }',
     pick: (d) => d.tokenStale.quizAccountId,
     async emit(tenant) {
-      await stack.gw.app.services.events.tokenStale(tenant.accountId);
+      await stage.stack.gw.app.services.events.tokenStale(tenant.accountId);
       return tenant.quizAccountId;
     },
   },
@@ -103,9 +56,10 @@ const cases: Record<string, Case> = {
 describe("subscriptions: a tenant receives its own events and never another tenant's", () => {
   for (const [name, c] of Object.entries(cases)) {
     test(name, async () => {
-      const ofA = await subscribe(a, c.query, c.pick);
-      const ofB = await subscribe(b, c.query, c.pick);
-      const pubsub = stack.gw.app.services.pubsub;
+      const { a, b } = stage;
+      const ofA = (await stage.subscribe(a, c.query, c.pick)).got;
+      const ofB = (await stage.subscribe(b, c.query, c.pick)).got;
+      const pubsub = stage.stack.gw.app.services.pubsub;
       await untilListening(() => pubsub.listening(c.type, a.quizAccountId) > 0 && pubsub.listening(c.type, b.quizAccountId) > 0);
       // A, B, A, B in one partition: by the time a tenant has its last own event, every event
       // published before it has been handed to the pub/sub, so a leaked one would be in its list
@@ -113,7 +67,10 @@ describe("subscriptions: a tenant receives its own events and never another tena
       const b1 = await c.emit(b, 'b1');
       const a2 = await c.emit(a, 'a2');
       const b2 = await c.emit(b, 'b2');
-      await until(`A's and B's two events (A: ${JSON.stringify(ofA)}, B: ${JSON.stringify(ofB)})`, () => ofA.length >= 2 && ofB.length >= 2);
+      await untilSeen(
+        () => `A's and B's two events (A: ${JSON.stringify(ofA)}, B: ${JSON.stringify(ofB)})`,
+        () => ofA.length >= 2 && ofB.length >= 2,
+      );
       assert.deepEqual(ofA, [a1, a2], "A's subscription: A's events only");
       assert.deepEqual(ofB, [b1, b2], "B's subscription: B's events only");
     });
