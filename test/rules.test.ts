@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createQueue, TOPICS, type Queue, type QueueMessage } from '../src/platform/queue/index.ts';
 import { tokenFor } from './helpers/app.ts';
 import { at } from './helpers/narrow.ts';
+import { until } from './helpers/wait.ts';
 import { gid, ruleInput, seedRuleCatalogue, startRulesStage, type RulesStage } from './rules.kit.ts';
 
 let stage: RulesStage;
@@ -86,8 +87,7 @@ describe('rules', () => {
     assert.deepEqual(rule.fieldsRule.customer, [{ questionId: 'q-loyal' }]);
     assert.deepEqual(rule.tagsToAdd, { lead: [{ id: ids.leadTag }], contact: [{ id: ids.contactTag }] });
     assert.equal(rule.toUnsorted, false);
-    for (let i = 0; i < 50 && !tasks.some((t) => (t.value as any).quizId === 'quiz-ok'); i++) await new Promise((r) => setTimeout(r, 20));
-    const task = tasks.find((t) => (t.value as any).quizId === 'quiz-ok')!;
+    const task = await until('the rule.changed task', async () => tasks.find((t) => (t.value as any).quizId === 'quiz-ok'));
     assert.deepEqual(task.value, {
       type: 'rule.changed',
       quizAccountId: 'rules-a',
