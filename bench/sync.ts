@@ -8,6 +8,8 @@
 //   BENCH_SYNC_TAGS / BENCH_SYNC_FIELDS / BENCH_SYNC_USERS  override the account's size
 //   BENCH_SYNC_CONCURRENCY  amoCRM lists fetched at once (default: the product's, 2; 1 is the
 //                        sequential sync before it)
+//   BENCH_SYNC_LATENCY_MS  the simulator answers every API request that much later (amoCRM's own
+//                        answer time: ~100-300 ms for a page of 250, against ~ms at the simulator)
 //   BENCH_SYNC_STALL_MS  blocks the event loop that long every 2.9 s (a GC pause, a descheduled
 //                        process): the case that made 8 requests in one second before late
 //                        wake-ups took a new slot
@@ -30,6 +32,7 @@ const size = {
 };
 
 const concurrency = process.env.BENCH_SYNC_CONCURRENCY ? Number(process.env.BENCH_SYNC_CONCURRENCY) : undefined;
+const latencyMs = Number(process.env.BENCH_SYNC_LATENCY_MS ?? 0);
 const stallMs = Number(process.env.BENCH_SYNC_STALL_MS ?? 0);
 if (stallMs > 0) {
   setInterval(() => {
@@ -70,6 +73,7 @@ try {
   const t0 = Date.now();
   const conn = await connectSimAccount(db, sim, testAmoConfig(), { seed: size });
   const acc = sim.account(conn.amoId);
+  if (latencyMs > 0) sim.injectFault(conn.amoId, { kind: 'slow', delayMs: latencyMs, count: 1_000_000, path: '/api/v4/' });
   const seeded = {
     users: acc.users.length,
     pipelines: acc.pipelines.length,
@@ -141,7 +145,16 @@ try {
     met: ratios.every((r) => r <= 1.15) && maxInSecond <= RPS && status429 === 0,
   };
   console.log(`  figure: ${summary.figure}\n  goal:   ${summary.goal} → ${summary.met ? 'met' : 'NOT met'}`);
-  report(stallMs > 0 ? 'sync-stalls' : 'sync', { rps: RPS, account: size, concurrency: concurrency ?? 'default', stallMsEvery2900: stallMs, seeded, runs, summary });
+  report(stallMs > 0 ? 'sync-stalls' : latencyMs > 0 ? 'sync-latency' : 'sync', {
+    rps: RPS,
+    account: size,
+    concurrency: concurrency ?? 'default',
+    latencyMs,
+    stallMsEvery2900: stallMs,
+    seeded,
+    runs,
+    summary,
+  });
 } finally {
   await services.queue.close();
   await bdb.drop();
