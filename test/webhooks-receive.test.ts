@@ -92,14 +92,16 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
   it('answers in time while the queue is slow; the sweep processes what is not yet published', async () => {
     const { leadId, delivery, lead } = await leadWithDelivery();
     const target = otherStatus(lead.pipeline_id, lead.status_id);
-    // Every amo.tasks publish takes 5 s (the gateway's queue, patched for this test).
+    // Every amo.tasks publish hangs until the test lets it land (the gateway's queue, patched for this test).
     const queue = stack.gw.app.services.queue;
     const realPublishBatch = queue.publishBatch;
     const pending: Promise<void>[] = [];
     let published = 0;
+    let letPublishesLand!: () => void;
+    const publishesLand = new Promise<void>((r) => (letPublishesLand = r));
     queue.publishBatch = (topic, messages) => {
       if (topic !== TOPICS.amoTasks) return realPublishBatch.call(queue, topic, messages); // (MemoryQueue.publish goes through here)
-      const p = new Promise<void>((r) => setTimeout(r, 5_000)).then(() => realPublishBatch.call(queue, topic, messages)).then(() => void published++);
+      const p = publishesLand.then(() => realPublishBatch.call(queue, topic, messages)).then(() => void published++);
       pending.push(p);
       return p;
     };
@@ -120,9 +122,11 @@ describe('amoCRM webhooks against PostgreSQL and the simulator', () => {
       assert.equal(await sweepUnprocessedEvents(services, { olderThanMs: 0 }), 0);
 
       // When the slow publish lands at last, its tasks find nothing to do.
+      letPublishesLand();
       await Promise.all(pending);
       assert.equal(published, 1);
     } finally {
+      letPublishesLand(); // a failed assertion leaves no publish hanging
       queue.publishBatch = realPublishBatch;
     }
   });
