@@ -2,7 +2,10 @@
 // into amoCRM leads by the delivery worker of one gateway process or more (child processes, production
 // defaults) against the simulator at 7 requests/s per account. Phase A: one account; phase B:
 // many accounts. The bound of an account is 7 calls/s ÷ (amoCRM calls per lead, counted in the
-// simulator's log); of a phase, that times the accounts.
+// simulator's log); of a phase, that times the accounts. CPU per result is taken per part from
+// /proc (workers, this process with the simulator and the producer, the Kafka broker, PostgreSQL's
+// backends of the bench database and its server processes); their sum gives the machine's ceiling
+// (cores × 1000 ms ÷ total ms per result), printed next to the figure and the goal.
 //
 //   BENCH_DELIVERY_ONE        results of phase A (5,000)
 //   BENCH_DELIVERY_ACCOUNTS   accounts of phase B (100)
