@@ -9,6 +9,18 @@ import type { DeadLetter, Subscription, TopicName } from './types.ts';
 /** Heartbeats sent while a (slow) handler runs, so the group does not drop us. */
 const HEARTBEAT_INTERVAL_MS = 1_000;
 
+/**
+ * A commit refused while a restarted broker still loads its groups is tried again (about 18 s in
+ * all). Thrown into kafkajs instead, it can rejoin half-way and go on from the offset it resolved:
+ * the commit then waits for the partition's next message (seen: a sync task uncommitted > 150 s).
+ */
+const COMMIT_TRIES = 8;
+const COORDINATOR_MOMENT = new Set(['GROUP_LOAD_IN_PROGRESS', 'GROUP_COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR_FOR_GROUP']);
+const isCoordinatorMoment = (err: unknown) => {
+  const { type, name } = (err ?? {}) as { type?: string; name?: string };
+  return (type !== undefined && COORDINATOR_MOMENT.has(type)) || name === 'KafkaJSConnectionError' || name === 'KafkaJSRequestTimeoutError';
+};
+
 export interface KafkaSubscriptionOptions {
   clientId: string;
   brokers: string[];
@@ -78,7 +90,7 @@ export class KafkaSubscription implements Subscription {
       alive: () => isRunning() && !isStale() && !this.signals.stopping.fired,
       commit: async (offset) => {
         resolveOffset(offset);
-        await commitOffsetsIfNecessary();
+        await this.commitRetrying(() => commitOffsetsIfNecessary());
       },
       whileHandling: async (work) => {
         const beat = setInterval(() => {
@@ -91,6 +103,19 @@ export class KafkaSubscription implements Subscription {
         }
       },
     });
+  }
+
+  private async commitRetrying(commit: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await commit();
+      } catch (err) {
+        // anything else (a new generation, stopping) takes kafkajs' own path: rejoin, redeliver
+        if (attempt >= COMMIT_TRIES || !isCoordinatorMoment(err) || this.signals.stopping.fired) throw err;
+        this.log.warn({ err, groupId: this.groupId, attempt }, 'offset commit refused by a recovering broker; trying again');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** (attempt - 1))));
+      }
+    }
   }
 
   stop(): Promise<void> {
