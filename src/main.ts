@@ -1,6 +1,9 @@
 // `npm start`: the gateway. With nothing configured (or NODE_ENV=development) it
 // runs in development mode on embedded parts: PGlite for PostgreSQL, the in-process queue for
 // Kafka, and the amoCRM simulator beside it.
+// `npm start` runs `node --import tsx src/main.ts`, not tsx's CLI: that CLI forwards a signal and
+// SIGKILLs its child unless the child acknowledges within ~60 ms, which a gateway busy with PGlite
+// (it runs on this thread) misses, so the shutdown below would never run.
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './platform/config.ts';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './dev/embedded-db.ts';
