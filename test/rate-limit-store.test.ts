@@ -52,7 +52,8 @@ describe('pgSlotStore', () => {
     const none = await check();
     assert.equal(none.slotMs, null, 'seven unanswered: nothing proves a time safe');
 
-    const at = none.dbNowMs + 3;
+    // a time that needs all 17 significant digits: the slot it bounds must still name its entry exactly
+    const at = none.dbNowMs + 3.123456789;
     await store.release(amoId, open[2]!, at);
     const eighth = await check();
     assert.equal(eighth.slotMs, at + RULE.windowMs);

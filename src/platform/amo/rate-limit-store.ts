@@ -69,13 +69,20 @@ export function retryMs(entries: readonly SlotEntry[], nowMs: number): number {
   return Number.isFinite(firstOpen) ? Math.max(0, firstOpen - nowMs) : 0;
 }
 
+/**
+ * A slot names its entry by exact equality, and a number parameter does not reach PostgreSQL
+ * exactly when it needs 17 significant digits (seen: a slot one bump past another was never
+ * found). As text (JavaScript's shortest round-trip form) it does.
+ */
+const exact = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : String(ms));
+
 /** The slots in PostgreSQL (`amo_rate_limit`), shared by every replica; one statement per call. */
 export function pgSlotStore(db: Db, rule: SlotRule): SlotStore {
   const rps = Math.max(1, Math.ceil(rule.rps));
   return {
     async reserve(amoId, replaces) {
       const rows = await db.$queryRaw<Array<{ slot_ms: number | string | null; now_ms: number | string; retry_ms: number | string | null }>>`
-        SELECT slot_ms, now_ms, retry_ms FROM amo_rate_reserve(${amoId}::bigint, ${replaces ?? null}::double precision,
+        SELECT slot_ms, now_ms, retry_ms FROM amo_rate_reserve(${amoId}::bigint, ${exact(replaces)}::double precision,
           ${rps}::int, ${rule.windowMs}::double precision, ${rule.holdMs}::double precision)`;
       const row = rows[0];
       const dbNowMs = Number(row?.now_ms);
@@ -85,7 +92,7 @@ export function pgSlotStore(db: Db, rule: SlotRule): SlotStore {
       return { slotMs, waitMs: Number.isFinite(wait) && wait > 0 ? wait : 0, dbNowMs };
     },
     async release(amoId, slot, arrivedBy) {
-      await db.$queryRaw`SELECT amo_rate_release(${amoId}::bigint, ${slot}::double precision, ${arrivedBy}::double precision) AS done`;
+      await db.$queryRaw`SELECT amo_rate_release(${amoId}::bigint, ${exact(slot)}::double precision, ${exact(arrivedBy)}::double precision) AS done`;
     },
     async penalize(amoId, ms) {
       await db.$executeRaw`
