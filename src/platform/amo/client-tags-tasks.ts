@@ -1,10 +1,20 @@
 /**
  * `AmoClient`'s tag and task calls (the class is completed in client.ts): an entity's tags
- * (list, search by name, create) and tasks (create, list by entity).
+ * (list, search by name, create, add to existing contacts / companies) and tasks (create, list by entity).
  */
 import { normalizeRequestId } from './answers.ts';
 import { AmoClientBase, checkEntity, type CallOptions, type EntityListOptions } from './client-base.ts';
 import type { AmoEntity, AmoTag, AmoTask, AmoTaskCreated, AmoTaskInput, HalPage } from './types.ts';
+
+/** A tag to add: one the entity has (`id`), or by name (amoCRM attaches its tag of that name, or creates it). */
+export type AmoTagRef = { id: number } | { name: string };
+/** One existing contact or company and the tags to add to it (the tags it has stay). */
+export interface AmoTagsToAdd {
+  id: number;
+  tags_to_add: AmoTagRef[];
+}
+/** amoCRM's batch update takes at most 50 entities a call. */
+export const MAX_TAG_UPDATES = 50;
 
 export class AmoTagsAndTasksClient extends AmoClientBase {
   /** Tags of an entity; [] when the feature is off (402; see `whenOff`). */
@@ -27,6 +37,21 @@ export class AmoTagsAndTasksClient extends AmoClientBase {
     if (names.length === 0) return [];
     const res = await this.http.request<HalPage<'tags', AmoTag>>('POST', `${entity}/tags`, { body: names.map((name) => ({ name })), signal: options.signal });
     return res?._embedded?.tags ?? [];
+  }
+
+  /**
+   * `PATCH /api/v4/{contacts|companies}` with `tags_to_add` (at most 50 entities): adds the tags
+   * and keeps the ones each entity has (never `_embedded.tags`, which would replace them all).
+   * Idempotent — a tag the entity has already is not added twice — so a timeout / 5xx is retried.
+   * Resolves to the ids amoCRM answered as updated.
+   */
+  async addTagsTo(entity: 'contacts' | 'companies', updates: AmoTagsToAdd[], options: CallOptions = {}): Promise<number[]> {
+    if (updates.length === 0) return [];
+    if (updates.length > MAX_TAG_UPDATES) throw new RangeError(`PATCH ${entity} takes at most ${MAX_TAG_UPDATES} entities per call here (got ${updates.length})`);
+    const body = updates.map((u) => ({ id: u.id, tags_to_add: u.tags_to_add }));
+    const res = await this.http.request<HalPage<'contacts' | 'companies', { id: number }>>('PATCH', entity, { body, idempotent: true, signal: options.signal });
+    const list = res?._embedded?.[entity];
+    return (Array.isArray(list) ? list : []).map((e) => Number(e?.id)).filter(Number.isFinite);
   }
 
   /** `POST /api/v4/tasks` (at most 50 here). Not idempotent (amoCRM does not deduplicate): a timeout / 5xx throws with `maybeProcessed`. */
