@@ -35,21 +35,15 @@ test('a database error in a delivery reaches lastError only as an error id that 
   );
   assert.match(String((dbError as Error).message), /no_such_table_for_issue_16/);
   let failReconcileRead = false;
+  // the reconcile setup's read of the account (reconcileSetupOf, one raw statement) fails
   const db = new Proxy(tdb.db, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
-      if (prop !== 'amoAccount') return value;
-      return new Proxy(value as object, {
-        get(delegate, method, r) {
-          const fn = Reflect.get(delegate, method, r);
-          if (method !== 'findUnique') return fn;
-          return (args: { select?: Record<string, unknown> }) => {
-            // the reconcile setup's read of the account (ensureReconcileSetup)
-            if (failReconcileRead && args?.select?.reconcileMode) return Promise.reject(dbError);
-            return (fn as (a: unknown) => Promise<unknown>).call(delegate, args);
-          };
-        },
-      });
+      if (prop !== '$queryRaw') return value;
+      return (strings: TemplateStringsArray, ...values: unknown[]) => {
+        if (failReconcileRead && strings.join('?').includes('reconcile_mode::text')) return Promise.reject(dbError);
+        return (value as (s: TemplateStringsArray, ...v: unknown[]) => Promise<unknown>).call(target, strings, ...values);
+      };
     },
   }) as Db;
   const logs = new LogCapture();
