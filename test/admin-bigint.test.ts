@@ -9,9 +9,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Account as SimAccount } from '@quiz-gateway/amo-sim';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { tokenFor } from './helpers/app.ts';
-import { TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
 import { startStack, untilListening, type Stack } from './helpers/stack.ts';
 import { until } from './helpers/wait.ts';
+import { connectAndSync } from './helpers/owner.ts';
 import { browserSkipReason, launchBrowser, newContext, pageErrors, screenshot } from './helpers/browser.ts';
 import { ensureWebBuilt } from './helpers/web-build.ts';
 
@@ -72,18 +72,7 @@ test('ids above 2^31: the page shows the account and catalogue, saves a rule, pr
   assert.ok(amo.id > HIGH && pipeline.id > HIGH && step.id > HIGH && numeric.id > HIGH && tag.id > HIGH, 'the simulator issues ids above 2^31');
 
   // connected and synced through the API: the page's part starts after it
-  const link = new URL((await gql('mutation { connectAccount { link } }')).connectAccount.link);
-  const redirect = new URL(stack.sim.authorize({ accountId: amo.id, state: link.searchParams.get('state')!, consent: 'allow', clientId: TEST_AMO_CLIENT_ID }));
-  assert.equal((await fetch(`${stack.gw.url}${redirect.pathname}${redirect.search}`)).status, 200);
-  const sync = await until(
-    'the first sync',
-    async () => {
-      const s = (await gql('{ account { lastSync { status error } } }')).account?.lastSync;
-      return s && s.status !== 'QUEUED' && s.status !== 'RUNNING' ? s : null;
-    },
-    60_000,
-  );
-  assert.equal(sync.status, 'SUCCEEDED', sync.error);
+  await connectAndSync(stack, token, amo.id);
 
   await page.goto(`${stack.gw.url}/admin#token=${token}`);
   await page.getByTestId('account-name').filter({ hasText: 'Big Shop' }).waitFor();

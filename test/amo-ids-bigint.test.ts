@@ -6,9 +6,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { tokenFor } from './helpers/app.ts';
-import { TEST_AMO_CLIENT_ID } from './helpers/amo.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 import { until } from './helpers/wait.ts';
+import { connectAndSync } from './helpers/owner.ts';
 
 const HIGH = 2 ** 31;
 const tenant = 'amo-ids-bigint';
@@ -39,18 +39,7 @@ test('ids above 2^31: catalogue sync, BigInt twins, and a delivery end to end', 
   assert.ok(amo.id > HIGH && sim.users.every((u) => u.id > HIGH) && sim.pipelines.every((p) => p.id > HIGH), 'the simulator issues ids above 2^31');
 
   // connect and sync
-  const link = new URL((await gql('mutation { connectAccount { link } }')).connectAccount.link);
-  const redirect = new URL(stack.sim.authorize({ accountId: amo.id, state: link.searchParams.get('state')!, consent: 'allow', clientId: TEST_AMO_CLIENT_ID }));
-  assert.equal((await fetch(`${stack.gw.url}${redirect.pathname}${redirect.search}`)).status, 200);
-  const sync = await until(
-    'the first sync',
-    async () => {
-      const s = (await gql('{ account { lastSync { status error } } }')).account?.lastSync;
-      return s && s.status !== 'QUEUED' && s.status !== 'RUNNING' ? s : null;
-    },
-    60_000,
-  );
-  assert.equal(sync.status, 'SUCCEEDED', sync.error);
+  await connectAndSync(stack, token, amo.id);
 
   // the catalogue, by its BigInt twins: every id as amoCRM sent it
   assert.equal((await gql('{ account { fullAmoId } }')).account.fullAmoId, String(amo.id));

@@ -52,6 +52,22 @@ async function connectFlow(stack: Stack, token: string, amoId: number): Promise<
   assert.equal((await fetch(`${stack.gw.url}${redirect.pathname}${redirect.search}`)).status, 200);
 }
 
+/** Connects the simulated amoCRM account `amoId` for the token's tenant through the OAuth flow and waits for its first sync to succeed. */
+export async function connectAndSync(stack: Stack, token: string, amoId: number): Promise<void> {
+  await connectFlow(stack, token, amoId);
+  const sync = await until(
+    'the first sync',
+    async () => {
+      const res = await stack.gw.gql('{ account { lastSync { status error } } }', {}, token);
+      assert.equal(res.errors, undefined, JSON.stringify(res.errors));
+      const s = res.data.account?.lastSync;
+      return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : null;
+    },
+    60_000,
+  );
+  assert.equal(sync.status, 'SUCCEEDED', sync.error);
+}
+
 /** A fresh simulated account (seeded, then `options` applied), connected and synced for `tenant`. */
 export async function connectOwner(stack: Stack, tenant: string, setup: { seed?: Record<string, unknown>; options?: Record<string, unknown> } = {}): Promise<Owner> {
   const amo = stack.sim.seedAccount({ pipelines: 2, ...setup.seed });
@@ -62,16 +78,7 @@ export async function connectOwner(stack: Stack, tenant: string, setup: { seed?:
     assert.equal(res.errors, undefined, JSON.stringify(res.errors));
     return res.data;
   };
-  await connectFlow(stack, token, amo.id);
-  const sync = await until(
-    'the first sync',
-    async () => {
-      const s = (await gql('{ account { lastSync { status error } } }')).account?.lastSync;
-      return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : null;
-    },
-    60_000,
-  );
-  assert.equal(sync.status, 'SUCCEEDED', sync.error);
+  await connectAndSync(stack, token, amo.id);
 
   // one query per list: the gateway's cost limit refuses one query for all of it
   const cat = {
