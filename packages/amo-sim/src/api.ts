@@ -10,6 +10,7 @@ import { addNotes, leadOfNote } from './notes.ts';
 import { listEntities } from './search.ts';
 import { createCustomers, getCustomer, linkCustomers, listCustomers } from './customers.ts';
 import { addTasks, getTask, listTasks } from './tasks.ts';
+import { updateEntityTags } from './entity-tags.ts';
 
 export type { ApiContext, ApiResult } from './context.ts';
 export { DEFAULT_LIMIT, MAX_LIMIT, paginate } from './context.ts';
@@ -203,6 +204,8 @@ route('GET', '/companies/(\\d+)', (ctx, [id]) => {
   if (!c) return { status: 204 };
   return { status: 200, body: renderCompany(ctx, c) };
 });
+route('PATCH', '/contacts', (ctx) => updateEntityTags(ctx, 'contacts'));
+route('PATCH', '/companies', (ctx) => updateEntityTags(ctx, 'companies'));
 route('GET', '/companies', (ctx) => listEntities(ctx, { entity: 'companies', key: 'companies', items: ctx.acc.companies, render: (c) => renderCompany(ctx, c) }));
 route('GET', '/customers', listCustomers);
 route('POST', '/customers', createCustomers);
