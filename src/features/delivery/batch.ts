@@ -13,6 +13,7 @@ import { addNotes } from './notes.ts';
 import type { DeliveryRuntime } from './options.ts';
 import { ensureCustomers } from './customers.ts';
 import { attachDuplicates } from './duplicates.ts';
+import { addMergedTags } from './merged-tags.ts';
 import type { CustomerInput, PayloadContext } from './payload.ts';
 import { payloadContextOf } from './payload-context.ts';
 import { loadRuleRow, type RuleRow } from './rule-row.ts';
@@ -204,7 +205,7 @@ export class AccountRun {
       toNote.push(...created);
     }
     if (toNote.length && this.rt.options.hooks.afterLeadCreated) await this.rt.options.hooks.afterLeadCreated(toNote.map((i) => i.d.id));
-    await addNotes(this, await ensureTasks(this, await ensureCustomers(this, toNote)));
+    await addNotes(this, await ensureTasks(this, await ensureCustomers(this, await addMergedTags(this, toNote))));
   }
 
   /** One leads/complex call for `chunk`; returns the items whose lead now exists (send.ts; refusals.ts sends again through it). */
