@@ -5,8 +5,7 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Delivery } from '../src/generated/prisma/client.ts';
-import { AmoServerError, AmoStaleError, type AmoComplexLeadInput } from '../src/platform/amo/index.ts';
-import type { AmoTagsToAdd } from '../src/platform/amo/client-tags-tasks.ts';
+import { AmoServerError, AmoStaleError, type AmoComplexLeadInput, type AmoTagsToAdd } from '../src/platform/amo/index.ts';
 import type { Item } from '../src/features/delivery/batch.ts';
 import type { PayloadContext } from '../src/features/delivery/payload-types.ts';
 import { addMergedTags } from '../src/features/delivery/merged-tags.ts';

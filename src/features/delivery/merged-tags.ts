@@ -9,8 +9,7 @@
  * never holds back or fails the lead — it goes on to its customer, task and note, and is DELIVERED
  * with a warning naming this step. Only a stale or blocked account pauses it (in LEAD_CREATED).
  */
-import { AmoValidationError, type AmoComplexLeadInput } from '../../platform/amo/index.ts';
-import { MAX_TAG_UPDATES, type AmoTagRef } from '../../platform/amo/client-tags-tasks.ts';
+import { AmoValidationError, MAX_TAG_UPDATES, type AmoComplexLeadInput, type AmoTagRef } from '../../platform/amo/index.ts';
 import type { AccountRun, Item } from './batch.ts';
 import { buildLead } from './payload.ts';
 import { classify, describeIssues, errMessage, ownerError } from './reasons.ts';

@@ -1,6 +1,8 @@
 /** The amoCRM API v4 client: every amoCRM call of the product goes through here. */
 export { AmoClient, MAX_BATCH_NOTES, MAX_COMPLEX_LEADS } from './client.ts';
 export type { CallOptions, EntityListOptions, SearchOptions, SendOptions } from './client.ts';
+export { MAX_TAG_UPDATES } from './client-tags-tasks.ts';
+export type { AmoTagRef, AmoTagsToAdd } from './client-tags-tasks.ts';
 export { createAmoClient, loggedRateLimiter } from './create-client.ts';
 export type { AmoClientConfig, AmoClientOptions, AmoSession } from './create-client.ts';
 export type { AmoRetryOptions, AmoTransportOptions, PaginateOptions, QueryValue, RequestOptions } from './transport.ts';
