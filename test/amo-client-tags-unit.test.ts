@@ -28,7 +28,7 @@ function setup(answers: Response[]) {
     spacingMs: 150,
     acquire: async (amoId) => {
       slots.push(amoId);
-      return { arrived: () => {}, unsent: () => {} };
+      return { arrived: () => {}, unanswered: () => {}, unsent: () => {} };
     },
     penalize: async () => {},
   };

@@ -52,7 +52,7 @@ function fakeAccess(options: { expiresInMs?: number; canRefresh?: boolean } = {}
 function fakeLimiter(options: { penalizeFails?: boolean } = {}) {
   const acquired: number[] = [];
   const penalties: Array<[number, number]> = [];
-  /** per slot taken, in order: what the client said of its request ('arrived' once its answer came, 'unsent') */
+  /** per slot taken, in order: what the client said of its request ('arrived' once its answer came, 'unanswered' on a failure without one, 'unsent') */
   const outcomes: string[] = [];
   const limiter: RateLimiter = {
     spacingMs: 150,
@@ -62,6 +62,7 @@ function fakeLimiter(options: { penalizeFails?: boolean } = {}) {
       const i = outcomes.push('open') - 1;
       return {
         arrived: () => void (outcomes[i] = outcomes[i] === 'open' ? 'arrived' : `${outcomes[i]}, then arrived`),
+        unanswered: () => void (outcomes[i] = outcomes[i] === 'open' ? 'unanswered' : `${outcomes[i]}, then unanswered`),
         unsent: () => void (outcomes[i] = outcomes[i] === 'open' ? 'unsent' : `${outcomes[i]}, then unsent`),
       };
     },
@@ -189,7 +190,7 @@ describe('AmoClient without PostgreSQL', () => {
     const reset = setup([netError('ECONNRESET')]);
     await assert.rejects(reset.client.createLeadsComplex([{ name: 'x' }]), (e: unknown) => e instanceof AmoNetworkError && e.maybeProcessed === true);
     assert.equal(reset.sent.length, 1);
-    assert.deepEqual(reset.outcomes, ['arrived'], 'a reset may have reached amoCRM: its window counts from the failure');
+    assert.deepEqual(reset.outcomes, ['unanswered'], 'a reset may have reached amoCRM, or still reach it: its window counts from past the failure');
 
     const refused = setup([netError('ECONNREFUSED'), json(200, [{ id: 7, contact_id: 8, company_id: null, request_id: 'r1', merged: false }])]);
     assert.deepEqual(await refused.client.createLeadsComplex([{ name: 'x', request_id: 'r1' }]), [{ id: 7, contact_id: 8, company_id: null, request_id: ['r1'], merged: false }]);

@@ -8,7 +8,7 @@
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { maxInAnySecond } from '../packages/amo-sim/src/control-traffic.ts';
-import { createRateLimiter, memorySlotStore, type RateLimiter, type SlotStore } from '../src/platform/amo/rate-limit.ts';
+import { UNANSWERED_GRACE_MS, createRateLimiter, memorySlotStore, type RateLimiter, type SlotStore } from '../src/platform/amo/rate-limit.ts';
 
 const RPS = 7;
 const MARGIN = 10;
@@ -98,6 +98,35 @@ describe('the rule on fake timers', () => {
     assert.equal(sent[7]! - t0, 10 + WINDOW);
     assert.equal(sent[14]! - t0, 2 * (10 + WINDOW));
     assert.equal(maxInAnySecond(sent), RPS);
+  });
+
+  test('a request that failed without an answer binds as if it reached amoCRM up to UNANSWERED_GRACE_MS after the failure', async () => {
+    const limiter = createRateLimiter({} as never, { rps: RPS, marginMs: MARGIN, store: memorySlotStore(RULE), sleep: fakeSleep() });
+    const t0 = Date.now();
+    const later: number[] = [];
+    await drive(
+      (async () => {
+        for (let i = 0; i < RPS; i++) {
+          const slot = await limiter.acquire(3);
+          await wait(10);
+          // the first is aborted (no answer): amoCRM may still read it after this moment
+          if (i === 0) slot.unanswered();
+          else slot.arrived();
+        }
+        // past every answered one's window: only the unanswered one still binds
+        await wait(1_500 - (Date.now() - t0));
+        await Promise.all(
+          Array.from({ length: RPS }, async () => {
+            const slot = await limiter.acquire(3);
+            later.push(Date.now() - t0);
+            await wait(10);
+            slot.arrived();
+          }),
+        );
+      })(),
+    );
+    assert.deepEqual(later.slice(0, RPS - 1), Array(RPS - 1).fill(1_500));
+    assert.equal(later[RPS - 1], 10 + UNANSWERED_GRACE_MS + WINDOW);
   });
 
   test('with seven unanswered, the eighth waits for an answer and goes a window after it; an unused slot frees its place', async () => {

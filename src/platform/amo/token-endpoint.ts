@@ -32,7 +32,7 @@ export interface TokenSlot {
   amoId?: number | null;
 }
 
-/** The slot's ticket (call `arrived()` once the token request is answered or failed), or undefined: no slot taken. */
+/** The slot's ticket (call `arrived()` once the token request is answered, `unanswered()` when it failed), or undefined: no slot taken. */
 export async function takeSlot(ctx: { config: AmoAuthConfig }, slot: TokenSlot | undefined): Promise<SlotTicket | undefined> {
   if (!slot || slot.amoId === undefined || slot.amoId === null) return undefined;
   const limiter = slot.rateLimiter ?? createRateLimiter(slot.db, { rps: ctx.config.amo.rateLimitRps ?? 7 });
@@ -118,12 +118,14 @@ export async function exchangeCode(ctx: Pick<TokenContext, 'config' | 'fetch' | 
   const cfg = tokenConfiguration(ctx, host);
   const ticket = await takeSlot(ctx, slot);
   try {
-    return toPair(await genericGrantRequest(cfg, 'authorization_code', { code, redirect_uri: ctx.config.amo.redirectUri }));
+    const pair = toPair(await genericGrantRequest(cfg, 'authorization_code', { code, redirect_uri: ctx.config.amo.redirectUri }));
+    ticket?.arrived();
+    return pair;
   } catch (err) {
+    // answered with a refusal or not at all: counted as possibly still on its way (rate-limit.ts)
+    ticket?.unanswered();
     const f = await classifyGrantError(err);
     throw new AmoTokenRefreshError(`amoCRM refused the authorization code: ${f.message}`, f.definitive, { status: f.status, oauthError: f.oauthError });
-  } finally {
-    ticket?.arrived();
   }
 }
 

@@ -102,10 +102,14 @@ async function refreshOutcome(ctx: TokenContext, accountId: string, options: Ref
   const acc = await ctx.db.amoAccount.findUnique({ where: { id: accountId }, select: { amoId: true } });
   const ticket = await takeSlot(ctx, { db: ctx.db, rateLimiter: ctx.rateLimiter, amoId: amoIdOrNull(acc?.amoId) });
   try {
-    return await claimAndRefresh(ctx, accountId, options);
-  } finally {
-    // answered, failed or never sent: the limiter counts the slot's window from now (see rate-limit.ts)
+    const outcome = await claimAndRefresh(ctx, accountId, options);
+    // answered or never sent: the limiter counts the slot's window from now (see rate-limit.ts)
     ticket?.arrived();
+    return outcome;
+  } catch (err) {
+    // failed, perhaps without an answer: it may still reach amoCRM
+    ticket?.unanswered();
+    throw err;
   }
 }
 

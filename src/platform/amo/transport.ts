@@ -156,15 +156,15 @@ export class AmoTransport {
         text = await res.text();
       } catch (err) {
         if (options.signal?.aborted) {
-          slot?.arrived();
+          slot?.unanswered();
           throw options.signal.reason;
         }
         const timedOut = timeout.aborted;
         const what = describeNetworkError(err, timedOut);
         const safe = notSent(err) && !timedOut;
-        // no answer: never sent, or taken as arrived by the moment it failed (the limiter's one assumption)
+        // no answer: never sent, or it may still reach amoCRM (the limiter's one assumption: within UNANSWERED_GRACE_MS)
         if (safe) slot?.unsent();
-        else slot?.arrived();
+        else slot?.unanswered();
         if ((idempotent || safe) && retries < this.maxRetries) {
           retries++;
           const wait = this.backoff(retries);
