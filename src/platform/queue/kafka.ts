@@ -1,5 +1,6 @@
 import kafkajs from 'kafkajs';
-import type { Admin, Producer } from 'kafkajs';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Admin, Consumer, Producer } from 'kafkajs';
 import { BaseQueue, type BaseQueueOptions } from './base.ts';
 import type { EncodedMessage } from './codec.ts';
 import type { SubscribeSpec } from './deliver.ts';
@@ -102,11 +103,31 @@ export class KafkaQueue extends BaseQueue {
     subscription.onStopped = () => this.subscriptions.delete(subscription);
     try {
       await subscription.start(realTopic, spec.concurrency, !spec.fromLatest);
-      for (const end of ends) subscription.consumer.seek({ topic: realTopic, partition: end.partition, offset: end.high });
+      for (const end of ends) await seekOnceRunning(subscription.consumer, { topic: realTopic, partition: end.partition, offset: end.high });
     } catch (err) {
       await subscription.stop().catch(() => undefined);
       throw err;
     }
     return subscription;
+  }
+}
+
+const SEEK_TRIES = 60;
+const SEEK_RETRY_MS = 500;
+
+/**
+ * kafkajs' run() also resolves when the consumer crashed at its first join (a loaded broker), and
+ * until it restarts (its own retry, a moment later) seek() throws "Consumer group was not
+ * initialized": then seek again once it runs (seen in CI: a gateway failed to start on it).
+ */
+export async function seekOnceRunning(consumer: Consumer, target: { topic: string; partition: number; offset: string }): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      consumer.seek(target);
+      return;
+    } catch (err) {
+      if (attempt >= SEEK_TRIES || !/not initialized/i.test(String((err as Error)?.message))) throw err;
+      await delay(SEEK_RETRY_MS);
+    }
   }
 }
