@@ -9,6 +9,7 @@ import type { AmoEntity } from '../src/platform/amo/index.ts';
 import type { Db } from '../src/platform/db.ts';
 import { syncCatalogue, type CatalogueWriters } from '../src/features/catalogue/run.ts';
 import { ALL_SYNC_SCOPES } from '../src/features/catalogue/index.ts';
+import { prng } from './helpers/prng.ts';
 
 const ENTITIES: AmoEntity[] = ['leads', 'contacts', 'companies', 'customers'];
 const ORDER = [
@@ -18,16 +19,6 @@ const ORDER = [
   ...['LEAD', 'CONTACT', 'COMPANY', 'CUSTOMER'].map((e) => `tags:${e}`),
   ...['LEAD', 'CONTACT', 'COMPANY', 'CUSTOMER'].map((e) => `fields:${e}`),
 ];
-
-/** A small deterministic PRNG (mulberry32): each seed shuffles the answers its own way. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const turns = (n: number) => new Promise<void>((resolve) => (n <= 0 ? resolve() : setImmediate(() => void turns(n - 1).then(resolve))));
 

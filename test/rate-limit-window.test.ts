@@ -9,21 +9,12 @@ import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { maxInAnySecond } from '../packages/amo-sim/src/control-traffic.ts';
 import { UNANSWERED_GRACE_MS, createRateLimiter, memorySlotStore, type RateLimiter, type SlotStore } from '../src/platform/amo/rate-limit.ts';
+import { prng } from './helpers/prng.ts';
 
 const RPS = 7;
 const MARGIN = 10;
 const WINDOW = 1000 + MARGIN;
 const RULE = { rps: RPS, windowMs: WINDOW, holdMs: 90_000 };
-
-/** A deterministic PRNG (mulberry32). */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** setTimeout-based, abortable (mock.timers drives it); `extra()` ms of lateness on waking. */
 const fakeSleep =
